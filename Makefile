@@ -1,0 +1,36 @@
+# The README's two commands are `make demo` and `make check`; the other
+# targets are their steps.  Each step installs or builds only what is missing.
+BUILD      := build
+MESON_DIR  := $(BUILD)/meson
+GUEST_DIR  := $(BUILD)/guest
+PROBE      := $(MESON_DIR)/tests/probe/probe
+
+.PHONY: all deps build qemu guest check check-unit demo clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build: deps
+	@test -f $(MESON_DIR)/build.ninja || meson setup $(MESON_DIR) .
+	@ninja -C $(MESON_DIR)
+
+qemu: build
+	@bash qemu-patches/build-qemu.sh
+
+guest: build
+	@bash tests/guest/build-image.sh $(GUEST_DIR) $(PROBE)
+
+# Unit and fuzz tests only: no QEMU build needed.
+check-unit: build
+	meson test -C $(MESON_DIR) --print-errorlogs --suite unit --suite fuzz
+
+check: qemu guest
+	meson test -C $(MESON_DIR) --print-errorlogs
+
+demo: qemu guest
+	@bash scripts/demo.sh
+
+clean:
+	rm -rf $(BUILD)

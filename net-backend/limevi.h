@@ -1,0 +1,173 @@
+/*
+ * liblimevi public API: a virtual-cluster port that carries a guest's
+ * Ethernet frames over UDP tunnels to the other members of its VC and LAN.
+ * Embedded like libslirp: the embedder supplies callbacks, the library has
+ * no main loop of its own and attaches its sources to a GMainContext.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef LIMEVI_H
+#define LIMEVI_H
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define LIMEVI_VERSION_STRING "0.1.0"
+
+#define LIMEVI_ERROR limevi_error_quark()
+GQuark limevi_error_quark(void);
+
+typedef enum {
+    LIMEVI_ERROR_INVALID,       /* a value is malformed or out of range */
+    LIMEVI_ERROR_ENDPOINT,      /* an endpoint cannot be parsed or resolved */
+    LIMEVI_ERROR_BIND,          /* the listen address cannot be bound */
+    LIMEVI_ERROR_DUPLICATE,     /* the route already exists */
+    LIMEVI_ERROR_NOT_FOUND,     /* no such route */
+} LimeviError;
+
+/* Names (vm, vc, lan) are 1..LIMEVI_NAME_MAX bytes of [A-Za-z0-9_.-]. */
+#define LIMEVI_NAME_MAX 63
+
+#define LIMEVI_BUFFER_LIMIT_DEFAULT (8 * 1024 * 1024)
+#define LIMEVI_BUFFER_LIMIT_MIN     2048
+#define LIMEVI_BUFFER_LIMIT_MAX     (1024ULL * 1024 * 1024)
+
+typedef enum {
+    LIMEVI_ROUTE_VALID,
+    LIMEVI_ROUTE_INVALID,
+} LimeviRouteStatus;
+
+/* The port's life; only ACTIVE is used before migration support lands. */
+typedef enum {
+    LIMEVI_PORT_ACTIVE,
+    LIMEVI_PORT_MIGRATING,
+    LIMEVI_PORT_FROZEN,
+    LIMEVI_PORT_FORWARDING,
+    LIMEVI_PORT_INCOMING,
+} LimeviPortState;
+
+typedef struct {
+    const char *vm;
+    const char *endpoint;       /* "HOST:PORT", IPv4, [IPv6] or a name */
+    const char *lan;            /* NULL: the port's own LAN */
+} LimeviRouteConfig;
+
+typedef struct {
+    const char *vm;
+    const char *vc;
+    const char *lan;
+    const char *listen;         /* "HOST:PORT" to bind the UDP socket to */
+    const LimeviRouteConfig *routes;
+    guint n_routes;
+    guint64 buffer_limit;       /* bytes; 0 selects the default */
+    gboolean gate;
+    GMainContext *context;      /* NULL: the thread-default context */
+} LimeviPortConfig;
+
+/* One row of the routing table (DESIGN.md section 2). */
+typedef struct {
+    char *vm;
+    char *endpoint;             /* "HOST:PORT" as last resolved */
+    LimeviRouteStatus status;
+    char *vc;
+    char *lan;
+    guint32 epoch;
+} LimeviRouteInfo;
+
+typedef struct {
+    guint64 tx_frames;          /* frames from the guest sent to a peer */
+    guint64 tx_bytes;
+    guint64 tx_flooded;         /* frames from the guest sent to every peer */
+    guint64 tx_no_route;        /* frames from the guest with no peer to go to */
+    guint64 tx_errors;          /* sendto() failures */
+    guint64 rx_frames;          /* frames delivered to the guest */
+    guint64 rx_bytes;
+    guint64 rx_malformed;       /* truncated or inconsistent packets */
+    guint64 rx_bad_version;
+    guint64 rx_wrong_vc;        /* isolation drops: other VC */
+    guint64 rx_wrong_lan;       /* isolation drops: other LAN of our VC */
+    guint64 rx_not_for_us;      /* unicast for another VM */
+} LimeviStats;
+
+typedef struct {
+    guint64 frames;
+    guint64 bytes;
+    guint64 limit;
+    guint64 dropped;
+} LimeviBufferInfo;
+
+/* A snapshot of a port, for query commands; free with limevi_port_info_free. */
+typedef struct {
+    char *vm;
+    char *vc;
+    char *lan;
+    char *listen;               /* the bound address, port resolved */
+    LimeviPortState state;
+    GPtrArray *routes;          /* of LimeviRouteInfo *, sorted by vm */
+    LimeviBufferInfo buffer;
+    LimeviStats stats;
+    guint mac_entries;
+} LimeviPortInfo;
+
+typedef struct {
+    /*
+     * Hand one Ethernet frame to the guest.  Returns TRUE when the guest
+     * took it; FALSE when it could not (queue full): the port keeps the
+     * frame and delivers nothing more until limevi_port_guest_ready().
+     */
+    gboolean (*deliver)(gpointer opaque, const guint8 *frame, gsize len);
+    /* Whether the guest can take a frame now. */
+    gboolean (*can_receive)(gpointer opaque);
+    /* A route was added, changed or removed (removed: info->status is
+     * INVALID and removed is TRUE).  Optional. */
+    void (*route_changed)(gpointer opaque, const LimeviRouteInfo *info,
+                          gboolean removed);
+} LimeviPortOps;
+
+typedef struct LimeviPort LimeviPort;
+
+/*
+ * Creates a port and binds its UDP socket.  Every error names the option
+ * at fault ("'listen' ...", "'routes' ...").  Returns NULL with @error set.
+ */
+LimeviPort *limevi_port_new(const LimeviPortConfig *config,
+                            const LimeviPortOps *ops, gpointer opaque,
+                            GError **error);
+void limevi_port_free(LimeviPort *port);
+
+/* A frame from the guest.  Never blocks; the frame is not retained. */
+void limevi_port_send(LimeviPort *port, const guint8 *frame, gsize len);
+
+/* The guest can receive again: deliver what the port holds. */
+void limevi_port_guest_ready(LimeviPort *port);
+
+/*
+ * Add or change the route of @vm.  @lan NULL keeps the entry's LAN (the
+ * port's LAN for a new entry).  Bumps the entry's epoch.  On error nothing
+ * changes.
+ */
+gboolean limevi_port_route_set(LimeviPort *port, const char *vm,
+                               const char *endpoint, const char *lan,
+                               LimeviRouteStatus status, GError **error);
+gboolean limevi_port_route_del(LimeviPort *port, const char *vm,
+                               GError **error);
+
+LimeviPortInfo *limevi_port_get_info(LimeviPort *port);
+void limevi_port_info_free(LimeviPortInfo *info);
+void limevi_route_info_free(LimeviRouteInfo *info);
+
+const char *limevi_port_state_name(LimeviPortState state);
+const char *limevi_route_status_name(LimeviRouteStatus status);
+
+/* Checks a vm/vc/lan name; @what names the option in the message. */
+gboolean limevi_name_valid(const char *name, const char *what,
+                           GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LimeviPort, limevi_port_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LimeviPortInfo, limevi_port_info_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LimeviRouteInfo, limevi_route_info_free)
+
+G_END_DECLS
+
+#endif /* LIMEVI_H */
