@@ -63,6 +63,7 @@ typedef struct {
     guint64 buffer_limit;       /* bytes; 0 selects the default */
     gboolean gate;
     GMainContext *context;      /* NULL: the thread-default context */
+    guint mac_ageing;           /* seconds a learned MAC is kept; 0: 300 */
 } LimeviPortConfig;
 
 /* One row of the routing table (DESIGN.md section 2). */
@@ -115,14 +116,19 @@ typedef struct {
      * Hand one Ethernet frame to the guest.  Returns TRUE when the guest
      * took it; FALSE when it could not (queue full): the port keeps the
      * frame and delivers nothing more until limevi_port_guest_ready().
+     * @frame is valid only during the call.
      */
     gboolean (*deliver)(gpointer opaque, const guint8 *frame, gsize len);
-    /* Whether the guest can take a frame now. */
+    /* Whether the guest can take a frame now.  Optional: NULL means always.
+     * When it says no, frames are held until limevi_port_guest_ready(). */
     gboolean (*can_receive)(gpointer opaque);
     /* A route was added, changed or removed (removed: info->status is
      * INVALID and removed is TRUE).  Optional. */
     void (*route_changed)(gpointer opaque, const LimeviRouteInfo *info,
                           gboolean removed);
+    /* Monotonic time in microseconds, for MAC ageing.  Optional:
+     * g_get_monotonic_time() when NULL; tests supply their own clock. */
+    gint64 (*now)(gpointer opaque);
 } LimeviPortOps;
 
 typedef struct LimeviPort LimeviPort;

@@ -1,0 +1,55 @@
+/*
+ * A bounded FIFO of Ethernet frames, bounded in bytes: what a port holds
+ * while the guest cannot receive, and (next) across a migration, hence the
+ * save/load pair for the migration stream.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef LIMEVI_BUFFER_H
+#define LIMEVI_BUFFER_H
+
+#include <glib.h>
+
+#include "limevi.h"
+
+typedef struct LimeviBuffer LimeviBuffer;
+
+/* @limit: the most frame bytes held at once. */
+LimeviBuffer *limevi_buffer_new(guint64 limit);
+void limevi_buffer_free(LimeviBuffer *buffer);
+
+/*
+ * Appends a copy of @frame (1..LIMEVI_WIRE_FRAME_MAX bytes).  When it does
+ * not fit under the limit the frame is dropped, counted, and FALSE is
+ * returned: overflow drops the newest frame, never one already held.
+ */
+gboolean limevi_buffer_push(LimeviBuffer *buffer, const guint8 *frame,
+                            gsize len);
+
+/* The oldest frame, owned by the buffer, valid until the next pop;
+ * NULL when empty. */
+const guint8 *limevi_buffer_peek(LimeviBuffer *buffer, gsize *len);
+void limevi_buffer_pop(LimeviBuffer *buffer);
+gboolean limevi_buffer_is_empty(LimeviBuffer *buffer);
+
+void limevi_buffer_get_info(LimeviBuffer *buffer, LimeviBufferInfo *info);
+
+/*
+ * The held frames and the drop count as bytes for a migration stream;
+ * the buffer is unchanged.  Big-endian:
+ *   "LVB1", u64 dropped, u32 frame count, then per frame u32 length and
+ *   the frame.
+ * Free with g_bytes_unref().
+ */
+GBytes *limevi_buffer_save(LimeviBuffer *buffer);
+
+/*
+ * Appends the frames saved in @data, oldest first, after what @buffer
+ * holds, and adds the saved drop count to its own; frames over the limit
+ * are dropped as by push.  Malformed @data sets @error (LIMEVI_ERROR_INVALID)
+ * and leaves @buffer unchanged.
+ */
+gboolean limevi_buffer_load(LimeviBuffer *buffer, const guint8 *data,
+                            gsize len, GError **error);
+
+#endif /* LIMEVI_BUFFER_H */

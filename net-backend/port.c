@@ -1,0 +1,497 @@
+/*
+ * The LimeviPort: configuration, the state machine, the per-frame paths
+ * between guest and tunnel, and route control.  The per-frame paths
+ * allocate nothing in the steady state and copy a frame at most once.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+
+#include "buffer.h"
+#include "mac.h"
+#include "port.h"
+#include "route.h"
+#include "udp.h"
+#include "wire.h"
+
+#define ETH_ALEN 6
+
+struct LimeviPort {
+    LimeviPortState state;
+    char *vm;
+    char *vc;
+    char *lan;
+    gsize vm_len;               /* compared with names in every packet */
+    gsize vc_len;
+    gsize lan_len;
+    char *listen;               /* the bound address, for reports */
+    guint32 epoch;              /* ours, carried in every packet we send */
+
+    LimeviPortOps ops;
+    gpointer opaque;
+
+    LimeviUdp *udp;
+    LimeviRouteTable *routes;
+    LimeviMacTable *macs;
+    LimeviBuffer *held;         /* frames for the guest, oldest first */
+    gboolean guest_blocked;     /* deliver() said no: wait for guest_ready */
+    LimeviStats stats;
+
+    guint8 tx_header[LIMEVI_WIRE_HEADER_MAX];
+};
+
+/* What happens to a port; port_handle_event() says what it does about it. */
+typedef enum {
+    PORT_EVENT_GUEST_FRAME,     /* the guest sent a frame */
+    PORT_EVENT_TUNNEL_FRAME,    /* a peer sent a frame for the guest */
+    PORT_EVENT_GUEST_READY,     /* the guest can receive again */
+} PortEvent;
+
+/* ---- The per-frame paths ---- */
+
+static gboolean port_guest_can_receive(LimeviPort *port)
+{
+    return !port->guest_blocked &&
+           (!port->ops.can_receive || port->ops.can_receive(port->opaque));
+}
+
+/* Hands held frames to the guest, oldest first, while it takes them. */
+static void port_flush(LimeviPort *port)
+{
+    const guint8 *frame;
+    gsize len;
+
+    while ((frame = limevi_buffer_peek(port->held, &len))) {
+        if (!port_guest_can_receive(port)) {
+            return;
+        }
+        if (!port->ops.deliver(port->opaque, frame, len)) {
+            port->guest_blocked = TRUE;
+            return;
+        }
+        port->stats.rx_frames++;
+        port->stats.rx_bytes += len;
+        limevi_buffer_pop(port->held);
+    }
+}
+
+/* Delivers @frame, or holds it when the guest cannot take it now. */
+static void port_deliver_or_hold(LimeviPort *port, const guint8 *frame,
+                                 gsize len)
+{
+    /* Held frames go first, or the guest would see them out of order. */
+    if (!limevi_buffer_is_empty(port->held)) {
+        port_flush(port);
+    }
+    if (limevi_buffer_is_empty(port->held) && port_guest_can_receive(port)) {
+        if (port->ops.deliver(port->opaque, frame, len)) {
+            port->stats.rx_frames++;
+            port->stats.rx_bytes += len;
+            return;
+        }
+        port->guest_blocked = TRUE;
+    }
+    limevi_buffer_push(port->held, frame, len);
+}
+
+static gboolean port_route_usable(LimeviPort *port, const LimeviRoute *route)
+{
+    return route && route->status == LIMEVI_ROUTE_VALID &&
+           strcmp(route->vc, port->vc) == 0 &&
+           strcmp(route->lan, port->lan) == 0;
+}
+
+static void port_send_to(LimeviPort *port, LimeviRoute *route,
+                         const guint8 *frame, gsize len, gboolean unicast)
+{
+    LimeviWireHeader hdr = {
+        .type = LIMEVI_WIRE_TYPE_DATA,
+        .epoch = port->epoch,
+        .seq = route->tx_seq++,
+        .vc = port->vc,
+        .lan = port->lan,
+        .src = port->vm,
+        .dst = unicast ? route->vm : NULL,
+    };
+    gsize hlen = limevi_wire_encode(&hdr, port->tx_header,
+                                    sizeof(port->tx_header));
+
+    if (hlen && limevi_udp_send(port->udp, route->addr, port->tx_header,
+                                hlen, frame, len)) {
+        port->stats.tx_frames++;
+        port->stats.tx_bytes += len;
+    } else {
+        port->stats.tx_errors++;
+    }
+}
+
+/* Broadcast, multicast and unknown unicast: every usable peer gets it. */
+static void port_flood(LimeviPort *port, const guint8 *frame, gsize len)
+{
+    LimeviRouteIter it;
+    LimeviRoute *route;
+    guint sent = 0;
+
+    limevi_route_iter_init(&it, port->routes);
+    while ((route = limevi_route_iter_next(&it))) {
+        if (port_route_usable(port, route)) {
+            port_send_to(port, route, frame, len, FALSE);
+            sent++;
+        }
+    }
+    if (sent) {
+        port->stats.tx_flooded++;
+    } else {
+        port->stats.tx_no_route++;
+    }
+}
+
+static void port_transmit(LimeviPort *port, const guint8 *frame, gsize len)
+{
+    LimeviRoute *route;
+    const char *vm;
+
+    /* Counted as errors: no guest NIC hands over such frames. */
+    if (len < LIMEVI_WIRE_FRAME_MIN || len > LIMEVI_WIRE_FRAME_MAX) {
+        port->stats.tx_errors++;
+        return;
+    }
+    vm = limevi_mac_is_multicast(frame) ? NULL :
+         limevi_mac_table_lookup(port->macs, frame);
+    if (!vm) {
+        port_flood(port, frame, len);
+        return;
+    }
+    route = limevi_route_lookup(port->routes, vm);
+    if (!port_route_usable(port, route)) {
+        port->stats.tx_no_route++;
+        return;
+    }
+    port_send_to(port, route, frame, len, TRUE);
+}
+
+/*
+ * The state machine: what each event does in each state.  Only ACTIVE is
+ * entered before migration support lands; the other states then decide
+ * here whether a frame is sent, held or forwarded.
+ */
+static void port_handle_event(LimeviPort *port, PortEvent event,
+                              const guint8 *frame, gsize len)
+{
+    switch (port->state) {
+    case LIMEVI_PORT_ACTIVE:
+        switch (event) {
+        case PORT_EVENT_GUEST_FRAME:
+            port_transmit(port, frame, len);
+            return;
+        case PORT_EVENT_TUNNEL_FRAME:
+            port_deliver_or_hold(port, frame, len);
+            return;
+        case PORT_EVENT_GUEST_READY:
+            port->guest_blocked = FALSE;
+            port_flush(port);
+            return;
+        }
+        break;
+    case LIMEVI_PORT_MIGRATING:
+    case LIMEVI_PORT_FROZEN:
+    case LIMEVI_PORT_FORWARDING:
+    case LIMEVI_PORT_INCOMING:
+        break;
+    }
+    g_warning("limevi: port %s: event %d in state %s is not handled",
+              port->vm, event, limevi_port_state_name(port->state));
+}
+
+static void port_set_state(LimeviPort *port, LimeviPortState state)
+{
+    g_debug("port %s: %s -> %s", port->vm,
+            limevi_port_state_name(port->state),
+            limevi_port_state_name(state));
+    port->state = state;
+}
+
+void limevi_port_receive(LimeviPort *port, const guint8 *data, gsize len)
+{
+    LimeviWirePacket pkt;
+
+    switch (limevi_wire_decode(data, len, &pkt)) {
+    case LIMEVI_WIRE_OK:
+        break;
+    case LIMEVI_WIRE_BAD_VERSION:
+        port->stats.rx_bad_version++;
+        return;
+    default:
+        port->stats.rx_malformed++;
+        return;
+    }
+    /* Isolation: nothing crosses a VC or a LAN boundary. */
+    if (!limevi_wire_name_equal(&pkt.vc, port->vc, port->vc_len)) {
+        port->stats.rx_wrong_vc++;
+        return;
+    }
+    if (!limevi_wire_name_equal(&pkt.lan, port->lan, port->lan_len)) {
+        port->stats.rx_wrong_lan++;
+        return;
+    }
+    if (pkt.dst.len &&
+        !limevi_wire_name_equal(&pkt.dst, port->vm, port->vm_len)) {
+        port->stats.rx_not_for_us++;
+        return;
+    }
+    /* Learnt before delivery, so the guest's reply goes straight back. */
+    limevi_mac_table_learn(port->macs, pkt.payload + ETH_ALEN, pkt.src.str,
+                           pkt.src.len);
+    port_handle_event(port, PORT_EVENT_TUNNEL_FRAME, pkt.payload,
+                      pkt.payload_len);
+}
+
+static void port_on_datagram(gpointer opaque, const guint8 *data, gsize len,
+                             gconstpointer from, gsize from_len)
+{
+    limevi_port_receive(opaque, data, len);
+}
+
+void limevi_port_send(LimeviPort *port, const guint8 *frame, gsize len)
+{
+    port_handle_event(port, PORT_EVENT_GUEST_FRAME, frame, len);
+}
+
+void limevi_port_guest_ready(LimeviPort *port)
+{
+    port_handle_event(port, PORT_EVENT_GUEST_READY, NULL, 0);
+}
+
+/* ---- Control: routes, creation, reports ---- */
+
+static void port_route_changed(LimeviPort *port, const LimeviRoute *route,
+                               gboolean removed)
+{
+    LimeviRouteInfo info = {
+        .vm = route->vm,
+        .endpoint = route->endpoint,
+        .status = removed ? LIMEVI_ROUTE_INVALID : route->status,
+        .vc = route->vc,
+        .lan = route->lan,
+        .epoch = route->epoch,
+    };
+
+    if (port->ops.route_changed) {
+        port->ops.route_changed(port->opaque, &info, removed);
+    }
+}
+
+/* Checks a route's fields; returns its resolved endpoint. */
+static GSocketAddress *port_check_route(LimeviPort *port, const char *vm,
+                                        const char *endpoint,
+                                        const char *lan, GError **error)
+{
+    if (!limevi_name_valid(vm, "vm", error)) {
+        return NULL;
+    }
+    if (strcmp(vm, port->vm) == 0) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "'vm' '%s' is this port's own VM, not a peer", vm);
+        return NULL;
+    }
+    if (lan && !limevi_name_valid(lan, "lan", error)) {
+        return NULL;
+    }
+    return limevi_udp_parse_endpoint(endpoint, "endpoint", FALSE, error);
+}
+
+gboolean limevi_port_route_set(LimeviPort *port, const char *vm,
+                               const char *endpoint, const char *lan,
+                               LimeviRouteStatus status, GError **error)
+{
+    g_autoptr(GSocketAddress) addr = NULL;
+    g_autofree char *resolved = NULL;
+    LimeviRoute *route;
+
+    if (status != LIMEVI_ROUTE_VALID && status != LIMEVI_ROUTE_INVALID) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "'status' must be 'valid' or 'invalid'");
+        return FALSE;
+    }
+    addr = port_check_route(port, vm, endpoint, lan, error);
+    if (!addr) {
+        return FALSE;
+    }
+    route = limevi_route_lookup(port->routes, vm);
+    if (route && route->epoch == G_MAXUINT32) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "'vm' '%s': the route's epoch cannot grow further", vm);
+        return FALSE;
+    }
+    resolved = limevi_udp_address_to_string(addr);
+    /* An operator's update wins over any earlier one: it bumps the epoch. */
+    route = limevi_route_update(port->routes, vm, addr, resolved, status,
+                                port->vc,
+                                lan ? lan : route ? route->lan : port->lan,
+                                route ? route->epoch + 1 : 1);
+    port_route_changed(port, route, FALSE);
+    return TRUE;
+}
+
+gboolean limevi_port_route_del(LimeviPort *port, const char *vm,
+                               GError **error)
+{
+    LimeviRoute *route;
+
+    if (!limevi_name_valid(vm, "vm", error)) {
+        return FALSE;
+    }
+    route = limevi_route_lookup(port->routes, vm);
+    if (!route) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_NOT_FOUND,
+                    "'vm' '%s' has no route", vm);
+        return FALSE;
+    }
+    port_route_changed(port, route, TRUE);
+    /* Its MACs would otherwise count as "no route" instead of flooding. */
+    limevi_mac_table_forget_vm(port->macs, vm);
+    limevi_route_remove(port->routes, vm);
+    return TRUE;
+}
+
+/* The routes of the configuration, at epoch 0 and without notification:
+ * they are the port's starting point, not a change. */
+static gboolean port_add_config_routes(LimeviPort *port,
+                                       const LimeviPortConfig *config,
+                                       GError **error)
+{
+    for (guint i = 0; i < config->n_routes; i++) {
+        const LimeviRouteConfig *rc = &config->routes[i];
+        g_autoptr(GSocketAddress) addr = NULL;
+        g_autofree char *resolved = NULL;
+
+        addr = port_check_route(port, rc->vm, rc->endpoint, rc->lan, error);
+        if (!addr) {
+            g_prefix_error(error, "'routes' entry %u: ", i);
+            return FALSE;
+        }
+        if (limevi_route_lookup(port->routes, rc->vm)) {
+            g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_DUPLICATE,
+                        "'routes' has VM '%s' more than once", rc->vm);
+            return FALSE;
+        }
+        resolved = limevi_udp_address_to_string(addr);
+        limevi_route_update(port->routes, rc->vm, addr, resolved,
+                            LIMEVI_ROUTE_VALID, port->vc,
+                            rc->lan ? rc->lan : port->lan, 0);
+    }
+    return TRUE;
+}
+
+static gint64 port_now(gpointer opaque)
+{
+    LimeviPort *port = opaque;
+
+    return port->ops.now(port->opaque);
+}
+
+LimeviPort *limevi_port_new(const LimeviPortConfig *config,
+                            const LimeviPortOps *ops, gpointer opaque,
+                            GError **error)
+{
+    g_autoptr(LimeviPort) port = NULL;
+    g_autoptr(GSocketAddress) listen = NULL;
+    guint64 limit;
+    guint ageing;
+
+    g_return_val_if_fail(config && ops && ops->deliver, NULL);
+
+    if (!limevi_name_valid(config->vm, "vm", error) ||
+        !limevi_name_valid(config->vc, "vc", error) ||
+        !limevi_name_valid(config->lan, "lan", error)) {
+        return NULL;
+    }
+    listen = limevi_udp_parse_endpoint(config->listen, "listen", TRUE,
+                                       error);
+    if (!listen) {
+        return NULL;
+    }
+    limit = config->buffer_limit ? config->buffer_limit
+                                 : LIMEVI_BUFFER_LIMIT_DEFAULT;
+    if (limit < LIMEVI_BUFFER_LIMIT_MIN || limit > LIMEVI_BUFFER_LIMIT_MAX) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "'buffer-limit' must be between %d and %llu bytes, "
+                    "got %" G_GUINT64_FORMAT, LIMEVI_BUFFER_LIMIT_MIN,
+                    LIMEVI_BUFFER_LIMIT_MAX, limit);
+        return NULL;
+    }
+    ageing = config->mac_ageing ? config->mac_ageing
+                                : LIMEVI_MAC_AGEING_DEFAULT_S;
+
+    port = g_new0(LimeviPort, 1);
+    port->vm = g_strdup(config->vm);
+    port->vc = g_strdup(config->vc);
+    port->lan = g_strdup(config->lan);
+    port->vm_len = strlen(port->vm);
+    port->vc_len = strlen(port->vc);
+    port->lan_len = strlen(port->lan);
+    port->ops = *ops;
+    port->opaque = opaque;
+    port->routes = limevi_route_table_new();
+    port->macs = limevi_mac_table_new(ageing * G_USEC_PER_SEC,
+                                      ops->now ? port_now : NULL, port);
+    port->held = limevi_buffer_new(limit);
+    if (!port_add_config_routes(port, config, error)) {
+        return NULL;
+    }
+    /* Bound last: a configuration error must not depend on free ports. */
+    port->udp = limevi_udp_new(listen, config->listen, "listen",
+                               config->context, port_on_datagram, port,
+                               error);
+    if (!port->udp) {
+        return NULL;
+    }
+    port->listen = limevi_udp_local_string(port->udp);
+    port_set_state(port, LIMEVI_PORT_ACTIVE);
+    return g_steal_pointer(&port);
+}
+
+void limevi_port_free(LimeviPort *port)
+{
+    if (!port) {
+        return;
+    }
+    limevi_udp_free(port->udp);
+    limevi_buffer_free(port->held);
+    limevi_mac_table_free(port->macs);
+    limevi_route_table_free(port->routes);
+    g_free(port->vm);
+    g_free(port->vc);
+    g_free(port->lan);
+    g_free(port->listen);
+    g_free(port);
+}
+
+LimeviPortInfo *limevi_port_get_info(LimeviPort *port)
+{
+    LimeviPortInfo *info = g_new0(LimeviPortInfo, 1);
+
+    info->vm = g_strdup(port->vm);
+    info->vc = g_strdup(port->vc);
+    info->lan = g_strdup(port->lan);
+    info->listen = g_strdup(port->listen);
+    info->state = port->state;
+    info->routes = limevi_route_table_to_infos(port->routes);
+    limevi_buffer_get_info(port->held, &info->buffer);
+    info->stats = port->stats;
+    info->mac_entries = limevi_mac_table_size(port->macs);
+    return info;
+}
+
+void limevi_port_info_free(LimeviPortInfo *info)
+{
+    if (!info) {
+        return;
+    }
+    g_free(info->vm);
+    g_free(info->vc);
+    g_free(info->lan);
+    g_free(info->listen);
+    g_clear_pointer(&info->routes, g_ptr_array_unref);
+    g_free(info);
+}

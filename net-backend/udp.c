@@ -1,0 +1,256 @@
+/*
+ * UDP endpoints and the tunnel socket.  Reads go straight to recvfrom()
+ * into one preallocated buffer so receiving allocates nothing.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "udp.h"
+
+/* Larger than any UDP payload, so no datagram is ever truncated. */
+#define UDP_RX_BUFFER_SIZE 65536
+
+struct LimeviUdp {
+    GSocket *socket;
+    GSource *source;
+    LimeviUdpRecvFunc recv;
+    gpointer opaque;
+    guint8 *rx_buffer;
+};
+
+static gboolean parse_port(const char *s, gboolean any_port, guint16 *port)
+{
+    guint64 value;
+
+    if (!g_ascii_string_to_unsigned(s, 10, any_port ? 0 : 1, G_MAXUINT16,
+                                    &value, NULL)) {
+        return FALSE;
+    }
+    *port = value;
+    return TRUE;
+}
+
+/* Picks the first IPv4 address, else the first: loopback peers are
+ * usually configured with IPv4 sockets. */
+static GInetAddress *resolve_host(const char *host, const char *what,
+                                  GError **error)
+{
+    g_autoptr(GResolver) resolver = g_resolver_get_default();
+    g_autoptr(GError) local_error = NULL;
+    GList *addrs = g_resolver_lookup_by_name(resolver, host, NULL,
+                                             &local_error);
+    GInetAddress *chosen = NULL;
+
+    if (!addrs) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_ENDPOINT,
+                    "'%s' cannot resolve '%s': %s", what, host,
+                    local_error->message);
+        return NULL;
+    }
+    for (GList *l = addrs; l; l = l->next) {
+        if (g_inet_address_get_family(l->data) == G_SOCKET_FAMILY_IPV4) {
+            chosen = l->data;
+            break;
+        }
+    }
+    chosen = g_object_ref(chosen ? chosen : addrs->data);
+    g_resolver_free_addresses(addrs);
+    return chosen;
+}
+
+GSocketAddress *limevi_udp_parse_endpoint(const char *spec, const char *what,
+                                          gboolean any_port, GError **error)
+{
+    g_autofree char *host = NULL;
+    g_autoptr(GInetAddress) addr = NULL;
+    const char *port_str;
+    gboolean bracketed = FALSE;
+    guint16 port;
+
+    if (!spec) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_ENDPOINT,
+                    "'%s' is required", what);
+        return NULL;
+    }
+    if (spec[0] == '[') {
+        const char *end = strchr(spec, ']');
+
+        if (!end || end[1] != ':') {
+            goto malformed;
+        }
+        host = g_strndup(spec + 1, end - spec - 1);
+        port_str = end + 2;
+        bracketed = TRUE;
+    } else {
+        const char *colon = strrchr(spec, ':');
+
+        if (!colon) {
+            goto malformed;
+        }
+        host = g_strndup(spec, colon - spec);
+        port_str = colon + 1;
+        /* An IPv6 address needs brackets to be told from its port. */
+        if (strchr(host, ':')) {
+            goto malformed;
+        }
+    }
+    if (!host[0] || !parse_port(port_str, any_port, &port)) {
+        goto malformed;
+    }
+
+    addr = g_inet_address_new_from_string(host);
+    if (bracketed && (!addr || g_inet_address_get_family(addr) !=
+                      G_SOCKET_FAMILY_IPV6)) {
+        goto malformed;
+    }
+    if (!addr) {
+        addr = resolve_host(host, what, error);
+        if (!addr) {
+            return NULL;
+        }
+    }
+    return g_inet_socket_address_new(addr, port);
+
+malformed:
+    g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_ENDPOINT,
+                "'%s' expects HOST:PORT, got '%s'", what, spec);
+    return NULL;
+}
+
+char *limevi_udp_address_to_string(GSocketAddress *addr)
+{
+    GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS(addr);
+    GInetAddress *ip = g_inet_socket_address_get_address(inet);
+    g_autofree char *ip_str = g_inet_address_to_string(ip);
+    guint16 port = g_inet_socket_address_get_port(inet);
+
+    if (g_inet_address_get_family(ip) == G_SOCKET_FAMILY_IPV6) {
+        return g_strdup_printf("[%s]:%u", ip_str, port);
+    }
+    return g_strdup_printf("%s:%u", ip_str, port);
+}
+
+static gboolean udp_readable(GSocket *socket, GIOCondition cond,
+                             gpointer opaque)
+{
+    LimeviUdp *udp = opaque;
+    int fd = g_socket_get_fd(socket);
+
+    for (int i = 0; i < LIMEVI_UDP_BURST; i++) {
+        struct sockaddr_storage from;
+        socklen_t from_len = sizeof(from);
+        ssize_t n = recvfrom(fd, udp->rx_buffer, UDP_RX_BUFFER_SIZE,
+                             MSG_DONTWAIT, (struct sockaddr *)&from,
+                             &from_len);
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;              /* EAGAIN: drained */
+        }
+        udp->recv(udp->opaque, udp->rx_buffer, n, &from, from_len);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+/*
+ * Not g_socket_bind(): on Linux its SO_REUSEADDR lets two UDP sockets
+ * share an address, which would split a port's traffic silently, and
+ * bind()'s errno gives the user the exact reason.
+ */
+static gboolean udp_bind(GSocket *socket, GSocketAddress *addr,
+                         const char *spec, const char *what, GError **error)
+{
+    struct sockaddr_storage native;
+    gsize native_len = g_socket_address_get_native_size(addr);
+    int fd = g_socket_get_fd(socket);
+    int value = 0;
+
+    if (!g_socket_address_to_native(addr, &native, sizeof(native), NULL)) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_ENDPOINT,
+                    "'%s' %s: not a socket address", what, spec);
+        return FALSE;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &value, sizeof(value));
+    if (bind(fd, (struct sockaddr *)&native, native_len) < 0) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_BIND, "'%s' %s: %s",
+                    what, spec, g_strerror(errno));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+LimeviUdp *limevi_udp_new(GSocketAddress *addr, const char *spec,
+                          const char *what, GMainContext *context,
+                          LimeviUdpRecvFunc recv, gpointer opaque,
+                          GError **error)
+{
+    g_autoptr(GSocket) socket = NULL;
+    g_autoptr(GError) local_error = NULL;
+    LimeviUdp *udp;
+
+    socket = g_socket_new(g_socket_address_get_family(addr),
+                          G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP,
+                          &local_error);
+    if (!socket) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_BIND, "'%s' %s: %s",
+                    what, spec, local_error->message);
+        return NULL;
+    }
+    if (!udp_bind(socket, addr, spec, what, error)) {
+        return NULL;
+    }
+    /* limevi_port_send() must never block on a full socket buffer. */
+    g_socket_set_blocking(socket, FALSE);
+
+    udp = g_new0(LimeviUdp, 1);
+    udp->socket = g_steal_pointer(&socket);
+    udp->recv = recv;
+    udp->opaque = opaque;
+    udp->rx_buffer = g_malloc(UDP_RX_BUFFER_SIZE);
+    udp->source = g_socket_create_source(udp->socket, G_IO_IN, NULL);
+    g_source_set_callback(udp->source, G_SOURCE_FUNC(udp_readable), udp,
+                          NULL);
+    g_source_set_name(udp->source, "limevi-udp");
+    g_source_attach(udp->source, context ? context :
+                    g_main_context_get_thread_default());
+    return udp;
+}
+
+void limevi_udp_free(LimeviUdp *udp)
+{
+    if (!udp) {
+        return;
+    }
+    g_source_destroy(udp->source);
+    g_source_unref(udp->source);
+    g_object_unref(udp->socket);
+    g_free(udp->rx_buffer);
+    g_free(udp);
+}
+
+char *limevi_udp_local_string(LimeviUdp *udp)
+{
+    g_autoptr(GSocketAddress) local =
+        g_socket_get_local_address(udp->socket, NULL);
+
+    return local ? limevi_udp_address_to_string(local) : g_strdup("");
+}
+
+gboolean limevi_udp_send(LimeviUdp *udp, GSocketAddress *to,
+                         const guint8 *hdr, gsize hdr_len,
+                         const guint8 *payload, gsize len)
+{
+    GOutputVector vectors[2] = {
+        { hdr, hdr_len },
+        { payload, len },
+    };
+
+    /* No GError: a full socket buffer must not cost an allocation. */
+    return g_socket_send_message(udp->socket, to, vectors, 2, NULL, 0, 0,
+                                 NULL, NULL) >= 0;
+}

@@ -1,0 +1,61 @@
+/*
+ * The UDP side of a port: "HOST:PORT" endpoints, the bound tunnel socket,
+ * its receive source on a GMainContext, and the two-vector send.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef LIMEVI_UDP_H
+#define LIMEVI_UDP_H
+
+#include <gio/gio.h>
+
+#include "limevi.h"
+
+/* Datagrams read per wakeup, so one busy socket cannot starve the loop. */
+#define LIMEVI_UDP_BURST 64
+
+/*
+ * One received datagram; @data is the socket's buffer, valid only during
+ * the call.  @from/@from_len: the sender as a native struct sockaddr.
+ */
+typedef void (*LimeviUdpRecvFunc)(gpointer opaque, const guint8 *data,
+                                  gsize len, gconstpointer from,
+                                  gsize from_len);
+
+typedef struct LimeviUdp LimeviUdp;
+
+/*
+ * Parses @spec, "HOST:PORT" with HOST an IPv4 address, an IPv6 address in
+ * brackets or a name resolved now (its first IPv4 address if it has one).
+ * @what names the option in errors ("'listen' expects HOST:PORT, got 'x'").
+ * Port 0 is accepted only if @any_port.  Returns a new reference.
+ */
+GSocketAddress *limevi_udp_parse_endpoint(const char *spec, const char *what,
+                                          gboolean any_port, GError **error);
+
+/* "1.2.3.4:5" or "[::1]:5"; free with g_free(). */
+char *limevi_udp_address_to_string(GSocketAddress *addr);
+
+/*
+ * Binds a UDP socket to @addr (@spec, as typed, for messages) and reads
+ * it from @context (NULL: the thread-default context), calling @recv for
+ * each datagram.  Binding an address in use fails with LIMEVI_ERROR_BIND.
+ */
+LimeviUdp *limevi_udp_new(GSocketAddress *addr, const char *spec,
+                          const char *what, GMainContext *context,
+                          LimeviUdpRecvFunc recv, gpointer opaque,
+                          GError **error);
+void limevi_udp_free(LimeviUdp *udp);
+
+/* The bound address with the port the kernel chose; g_free() it. */
+char *limevi_udp_local_string(LimeviUdp *udp);
+
+/*
+ * Sends @hdr and @payload as one datagram, gathered by the kernel (no
+ * copy here).  Never blocks; returns FALSE when the datagram was not sent.
+ */
+gboolean limevi_udp_send(LimeviUdp *udp, GSocketAddress *to,
+                         const guint8 *hdr, gsize hdr_len,
+                         const guint8 *payload, gsize len);
+
+#endif /* LIMEVI_UDP_H */

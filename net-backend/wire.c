@@ -1,0 +1,213 @@
+/*
+ * Encoder and decoder of the tunnel wire format defined in wire.h.
+ * The decoder is the only code that reads packets; it is fuzzed.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+
+#include "wire.h"
+
+static guint16 get_be16(const guint8 *p)
+{
+    return (guint16)(p[0] << 8 | p[1]);
+}
+
+static guint32 get_be32(const guint8 *p)
+{
+    return (guint32)p[0] << 24 | (guint32)p[1] << 16 |
+           (guint32)p[2] << 8 | p[3];
+}
+
+static guint64 get_be64(const guint8 *p)
+{
+    return (guint64)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+static void put_be16(guint8 *p, guint16 v)
+{
+    p[0] = v >> 8;
+    p[1] = v;
+}
+
+static void put_be32(guint8 *p, guint32 v)
+{
+    put_be16(p, v >> 16);
+    put_be16(p + 2, v);
+}
+
+static void put_be64(guint8 *p, guint64 v)
+{
+    put_be32(p, v >> 32);
+    put_be32(p + 4, v);
+}
+
+gboolean limevi_wire_name_chars_valid(const char *s, gsize len)
+{
+    for (gsize i = 0; i < len; i++) {
+        char c = s[i];
+
+        if (!g_ascii_isalnum(c) && c != '_' && c != '.' && c != '-') {
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/* Reads the name at *@off, which must end within @hlen bytes. */
+static LimeviWireStatus decode_name(const guint8 *buf, gsize hlen,
+                                    gsize *off, gboolean may_be_empty,
+                                    LimeviWireName *name)
+{
+    gsize n;
+
+    if (*off >= hlen) {
+        return LIMEVI_WIRE_NAME_OVERRUN;
+    }
+    n = buf[*off];
+    if (n > LIMEVI_WIRE_NAME_MAX || (n == 0 && !may_be_empty)) {
+        return LIMEVI_WIRE_BAD_NAME_LEN;
+    }
+    if (n > hlen - *off - 1) {
+        return LIMEVI_WIRE_NAME_OVERRUN;
+    }
+    name->str = (const char *)buf + *off + 1;
+    name->len = n;
+    if (!limevi_wire_name_chars_valid(name->str, n)) {
+        return LIMEVI_WIRE_BAD_NAME_CHAR;
+    }
+    *off += 1 + n;
+    return LIMEVI_WIRE_OK;
+}
+
+LimeviWireStatus limevi_wire_decode(const guint8 *buf, gsize len,
+                                    LimeviWirePacket *pkt)
+{
+    LimeviWireStatus status;
+    gsize hlen, off;
+
+    /* The version decides the rest of the layout, so it is read first. */
+    if (len < LIMEVI_WIRE_OFF_TYPE) {
+        return LIMEVI_WIRE_TOO_SHORT;
+    }
+    if (get_be16(buf + LIMEVI_WIRE_OFF_MAGIC) != LIMEVI_WIRE_MAGIC) {
+        return LIMEVI_WIRE_BAD_MAGIC;
+    }
+    if (buf[LIMEVI_WIRE_OFF_VERSION] != LIMEVI_WIRE_VERSION) {
+        return LIMEVI_WIRE_BAD_VERSION;
+    }
+    if (len < LIMEVI_WIRE_FIXED_LEN) {
+        return LIMEVI_WIRE_TOO_SHORT;
+    }
+    pkt->type = buf[LIMEVI_WIRE_OFF_TYPE];
+    /* CONTROL has no message defined yet: rejected until it has. */
+    if (pkt->type != LIMEVI_WIRE_TYPE_DATA) {
+        return LIMEVI_WIRE_BAD_TYPE;
+    }
+    hlen = get_be16(buf + LIMEVI_WIRE_OFF_HEADER_LEN);
+    if (hlen < LIMEVI_WIRE_HEADER_MIN || hlen > LIMEVI_WIRE_HEADER_MAX ||
+        hlen > len) {
+        return LIMEVI_WIRE_BAD_HEADER_LEN;
+    }
+    pkt->flags = get_be16(buf + LIMEVI_WIRE_OFF_FLAGS);
+    pkt->epoch = get_be32(buf + LIMEVI_WIRE_OFF_EPOCH);
+    pkt->seq = get_be64(buf + LIMEVI_WIRE_OFF_SEQ);
+
+    off = LIMEVI_WIRE_OFF_NAMES;
+    if ((status = decode_name(buf, hlen, &off, FALSE, &pkt->vc)) ||
+        (status = decode_name(buf, hlen, &off, FALSE, &pkt->lan)) ||
+        (status = decode_name(buf, hlen, &off, FALSE, &pkt->src)) ||
+        (status = decode_name(buf, hlen, &off, TRUE, &pkt->dst))) {
+        return status;
+    }
+    if (off != hlen) {
+        return LIMEVI_WIRE_BAD_HEADER_LEN;
+    }
+
+    pkt->payload = buf + hlen;
+    pkt->payload_len = len - hlen;
+    if (pkt->payload_len < LIMEVI_WIRE_FRAME_MIN) {
+        return LIMEVI_WIRE_PAYLOAD_SHORT;
+    }
+    if (pkt->payload_len > LIMEVI_WIRE_FRAME_MAX) {
+        return LIMEVI_WIRE_PAYLOAD_LONG;
+    }
+    return LIMEVI_WIRE_OK;
+}
+
+static gsize encode_name(guint8 *p, const char *name, gsize min)
+{
+    gsize n = name ? strlen(name) : 0;
+
+    if (n < min || n > LIMEVI_WIRE_NAME_MAX) {
+        return 0;
+    }
+    p[0] = n;
+    memcpy(p + 1, name, n);
+    return 1 + n;
+}
+
+gsize limevi_wire_encode(const LimeviWireHeader *hdr, guint8 *buf,
+                         gsize size)
+{
+    gsize off = LIMEVI_WIRE_OFF_NAMES, n;
+
+    /* Checking against the largest header keeps the name writes simple. */
+    if (size < LIMEVI_WIRE_HEADER_MAX) {
+        return 0;
+    }
+    put_be16(buf + LIMEVI_WIRE_OFF_MAGIC, LIMEVI_WIRE_MAGIC);
+    buf[LIMEVI_WIRE_OFF_VERSION] = LIMEVI_WIRE_VERSION;
+    buf[LIMEVI_WIRE_OFF_TYPE] = hdr->type;
+    put_be16(buf + LIMEVI_WIRE_OFF_FLAGS, 0);
+    put_be32(buf + LIMEVI_WIRE_OFF_EPOCH, hdr->epoch);
+    put_be64(buf + LIMEVI_WIRE_OFF_SEQ, hdr->seq);
+
+    if (!(n = encode_name(buf + off, hdr->vc, 1))) {
+        return 0;
+    }
+    off += n;
+    if (!(n = encode_name(buf + off, hdr->lan, 1))) {
+        return 0;
+    }
+    off += n;
+    if (!(n = encode_name(buf + off, hdr->src, 1))) {
+        return 0;
+    }
+    off += n;
+    if (!(n = encode_name(buf + off, hdr->dst, 0))) {
+        return 0;
+    }
+    off += n;
+    put_be16(buf + LIMEVI_WIRE_OFF_HEADER_LEN, off);
+    return off;
+}
+
+const char *limevi_wire_status_name(LimeviWireStatus status)
+{
+    switch (status) {
+    case LIMEVI_WIRE_OK:
+        return "ok";
+    case LIMEVI_WIRE_TOO_SHORT:
+        return "too-short";
+    case LIMEVI_WIRE_BAD_MAGIC:
+        return "bad-magic";
+    case LIMEVI_WIRE_BAD_VERSION:
+        return "bad-version";
+    case LIMEVI_WIRE_BAD_TYPE:
+        return "bad-type";
+    case LIMEVI_WIRE_BAD_HEADER_LEN:
+        return "bad-header-len";
+    case LIMEVI_WIRE_NAME_OVERRUN:
+        return "name-overrun";
+    case LIMEVI_WIRE_BAD_NAME_LEN:
+        return "bad-name-len";
+    case LIMEVI_WIRE_BAD_NAME_CHAR:
+        return "bad-name-char";
+    case LIMEVI_WIRE_PAYLOAD_SHORT:
+        return "payload-short";
+    case LIMEVI_WIRE_PAYLOAD_LONG:
+        return "payload-long";
+    }
+    return "unknown";
+}

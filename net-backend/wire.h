@@ -1,0 +1,135 @@
+/*
+ * The LimeVI tunnel wire format, version 1: the one definition of a
+ * packet's layout, sizes and byte order, its encoder and its only decoder.
+ * docs/wire.md describes the same format for readers of the wire.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef LIMEVI_WIRE_H
+#define LIMEVI_WIRE_H
+
+#include <string.h>
+
+#include <glib.h>
+
+/*
+ * One UDP datagram = header + payload.  Every integer is big-endian
+ * (network byte order).
+ *
+ *  offset  size  field
+ *  0       2     magic       0x4c56 ("LV")
+ *  2       1     version     1
+ *  3       1     type        1 = DATA; 2 = CONTROL (reserved, rejected in v1)
+ *  4       2     header_len  bytes from offset 0 to the payload (27..276)
+ *  6       2     flags       none defined: sent as 0, ignored on receipt
+ *  8       4     epoch       the sender's epoch
+ *  12      8     seq         sequence number, per sender -> receiver
+ *  20      1+n   vc          u8 length n (1..63), then n name bytes
+ *  ..      1+n   lan         1..63
+ *  ..      1+n   src         source VM, 1..63
+ *  ..      1+n   dst         destination VM, 0..63; 0 = flooded
+ *  header_len    payload     DATA: one Ethernet frame, 14..65535 bytes
+ *
+ * Names are not NUL-terminated on the wire; their bytes are
+ * [A-Za-z0-9_.-], as limevi_name_valid() demands of the configuration.
+ */
+#define LIMEVI_WIRE_MAGIC           0x4c56
+#define LIMEVI_WIRE_VERSION         1
+#define LIMEVI_WIRE_TYPE_DATA       1
+#define LIMEVI_WIRE_TYPE_CONTROL    2
+
+#define LIMEVI_WIRE_OFF_MAGIC       0
+#define LIMEVI_WIRE_OFF_VERSION     2
+#define LIMEVI_WIRE_OFF_TYPE        3
+#define LIMEVI_WIRE_OFF_HEADER_LEN  4
+#define LIMEVI_WIRE_OFF_FLAGS       6
+#define LIMEVI_WIRE_OFF_EPOCH       8
+#define LIMEVI_WIRE_OFF_SEQ         12
+#define LIMEVI_WIRE_OFF_NAMES       20
+
+#define LIMEVI_WIRE_FIXED_LEN       20
+#define LIMEVI_WIRE_NAME_MAX        63
+/* Fixed part, four length bytes, and vc, lan and src of one byte each. */
+#define LIMEVI_WIRE_HEADER_MIN      (LIMEVI_WIRE_FIXED_LEN + 4 + 3)
+#define LIMEVI_WIRE_HEADER_MAX      (LIMEVI_WIRE_FIXED_LEN + 4 + \
+                                     4 * LIMEVI_WIRE_NAME_MAX)
+#define LIMEVI_WIRE_FRAME_MIN       14          /* an Ethernet header */
+#define LIMEVI_WIRE_FRAME_MAX       65535
+#define LIMEVI_WIRE_PACKET_MAX      (LIMEVI_WIRE_HEADER_MAX + \
+                                     LIMEVI_WIRE_FRAME_MAX)
+
+/* Why a packet was rejected; the port counts BAD_VERSION in rx_bad_version
+ * and every other rejection in rx_malformed. */
+typedef enum {
+    LIMEVI_WIRE_OK,
+    LIMEVI_WIRE_TOO_SHORT,      /* shorter than the fixed header */
+    LIMEVI_WIRE_BAD_MAGIC,
+    LIMEVI_WIRE_BAD_VERSION,
+    LIMEVI_WIRE_BAD_TYPE,       /* unknown or not yet supported type */
+    LIMEVI_WIRE_BAD_HEADER_LEN, /* out of range, past the packet, or not
+                                 * where the names end */
+    LIMEVI_WIRE_NAME_OVERRUN,   /* a name runs past header_len */
+    LIMEVI_WIRE_BAD_NAME_LEN,   /* zero (except dst) or above 63 */
+    LIMEVI_WIRE_BAD_NAME_CHAR,
+    LIMEVI_WIRE_PAYLOAD_SHORT,  /* frame shorter than an Ethernet header */
+    LIMEVI_WIRE_PAYLOAD_LONG,
+} LimeviWireStatus;
+
+/* A name inside a packet: points into the packet, not NUL-terminated. */
+typedef struct {
+    const char *str;
+    gsize len;
+} LimeviWireName;
+
+/* A decoded packet; every pointer points into the decoded buffer. */
+typedef struct {
+    guint8 type;
+    guint16 flags;
+    guint32 epoch;
+    guint64 seq;
+    LimeviWireName vc;
+    LimeviWireName lan;
+    LimeviWireName src;
+    LimeviWireName dst;         /* len 0: flooded */
+    const guint8 *payload;
+    gsize payload_len;
+} LimeviWirePacket;
+
+/* What the encoder needs; dst NULL or "" floods. */
+typedef struct {
+    guint8 type;
+    guint32 epoch;
+    guint64 seq;
+    const char *vc;
+    const char *lan;
+    const char *src;
+    const char *dst;
+} LimeviWireHeader;
+
+/*
+ * Decodes @buf into @pkt without copying; checks every length before
+ * reading it.  @pkt is only meaningful when LIMEVI_WIRE_OK is returned.
+ */
+LimeviWireStatus limevi_wire_decode(const guint8 *buf, gsize len,
+                                    LimeviWirePacket *pkt);
+
+/*
+ * Writes the header for @hdr into @buf, so the payload can follow in a
+ * second I/O vector.  Returns the header length, or 0 when a name is out
+ * of range or @size is too small.
+ */
+gsize limevi_wire_encode(const LimeviWireHeader *hdr, guint8 *buf,
+                         gsize size);
+
+const char *limevi_wire_status_name(LimeviWireStatus status);
+
+/* Whether @len bytes at @s are all allowed in a name (any length). */
+gboolean limevi_wire_name_chars_valid(const char *s, gsize len);
+
+static inline gboolean limevi_wire_name_equal(const LimeviWireName *name,
+                                              const char *s, gsize len)
+{
+    return name->len == len && memcmp(name->str, s, len) == 0;
+}
+
+#endif /* LIMEVI_WIRE_H */

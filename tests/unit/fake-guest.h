@@ -1,0 +1,54 @@
+/*
+ * A fake guest behind a LimeviPort for the unit tests: it records the
+ * frames and route changes the port hands it, and can refuse frames.
+ */
+#ifndef FAKE_GUEST_H
+#define FAKE_GUEST_H
+
+#include <gio/gio.h>
+
+#include "limevi.h"
+
+typedef struct {
+    LimeviPort *port;
+    GPtrArray *frames;          /* GBytes, in delivery order */
+    gboolean can_receive;
+    guint refuse_from;          /* deliver() says no at this many frames;
+                                 * 0: never */
+    GPtrArray *routes;          /* LimeviRouteInfo copies, per change */
+    GArray *removed;            /* gboolean, per change */
+    gint64 now;                 /* the port's clock, microseconds */
+} FakeGuest;
+
+FakeGuest *fake_guest_new(void);
+void fake_guest_free(FakeGuest *guest);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FakeGuest, fake_guest_free)
+
+/* The ops that feed @guest; the clock is @guest->now. */
+LimeviPortOps fake_guest_ops(void);
+
+/*
+ * Starts a port for @guest on 127.0.0.1 with an ephemeral port, on
+ * @context; asserts it starts.  @config may be NULL for defaults.
+ */
+LimeviPort *fake_guest_start(FakeGuest *guest, GMainContext *context,
+                             const char *vm, const char *vc,
+                             const char *lan, LimeviPortConfig *config);
+
+/* The port's bound address, "127.0.0.1:PORT"; g_free() it. */
+char *fake_guest_listen(FakeGuest *guest);
+
+/* An Ethernet frame of @len bytes carrying @id after the header. */
+void test_frame(guint8 *buf, gsize len, const guint8 *dst,
+                const guint8 *src, guint32 id);
+guint32 test_frame_id(GBytes *frame);
+
+/* Iterates @context until @cond holds or 3 s pass; returns @cond. */
+gboolean test_wait(GMainContext *context, gboolean (*cond)(gpointer),
+                   gpointer data);
+/* Iterates @context for @ms milliseconds: lets stray packets arrive. */
+void test_spin(GMainContext *context, guint ms);
+
+extern const guint8 test_broadcast[6];
+
+#endif /* FAKE_GUEST_H */
