@@ -117,12 +117,15 @@ char *fake_guest_listen(FakeGuest *guest)
 void test_frame(guint8 *buf, gsize len, const guint8 *dst,
                 const guint8 *src, guint32 id)
 {
-    g_assert_cmpuint(len, >=, 18);
+    g_assert_cmpuint(len, >=, 14);
     memset(buf, 0, len);
     memcpy(buf, dst, 6);
     memcpy(buf + 6, src, 6);
     buf[12] = 0x88;             /* a local experimental EtherType */
     buf[13] = 0xb5;
+    if (len < 18) {
+        return;                 /* a bare header carries no id */
+    }
     buf[14] = id >> 24;
     buf[15] = id >> 16;
     buf[16] = id >> 8;

@@ -151,7 +151,8 @@ static void test_load_rejects_malformed_and_changes_nothing(void)
     push_frame(from, 60, 1, TRUE);
     push_frame(from, 70, 2, TRUE);
     saved = limevi_buffer_save(from);
-    copy = g_memdup2(g_bytes_get_data(saved, &len), len);
+    len = g_bytes_get_size(saved);
+    copy = g_memdup2(g_bytes_get_data(saved, NULL), len);
     g_assert_cmpuint(len, ==, 16 + 4 + 60 + 4 + 70);
 
     assert_load_fails(copy, 0);
