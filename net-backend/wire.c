@@ -143,7 +143,10 @@ static gsize encode_name(guint8 *p, const char *name, gsize min)
         return 0;
     }
     p[0] = n;
-    memcpy(p + 1, name, n);
+    /* A NULL dst floods; memcpy() from NULL is undefined even for 0. */
+    if (n) {
+        memcpy(p + 1, name, n);
+    }
     return 1 + n;
 }
 
