@@ -90,6 +90,12 @@ if ! ninja -C "$dir/build" -j "$JOBS" qemu-system-x86_64 \
   grep -E 'error|FAILED' "$dir/build.log" | head -n 20 >&2
   die "compilation failed; see $dir/build.log"
 fi
+# Run from its build tree, QEMU looks for firmware under qemu-bundle/
+# plus the configured path; point that at Debian's firmware packages.
+for fw in /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu; do
+  mkdir -p "$(dirname "$dir/build/qemu-bundle$fw")"
+  ln -sfn "$fw" "$dir/build/qemu-bundle$fw"
+done
 "$dir/build/qemu-system-x86_64" -netdev help | grep -qx limevi ||
   die "the built QEMU does not list the limevi netdev"
 
