@@ -22,9 +22,9 @@ qemu: build
 guest: build
 	@bash tests/guest/build-image.sh $(GUEST_DIR) $(PROBE)
 
-# Unit tests (with the fuzz driver) only: no QEMU build needed.
+# Unit and fuzz suites only: no QEMU build needed.
 check-unit: build
-	meson test -C $(MESON_DIR) --print-errorlogs --suite unit
+	meson test -C $(MESON_DIR) --print-errorlogs --suite unit --suite fuzz
 
 check: qemu guest
 	meson test -C $(MESON_DIR) --print-errorlogs
