@@ -12,6 +12,7 @@ PKGS=(
   libslirp-dev libfdt-dev libpixman-1-dev zlib1g-dev
   seabios ipxe-qemu qemu-system-data
   busybox-static cpio kmod iproute2 iputils-ping
+  file xz-utils zstd
 )
 BACKPORTS_PKGS=(meson)
 

@@ -1,0 +1,129 @@
+/*
+ * The test harness: QEMU guests driven over their serial console and QMP,
+ * network namespaces, and processes expected to fail.  Every wait is
+ * bounded; every process started is ended by its PID.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+#define HARNESS_ERROR (harness_error_quark())
+GQuark harness_error_quark(void);
+
+typedef enum {
+    HARNESS_ERROR_FAILED,
+    HARNESS_ERROR_TIMEOUT,
+    HARNESS_ERROR_EXITED,       /* the process or guest went away */
+    HARNESS_ERROR_QMP,          /* QMP answered with an error */
+    HARNESS_ERROR_PROTOCOL,     /* garbage on the console or QMP */
+} HarnessError;
+
+/* ---- Environment ---- */
+
+/*
+ * Fails the test program (TAP "Bail out!", exit 1) unless LIMEVI_QEMU is
+ * executable and LIMEVI_GUEST_DIR holds vmlinux and initrd.img, and,
+ * when @need_root, we are root (namespaces).  Call after g_test_init().
+ */
+void harness_require(gboolean need_root);
+
+/*
+ * Runs @argv (no shell) for at most @timeout_ms; stdout and stderr merged
+ * into *@output.  Returns the exit status (128 + signal when killed by
+ * one), or -1 with @err set when it could not start or timed out.
+ */
+int harness_run(const char *const *argv, guint timeout_ms, char **output,
+                GError **err);
+
+/*
+ * Starts a process that should refuse to start (a QEMU with a bad
+ * option): returns its exit status and its stderr in *@stderr_out, or -1
+ * with @err set when it could not start or was still running after
+ * @timeout_ms (it is then killed).
+ */
+int harness_run_expect_fail(const char *const *argv, guint timeout_ms,
+                            char **stderr_out, GError **err);
+
+/* ---- Guests ---- */
+
+typedef struct HVm HVm;
+
+typedef struct {
+    const char *name;           /* guest hostname, QEMU -name */
+    const char *ip;             /* eth0's "198.18.1.11/24"; NULL: none */
+    const char *mac;            /* eth0's MAC; NULL: QEMU's default */
+    /* A -netdev value without id (e.g. "dgram,local.type=inet,..."):
+     * the harness adds id=n0 and a virtio-net-pci on it.  NULL: none. */
+    const char *netdev;
+    const char *const *extra_args;  /* more QEMU arguments, NULL-ended */
+    const char *netns;          /* run QEMU in this namespace; NULL: ours */
+    const char *qemu;           /* NULL: $LIMEVI_QEMU */
+    const char *guest_dir;      /* NULL: $LIMEVI_GUEST_DIR */
+} HVmConfig;
+
+/* Launches the guest; QMP is connected and negotiated on return. */
+HVm *hvm_start(const HVmConfig *cfg, GError **err);
+
+/* Waits for the guest's init to be ready for commands. */
+gboolean hvm_wait_ready(HVm *vm, guint timeout_ms, GError **err);
+
+/*
+ * Runs @cmd (one line of busybox sh) in the guest and returns its exit
+ * status, with what it printed (stdout and stderr) in *@output if
+ * non-NULL; -1 with @err set on timeout or when the guest went away.
+ */
+int hvm_exec(HVm *vm, const char *cmd, guint timeout_ms, char **output,
+             GError **err);
+
+/*
+ * Runs QMP @cmd with @args_json (an object, or NULL) and returns its
+ * "return" value (json_node_unref() it), or NULL with @err set to
+ * "Class: desc" (HARNESS_ERROR_QMP) when QEMU answered an error.
+ * Events read meanwhile are queued for hvm_qmp_wait_event().
+ */
+JsonNode *hvm_qmp(HVm *vm, const char *cmd, const char *args_json,
+                  GError **err);
+
+/* Returns the first queued or coming event @name (the whole event
+ * object; json_node_unref() it), or NULL with @err set on timeout. */
+JsonNode *hvm_qmp_wait_event(HVm *vm, const char *name, guint timeout_ms,
+                             GError **err);
+
+const char *hvm_name(HVm *vm);
+GPid hvm_pid(HVm *vm);
+/* Everything QEMU wrote to stderr so far. */
+char *hvm_stderr(HVm *vm);
+/* Everything the guest wrote to its console so far. */
+const char *hvm_console(HVm *vm);
+
+/* Quits QEMU over QMP, kills it by PID if it lingers, removes its files. */
+void hvm_free(HVm *vm);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HVm, hvm_free)
+
+/* ---- Network namespaces ---- */
+
+typedef struct HNetns HNetns;
+
+/* Creates namespace "limevi-TAG-PID-N" with lo up. */
+HNetns *hnetns_new(const char *tag, GError **err);
+const char *hnetns_name(HNetns *ns);
+
+/* Runs @argv in @ns like harness_run(). */
+int hnetns_run(HNetns *ns, const char *const *argv, guint timeout_ms,
+               char **output, GError **err);
+
+/* Starts a long-running @argv in @ns (stdout and stderr discarded); the
+ * namespace owns it and kills it by PID in hnetns_free(). */
+GSubprocess *hnetns_spawn(HNetns *ns, const char *const *argv,
+                          GError **err);
+
+/* Kills what hnetns_spawn() started, then deletes the namespace. */
+void hnetns_free(HNetns *ns);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HNetns, hnetns_free)
+
+G_END_DECLS
