@@ -101,6 +101,11 @@ gboolean limevi_buffer_is_empty(LimeviBuffer *buffer)
     return buffer->head == NULL;
 }
 
+void limevi_buffer_count_drop(LimeviBuffer *buffer)
+{
+    buffer->dropped++;
+}
+
 void limevi_buffer_get_info(LimeviBuffer *buffer, LimeviBufferInfo *info)
 {
     info->frames = buffer->frames;

@@ -32,6 +32,9 @@ const guint8 *limevi_buffer_peek(LimeviBuffer *buffer, gsize *len);
 void limevi_buffer_pop(LimeviBuffer *buffer);
 gboolean limevi_buffer_is_empty(LimeviBuffer *buffer);
 
+/* Counts a frame dropped elsewhere on this buffer's behalf. */
+void limevi_buffer_count_drop(LimeviBuffer *buffer);
+
 void limevi_buffer_get_info(LimeviBuffer *buffer, LimeviBufferInfo *info);
 
 /*

@@ -38,13 +38,13 @@ typedef enum {
     LIMEVI_ROUTE_INVALID,
 } LimeviRouteStatus;
 
-/* The port's life; only ACTIVE is used before migration support lands. */
+/* The port's life (DESIGN.md section 3). */
 typedef enum {
-    LIMEVI_PORT_ACTIVE,
-    LIMEVI_PORT_MIGRATING,
-    LIMEVI_PORT_FROZEN,
-    LIMEVI_PORT_FORWARDING,
-    LIMEVI_PORT_INCOMING,
+    LIMEVI_PORT_ACTIVE,         /* frames flow */
+    LIMEVI_PORT_MIGRATING,      /* source: pre-copy runs; frames flow */
+    LIMEVI_PORT_FROZEN,         /* source: guest stopped for switchover */
+    LIMEVI_PORT_FORWARDING,     /* source: the VM runs at the destination */
+    LIMEVI_PORT_INCOMING,       /* destination: waiting for the VM */
 } LimeviPortState;
 
 typedef struct {
@@ -89,6 +89,14 @@ typedef struct {
     guint64 rx_wrong_vc;        /* isolation drops: other VC */
     guint64 rx_wrong_lan;       /* isolation drops: other LAN of our VC */
     guint64 rx_not_for_us;      /* unicast for another VM */
+    guint64 rx_control;         /* control messages received */
+    guint64 rx_duplicates;      /* frames already delivered, dropped */
+    guint64 rx_gaps;            /* frames never arrived, given up on */
+    guint64 rx_forwarded;       /* frames for our VM after it left,
+                                 * forwarded to its new host */
+    guint64 tx_held;            /* guest frames held for a moving peer */
+    guint64 tx_held_dropped;    /* ... dropped because that buffer was full */
+    guint64 control_retransmits;
 } LimeviStats;
 
 typedef struct {
@@ -109,6 +117,11 @@ typedef struct {
     LimeviBufferInfo buffer;
     LimeviStats stats;
     guint mac_entries;
+    guint32 epoch;              /* of this port's own VM */
+    /* After an incoming migration: whether every peer acknowledged the
+     * new route, and how many have not yet. */
+    gboolean peers_synced;
+    guint peers_pending;
 } LimeviPortInfo;
 
 typedef struct {
@@ -129,6 +142,12 @@ typedef struct {
     /* Monotonic time in microseconds, for MAC ageing.  Optional:
      * g_get_monotonic_time() when NULL; tests supply their own clock. */
     gint64 (*now)(gpointer opaque);
+    /* Every peer acknowledged the route announced at @epoch.  Optional. */
+    void (*peers_synced)(gpointer opaque, guint32 epoch, guint peers);
+    /* A buffer overflowed: @peer NULL for frames held for our guest, else
+     * the moving peer frames were held for.  Optional. */
+    void (*buffer_overflow)(gpointer opaque, const char *peer,
+                            guint64 dropped);
 } LimeviPortOps;
 
 typedef struct LimeviPort LimeviPort;
@@ -158,6 +177,30 @@ gboolean limevi_port_route_set(LimeviPort *port, const char *vm,
                                LimeviRouteStatus status, GError **error);
 gboolean limevi_port_route_del(LimeviPort *port, const char *vm,
                                GError **error);
+
+/*
+ * Live migration (DESIGN.md section 3).  The embedder calls these as its
+ * migration progresses; frames are never lost or duplicated in between.
+ *
+ * Source: migration_start() when pre-copy begins; freeze() when the guest
+ * stops for switchover (peers are told to hold frames for it); save() for
+ * the state the destination needs; migration_done() once the VM runs at
+ * the destination (frames still reaching us are forwarded there);
+ * migration_failed() when it stays here after all.
+ * Destination: set_incoming() before the guest state arrives; load() with
+ * the source's state; activate() when the guest runs (peers and the
+ * source are told where it is now).
+ */
+void limevi_port_migration_start(LimeviPort *port);
+void limevi_port_freeze(LimeviPort *port);
+GBytes *limevi_port_save(LimeviPort *port);
+void limevi_port_migration_done(LimeviPort *port);
+void limevi_port_migration_failed(LimeviPort *port);
+void limevi_port_set_incoming(LimeviPort *port);
+gboolean limevi_port_load(LimeviPort *port, const guint8 *data, gsize len,
+                          GError **error);
+void limevi_port_activate(LimeviPort *port);
+LimeviPortState limevi_port_get_state(LimeviPort *port);
 
 LimeviPortInfo *limevi_port_get_info(LimeviPort *port);
 void limevi_port_info_free(LimeviPortInfo *info);

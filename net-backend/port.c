@@ -7,43 +7,13 @@
  */
 #include <string.h>
 
-#include "buffer.h"
-#include "mac.h"
 #include "port.h"
-#include "route.h"
-#include "udp.h"
-#include "wire.h"
 
 #define ETH_ALEN 6
-
-struct LimeviPort {
-    LimeviPortState state;
-    char *vm;
-    char *vc;
-    char *lan;
-    gsize vm_len;               /* compared with names in every packet */
-    gsize vc_len;
-    gsize lan_len;
-    char *listen;               /* the bound address, for reports */
-    guint32 epoch;              /* ours, carried in every packet we send */
-
-    LimeviPortOps ops;
-    gpointer opaque;
-
-    LimeviUdp *udp;
-    LimeviRouteTable *routes;
-    LimeviMacTable *macs;
-    LimeviBuffer *held;         /* frames for the guest, oldest first */
-    gboolean guest_blocked;     /* deliver() said no: wait for guest_ready */
-    LimeviStats stats;
-
-    guint8 tx_header[LIMEVI_WIRE_HEADER_MAX];
-};
 
 /* What happens to a port; port_handle_event() says what it does about it. */
 typedef enum {
     PORT_EVENT_GUEST_FRAME,     /* the guest sent a frame */
-    PORT_EVENT_TUNNEL_FRAME,    /* a peer sent a frame for the guest */
     PORT_EVENT_GUEST_READY,     /* the guest can receive again */
 } PortEvent;
 
@@ -75,10 +45,33 @@ static void port_flush(LimeviPort *port)
     }
 }
 
+static void port_hold(LimeviPort *port, const guint8 *frame, gsize len)
+{
+    if (!limevi_buffer_push(port->held, frame, len) &&
+        port->ops.buffer_overflow) {
+        LimeviBufferInfo info;
+
+        limevi_buffer_get_info(port->held, &info);
+        port->ops.buffer_overflow(port->opaque, NULL, info.dropped);
+    }
+}
+
+/* Whether the guest runs here, so frames may be handed to it. */
+static gboolean port_guest_here(LimeviPort *port)
+{
+    return port->state == LIMEVI_PORT_ACTIVE ||
+           port->state == LIMEVI_PORT_MIGRATING;
+}
+
 /* Delivers @frame, or holds it when the guest cannot take it now. */
 static void port_deliver_or_hold(LimeviPort *port, const guint8 *frame,
                                  gsize len)
 {
+    /* A stopped or absent guest: QEMU's queue must not get the frame. */
+    if (!port_guest_here(port)) {
+        port_hold(port, frame, len);
+        return;
+    }
     /* Held frames go first, or the guest would see them out of order. */
     if (!limevi_buffer_is_empty(port->held)) {
         port_flush(port);
@@ -91,17 +84,34 @@ static void port_deliver_or_hold(LimeviPort *port, const guint8 *frame,
         }
         port->guest_blocked = TRUE;
     }
-    limevi_buffer_push(port->held, frame, len);
+    port_hold(port, frame, len);
 }
 
-static gboolean port_route_usable(LimeviPort *port, const LimeviRoute *route)
+void limevi_port_deliver(LimeviPort *port, const guint8 *frame, gsize len)
 {
-    return route && route->status == LIMEVI_ROUTE_VALID &&
-           strcmp(route->vc, port->vc) == 0 &&
+    port_deliver_or_hold(port, frame, len);
+}
+
+/* Whether @route leads to a member of our VC and LAN. */
+static gboolean port_route_in_lan(LimeviPort *port, const LimeviRoute *route)
+{
+    return route && strcmp(route->vc, port->vc) == 0 &&
            strcmp(route->lan, port->lan) == 0;
 }
 
-static void port_send_to(LimeviPort *port, LimeviRoute *route,
+/* Sends @frame to @route's peer, or holds it while the peer moves. */
+static void port_send_or_hold(LimeviPort *port, LimeviRoute *route,
+                              const guint8 *frame, gsize len,
+                              gboolean unicast)
+{
+    if (route->status == LIMEVI_ROUTE_VALID) {
+        limevi_port_send_to(port, route, frame, len, unicast);
+    } else {
+        limevi_migrate_hold_for(port, route, frame, len);
+    }
+}
+
+void limevi_port_send_to(LimeviPort *port, LimeviRoute *route,
                          const guint8 *frame, gsize len, gboolean unicast)
 {
     LimeviWireHeader hdr = {
@@ -125,7 +135,8 @@ static void port_send_to(LimeviPort *port, LimeviRoute *route,
     }
 }
 
-/* Broadcast, multicast and unknown unicast: every usable peer gets it. */
+/* Broadcast, multicast and unknown unicast: every peer of the LAN gets
+ * it, a moving one when it arrives. */
 static void port_flood(LimeviPort *port, const guint8 *frame, gsize len)
 {
     LimeviRouteIter it;
@@ -134,8 +145,8 @@ static void port_flood(LimeviPort *port, const guint8 *frame, gsize len)
 
     limevi_route_iter_init(&it, port->routes);
     while ((route = limevi_route_iter_next(&it))) {
-        if (port_route_usable(port, route)) {
-            port_send_to(port, route, frame, len, FALSE);
+        if (port_route_in_lan(port, route)) {
+            port_send_or_hold(port, route, frame, len, FALSE);
             sent++;
         }
     }
@@ -163,55 +174,65 @@ static void port_transmit(LimeviPort *port, const guint8 *frame, gsize len)
         return;
     }
     route = limevi_route_lookup(port->routes, vm);
-    if (!port_route_usable(port, route)) {
+    if (!port_route_in_lan(port, route)) {
         port->stats.tx_no_route++;
         return;
     }
-    port_send_to(port, route, frame, len, TRUE);
+    port_send_or_hold(port, route, frame, len, TRUE);
 }
 
 /*
- * The state machine: what each event does in each state.  Only ACTIVE is
- * entered before migration support lands; the other states then decide
- * here whether a frame is sent, held or forwarded.
+ * The state machine: what each event does in each state.  Frames from
+ * peers go through limevi_migrate_data(), which knows where they belong
+ * in each state; this decides the guest's side.
  */
 static void port_handle_event(LimeviPort *port, PortEvent event,
                               const guint8 *frame, gsize len)
 {
-    switch (port->state) {
-    case LIMEVI_PORT_ACTIVE:
-        switch (event) {
-        case PORT_EVENT_GUEST_FRAME:
+    switch (event) {
+    case PORT_EVENT_GUEST_FRAME:
+        switch (port->state) {
+        case LIMEVI_PORT_ACTIVE:
+        case LIMEVI_PORT_MIGRATING:
+        case LIMEVI_PORT_FROZEN:    /* QEMU flushing the stopped guest */
             port_transmit(port, frame, len);
             return;
-        case PORT_EVENT_TUNNEL_FRAME:
-            port_deliver_or_hold(port, frame, len);
-            return;
-        case PORT_EVENT_GUEST_READY:
-            port->guest_blocked = FALSE;
-            port_flush(port);
+        case LIMEVI_PORT_FORWARDING:
+        case LIMEVI_PORT_INCOMING:
+            /* The guest runs elsewhere: whatever comes is stale. */
+            port->stats.tx_errors++;
             return;
         }
         break;
-    case LIMEVI_PORT_MIGRATING:
-    case LIMEVI_PORT_FROZEN:
-    case LIMEVI_PORT_FORWARDING:
-    case LIMEVI_PORT_INCOMING:
-        break;
+    case PORT_EVENT_GUEST_READY:
+        port->guest_blocked = FALSE;
+        if (port_guest_here(port)) {
+            port_flush(port);
+        }
+        return;
     }
     g_warning("limevi: port %s: event %d in state %s is not handled",
               port->vm, event, limevi_port_state_name(port->state));
 }
 
-static void port_set_state(LimeviPort *port, LimeviPortState state)
+void limevi_port_set_state(LimeviPort *port, LimeviPortState state)
 {
     g_debug("port %s: %s -> %s", port->vm,
             limevi_port_state_name(port->state),
             limevi_port_state_name(state));
     port->state = state;
+    if (port_guest_here(port)) {
+        port_flush(port);
+    }
 }
 
-void limevi_port_receive(LimeviPort *port, const guint8 *data, gsize len)
+LimeviPortState limevi_port_get_state(LimeviPort *port)
+{
+    return port->state;
+}
+
+void limevi_port_receive_from(LimeviPort *port, const guint8 *data,
+                              gsize len, gconstpointer from, gsize from_len)
 {
     LimeviWirePacket pkt;
 
@@ -239,17 +260,29 @@ void limevi_port_receive(LimeviPort *port, const guint8 *data, gsize len)
         port->stats.rx_not_for_us++;
         return;
     }
+    if (pkt.type == LIMEVI_WIRE_TYPE_CONTROL) {
+        g_autoptr(GSocketAddress) addr = from ?
+            g_socket_address_new_from_native((gpointer)from, from_len) : NULL;
+
+        port->stats.rx_control++;
+        limevi_migrate_control(port, &pkt, addr);
+        return;
+    }
     /* Learnt before delivery, so the guest's reply goes straight back. */
     limevi_mac_table_learn(port->macs, pkt.payload + ETH_ALEN, pkt.src.str,
                            pkt.src.len);
-    port_handle_event(port, PORT_EVENT_TUNNEL_FRAME, pkt.payload,
-                      pkt.payload_len);
+    limevi_migrate_data(port, &pkt, data, len);
+}
+
+void limevi_port_receive(LimeviPort *port, const guint8 *data, gsize len)
+{
+    limevi_port_receive_from(port, data, len, NULL, 0);
 }
 
 static void port_on_datagram(gpointer opaque, const guint8 *data, gsize len,
                              gconstpointer from, gsize from_len)
 {
-    limevi_port_receive(opaque, data, len);
+    limevi_port_receive_from(opaque, data, len, from, from_len);
 }
 
 void limevi_port_send(LimeviPort *port, const guint8 *frame, gsize len)
@@ -264,7 +297,7 @@ void limevi_port_guest_ready(LimeviPort *port)
 
 /* ---- Control: routes, creation, reports ---- */
 
-static void port_route_changed(LimeviPort *port, const LimeviRoute *route,
+void limevi_port_route_changed(LimeviPort *port, const LimeviRoute *route,
                                gboolean removed)
 {
     LimeviRouteInfo info = {
@@ -329,7 +362,10 @@ gboolean limevi_port_route_set(LimeviPort *port, const char *vm,
                                 port->vc,
                                 lan ? lan : route ? route->lan : port->lan,
                                 route ? route->epoch + 1 : 1);
-    port_route_changed(port, route, FALSE);
+    limevi_port_route_changed(port, route, FALSE);
+    if (status == LIMEVI_ROUTE_VALID) {
+        limevi_migrate_flush_held_for(port, route);
+    }
     return TRUE;
 }
 
@@ -347,7 +383,7 @@ gboolean limevi_port_route_del(LimeviPort *port, const char *vm,
                     "'vm' '%s' has no route", vm);
         return FALSE;
     }
-    port_route_changed(port, route, TRUE);
+    limevi_port_route_changed(port, route, TRUE);
     /* Its MACs would otherwise count as "no route" instead of flooding. */
     limevi_mac_table_forget_vm(port->macs, vm);
     limevi_route_remove(port->routes, vm);
@@ -432,6 +468,10 @@ LimeviPort *limevi_port_new(const LimeviPortConfig *config,
     port->lan_len = strlen(port->lan);
     port->ops = *ops;
     port->opaque = opaque;
+    port->buffer_limit = limit;
+    port->context = config->context ? g_main_context_ref(config->context)
+                                    : g_main_context_ref_thread_default();
+    limevi_migrate_init(port);
     port->routes = limevi_route_table_new();
     port->macs = limevi_mac_table_new(ageing * G_USEC_PER_SEC,
                                       ops->now ? port_now : NULL, port);
@@ -447,7 +487,7 @@ LimeviPort *limevi_port_new(const LimeviPortConfig *config,
         return NULL;
     }
     port->listen = limevi_udp_local_string(port->udp);
-    port_set_state(port, LIMEVI_PORT_ACTIVE);
+    limevi_port_set_state(port, LIMEVI_PORT_ACTIVE);
     return g_steal_pointer(&port);
 }
 
@@ -456,7 +496,9 @@ void limevi_port_free(LimeviPort *port)
     if (!port) {
         return;
     }
+    limevi_migrate_cleanup(port);
     limevi_udp_free(port->udp);
+    g_main_context_unref(port->context);
     limevi_buffer_free(port->held);
     limevi_mac_table_free(port->macs);
     limevi_route_table_free(port->routes);
@@ -480,6 +522,13 @@ LimeviPortInfo *limevi_port_get_info(LimeviPort *port)
     limevi_buffer_get_info(port->held, &info->buffer);
     info->stats = port->stats;
     info->mac_entries = limevi_mac_table_size(port->macs);
+    info->epoch = port->epoch;
+    info->peers_synced = port->peers_synced;
+    for (guint i = 0; i < port->pending->len; i++) {
+        LimeviPending *p = port->pending->pdata[i];
+
+        info->peers_pending += p->op == LIMEVI_CONTROL_UPDATE;
+    }
     return info;
 }
 

@@ -30,6 +30,7 @@ static void route_free(gpointer data)
     g_clear_object(&route->addr);
     g_free(route->vc);
     g_free(route->lan);
+    limevi_buffer_free(route->held);
     g_free(route);
 }
 

@@ -9,6 +9,7 @@
 
 #include <gio/gio.h>
 
+#include "buffer.h"
 #include "limevi.h"
 
 typedef struct {
@@ -20,6 +21,7 @@ typedef struct {
     char *lan;
     guint32 epoch;
     guint64 tx_seq;             /* the next sequence number sent to @vm */
+    LimeviBuffer *held;         /* frames for @vm while it moves; or NULL */
 } LimeviRoute;
 
 typedef struct LimeviRouteTable LimeviRouteTable;

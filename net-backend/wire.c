@@ -80,6 +80,36 @@ static LimeviWireStatus decode_name(const guint8 *buf, gsize hlen,
     return LIMEVI_WIRE_OK;
 }
 
+static LimeviWireStatus decode_control(LimeviWirePacket *pkt)
+{
+    const guint8 *p = pkt->payload;
+
+    if (pkt->payload_len != LIMEVI_WIRE_CONTROL_LEN) {
+        return LIMEVI_WIRE_BAD_CONTROL;
+    }
+    pkt->op = p[0];
+    pkt->acked_op = p[1];
+    switch (pkt->op) {
+    case LIMEVI_CONTROL_INVALIDATE:
+    case LIMEVI_CONTROL_UPDATE:
+        return pkt->acked_op == 0 ? LIMEVI_WIRE_OK : LIMEVI_WIRE_BAD_CONTROL;
+    case LIMEVI_CONTROL_ACK:
+        return pkt->acked_op == LIMEVI_CONTROL_INVALIDATE ||
+               pkt->acked_op == LIMEVI_CONTROL_UPDATE ?
+               LIMEVI_WIRE_OK : LIMEVI_WIRE_BAD_CONTROL;
+    default:
+        return LIMEVI_WIRE_BAD_CONTROL;
+    }
+}
+
+void limevi_wire_encode_control(guint8 op, guint8 acked_op, guint8 *buf)
+{
+    buf[0] = op;
+    buf[1] = acked_op;
+    buf[2] = 0;
+    buf[3] = 0;
+}
+
 LimeviWireStatus limevi_wire_decode(const guint8 *buf, gsize len,
                                     LimeviWirePacket *pkt)
 {
@@ -100,8 +130,8 @@ LimeviWireStatus limevi_wire_decode(const guint8 *buf, gsize len,
         return LIMEVI_WIRE_TOO_SHORT;
     }
     pkt->type = buf[LIMEVI_WIRE_OFF_TYPE];
-    /* CONTROL has no message defined yet: rejected until it has. */
-    if (pkt->type != LIMEVI_WIRE_TYPE_DATA) {
+    if (pkt->type != LIMEVI_WIRE_TYPE_DATA &&
+        pkt->type != LIMEVI_WIRE_TYPE_CONTROL) {
         return LIMEVI_WIRE_BAD_TYPE;
     }
     hlen = get_be16(buf + LIMEVI_WIRE_OFF_HEADER_LEN);
@@ -126,6 +156,10 @@ LimeviWireStatus limevi_wire_decode(const guint8 *buf, gsize len,
 
     pkt->payload = buf + hlen;
     pkt->payload_len = len - hlen;
+    pkt->op = pkt->acked_op = 0;
+    if (pkt->type == LIMEVI_WIRE_TYPE_CONTROL) {
+        return decode_control(pkt);
+    }
     if (pkt->payload_len < LIMEVI_WIRE_FRAME_MIN) {
         return LIMEVI_WIRE_PAYLOAD_SHORT;
     }
@@ -211,6 +245,8 @@ const char *limevi_wire_status_name(LimeviWireStatus status)
         return "payload-short";
     case LIMEVI_WIRE_PAYLOAD_LONG:
         return "payload-long";
+    case LIMEVI_WIRE_BAD_CONTROL:
+        return "bad-control";
     }
     return "unknown";
 }

@@ -19,7 +19,7 @@
  *  offset  size  field
  *  0       2     magic       0x4c56 ("LV")
  *  2       1     version     1
- *  3       1     type        1 = DATA; 2 = CONTROL (reserved, rejected in v1)
+ *  3       1     type        1 = DATA; 2 = CONTROL
  *  4       2     header_len  bytes from offset 0 to the payload (27..276)
  *  6       2     flags       none defined: sent as 0, ignored on receipt
  *  8       4     epoch       the sender's epoch
@@ -29,6 +29,13 @@
  *  ..      1+n   src         source VM, 1..63
  *  ..      1+n   dst         destination VM, 0..63; 0 = flooded
  *  header_len    payload     DATA: one Ethernet frame, 14..65535 bytes
+ *                            CONTROL: 4 bytes, below
+ *
+ * CONTROL payload: u8 op, u8 acked_op, u16 reserved (sent as 0).
+ *   op 1 ROUTE_INVALIDATE  src is moving: hold frames for it (epoch: new)
+ *   op 2 ROUTE_UPDATE      src is now at this packet's source address
+ *   op 3 ACK               of acked_op (1 or 2) about VM dst at epoch
+ * acked_op is 0 unless op is ACK.
  *
  * Names are not NUL-terminated on the wire; their bytes are
  * [A-Za-z0-9_.-], as limevi_name_valid() demands of the configuration.
@@ -58,6 +65,11 @@
 #define LIMEVI_WIRE_PACKET_MAX      (LIMEVI_WIRE_HEADER_MAX + \
                                      LIMEVI_WIRE_FRAME_MAX)
 
+#define LIMEVI_WIRE_CONTROL_LEN     4
+#define LIMEVI_CONTROL_INVALIDATE   1
+#define LIMEVI_CONTROL_UPDATE       2
+#define LIMEVI_CONTROL_ACK          3
+
 /* Why a packet was rejected; the port counts BAD_VERSION in rx_bad_version
  * and every other rejection in rx_malformed. */
 typedef enum {
@@ -65,7 +77,7 @@ typedef enum {
     LIMEVI_WIRE_TOO_SHORT,      /* shorter than the fixed header */
     LIMEVI_WIRE_BAD_MAGIC,
     LIMEVI_WIRE_BAD_VERSION,
-    LIMEVI_WIRE_BAD_TYPE,       /* unknown or not yet supported type */
+    LIMEVI_WIRE_BAD_TYPE,       /* unknown type */
     LIMEVI_WIRE_BAD_HEADER_LEN, /* out of range, past the packet, or not
                                  * where the names end */
     LIMEVI_WIRE_NAME_OVERRUN,   /* a name runs past header_len */
@@ -73,6 +85,7 @@ typedef enum {
     LIMEVI_WIRE_BAD_NAME_CHAR,
     LIMEVI_WIRE_PAYLOAD_SHORT,  /* frame shorter than an Ethernet header */
     LIMEVI_WIRE_PAYLOAD_LONG,
+    LIMEVI_WIRE_BAD_CONTROL,    /* wrong length, unknown op or acked_op */
 } LimeviWireStatus;
 
 /* A name inside a packet: points into the packet, not NUL-terminated. */
@@ -93,6 +106,8 @@ typedef struct {
     LimeviWireName dst;         /* len 0: flooded */
     const guint8 *payload;
     gsize payload_len;
+    guint8 op;                  /* CONTROL only */
+    guint8 acked_op;            /* CONTROL ACK only */
 } LimeviWirePacket;
 
 /* What the encoder needs; dst NULL or "" floods. */
@@ -120,6 +135,9 @@ LimeviWireStatus limevi_wire_decode(const guint8 *buf, gsize len,
  */
 gsize limevi_wire_encode(const LimeviWireHeader *hdr, guint8 *buf,
                          gsize size);
+
+/* Writes the 4-byte CONTROL payload for @op into @buf. */
+void limevi_wire_encode_control(guint8 op, guint8 acked_op, guint8 *buf);
 
 const char *limevi_wire_status_name(LimeviWireStatus status);
 

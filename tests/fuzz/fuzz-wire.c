@@ -108,6 +108,16 @@ static gsize make_seed(GRand *rand, guint8 *buf, gsize size)
 
     g_assert_cmpuint(hlen, >=, LIMEVI_WIRE_HEADER_MIN);
     g_assert_cmpuint(hlen + frame_len, <=, size);
+    /* One seed in eight is a control message. */
+    if (g_rand_int_range(rand, 0, 8) == 0) {
+        guint8 op = g_rand_int_range(rand, LIMEVI_CONTROL_INVALIDATE,
+                                     LIMEVI_CONTROL_ACK + 1);
+
+        buf[LIMEVI_WIRE_OFF_TYPE] = LIMEVI_WIRE_TYPE_CONTROL;
+        limevi_wire_encode_control(op, op == LIMEVI_CONTROL_ACK ?
+                                   LIMEVI_CONTROL_UPDATE : 0, buf + hlen);
+        return hlen + LIMEVI_WIRE_CONTROL_LEN;
+    }
     for (gsize i = 0; i < frame_len; i++) {
         buf[hlen + i] = g_rand_int(rand);
     }
@@ -260,10 +270,11 @@ static void check_decoded(const guint8 *buf, gsize len,
     guint8 again[LIMEVI_WIRE_HEADER_MAX];
     gsize again_len;
 
-    g_assert_cmpuint(len, >=, LIMEVI_WIRE_HEADER_MIN + LIMEVI_WIRE_FRAME_MIN);
+    g_assert_cmpuint(len, >=, LIMEVI_WIRE_HEADER_MIN + LIMEVI_WIRE_CONTROL_LEN);
     g_assert_cmpuint(get_be(buf, 2), ==, LIMEVI_WIRE_MAGIC);
     g_assert_cmpuint(buf[LIMEVI_WIRE_OFF_VERSION], ==, LIMEVI_WIRE_VERSION);
-    g_assert_cmpuint(pkt->type, ==, LIMEVI_WIRE_TYPE_DATA);
+    g_assert_true(pkt->type == LIMEVI_WIRE_TYPE_DATA ||
+                  pkt->type == LIMEVI_WIRE_TYPE_CONTROL);
     g_assert_cmpuint(pkt->flags, ==, get_be(buf + LIMEVI_WIRE_OFF_FLAGS, 2));
     g_assert_cmpuint(pkt->epoch, ==, get_be(buf + LIMEVI_WIRE_OFF_EPOCH, 4));
     g_assert_cmpuint(pkt->seq, ==, get_be(buf + LIMEVI_WIRE_OFF_SEQ, 8));
@@ -272,8 +283,14 @@ static void check_decoded(const guint8 *buf, gsize len,
     g_assert_cmpuint(hlen, <=, LIMEVI_WIRE_HEADER_MAX);
     g_assert_true(pkt->payload == buf + hlen);
     g_assert_true(pkt->payload + pkt->payload_len == buf + len);
-    g_assert_cmpuint(pkt->payload_len, >=, LIMEVI_WIRE_FRAME_MIN);
-    g_assert_cmpuint(pkt->payload_len, <=, LIMEVI_WIRE_FRAME_MAX);
+    if (pkt->type == LIMEVI_WIRE_TYPE_CONTROL) {
+        g_assert_cmpuint(pkt->payload_len, ==, LIMEVI_WIRE_CONTROL_LEN);
+        g_assert_true(pkt->op >= LIMEVI_CONTROL_INVALIDATE &&
+                      pkt->op <= LIMEVI_CONTROL_ACK);
+    } else {
+        g_assert_cmpuint(pkt->payload_len, >=, LIMEVI_WIRE_FRAME_MIN);
+        g_assert_cmpuint(pkt->payload_len, <=, LIMEVI_WIRE_FRAME_MAX);
+    }
 
     /* The names follow each other exactly and end where the payload
      * starts; only dst may be empty. */
@@ -312,12 +329,13 @@ typedef enum {
     FATE_WRONG_VC,
     FATE_WRONG_LAN,
     FATE_NOT_FOR_US,
+    FATE_CONTROL,               /* a control message, acted upon */
     N_FATES,
 } Fate;
 
 static const char *const fate_names[] = {
     "delivered", "malformed", "bad-version", "wrong-vc", "wrong-lan",
-    "not-for-us",
+    "not-for-us", "control",
 };
 
 /* What the port must do with a packet, by the decoder's verdict. */
@@ -342,7 +360,8 @@ static Fate expected_fate(LimeviWireStatus status,
         !limevi_wire_name_equal(&pkt->dst, PORT_VM, strlen(PORT_VM))) {
         return FATE_NOT_FOR_US;
     }
-    return FATE_DELIVERED;
+    return pkt->type == LIMEVI_WIRE_TYPE_CONTROL ? FATE_CONTROL
+                                                  : FATE_DELIVERED;
 }
 
 /* The port's counters, one per fate. */
@@ -358,6 +377,7 @@ static void port_fates(LimeviPort *port, guint64 fates[N_FATES],
     fates[FATE_WRONG_VC] = info->stats.rx_wrong_vc;
     fates[FATE_WRONG_LAN] = info->stats.rx_wrong_lan;
     fates[FATE_NOT_FOR_US] = info->stats.rx_not_for_us;
+    fates[FATE_CONTROL] = info->stats.rx_control;
     *buffer = info->buffer;
 }
 
@@ -421,7 +441,7 @@ static void test_mutations(void)
     Guest guest = { .now = G_USEC_PER_SEC };
     g_autoptr(LimeviPort) port = NULL;
     guint64 seen[N_FATES] = { 0 }, before[N_FATES], after[N_FATES];
-    guint64 statuses[LIMEVI_WIRE_PAYLOAD_LONG + 1] = { 0 };
+    guint64 statuses[LIMEVI_WIRE_BAD_CONTROL + 1] = { 0 };
     LimeviBufferInfo held_before, held_after;
     gint64 deadline = g_get_monotonic_time() +
                       TIME_LIMIT_S * G_USEC_PER_SEC;
@@ -523,7 +543,7 @@ static void test_mutations(void)
     for (int f = 0; f < N_FATES; f++) {
         g_test_message("  %-12s %" G_GUINT64_FORMAT, fate_names[f], seen[f]);
     }
-    for (int s = 0; s <= LIMEVI_WIRE_PAYLOAD_LONG; s++) {
+    for (int s = 0; s <= LIMEVI_WIRE_BAD_CONTROL; s++) {
         g_test_message("  decode %-15s %" G_GUINT64_FORMAT,
                        limevi_wire_status_name(s), statuses[s]);
     }

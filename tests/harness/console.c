@@ -36,35 +36,30 @@ static gboolean parse_end(const char *s, guint *seq, int *status)
     return end != s && *end == '\0';
 }
 
-int hvm_exec(HVm *vm, const char *cmd, guint timeout_ms, char **output,
-             GError **err)
+/* Sends "SEQ CMD" (after @prefix) and returns @seq, or 0 with @err set. */
+static guint send_command(HVm *vm, const char *prefix, const char *cmd,
+                          GError **err)
 {
-    gint64 deadline = harness_deadline(timeout_ms);
-    g_autofree char *line = NULL;
-    GString *out;
-    guint seq;
+    guint seq = ++vm->seq;
+    g_autofree char *line = g_strdup_printf("%s%u %s\n", prefix, seq, cmd);
 
-    if (!vm->ready) {
-        g_set_error(err, HARNESS_ERROR, HARNESS_ERROR_FAILED,
-                    "%s: not ready: call hvm_wait_ready() first", vm->name);
-        return -1;
-    }
-    if (strchr(cmd, '\n')) {
-        g_set_error(err, HARNESS_ERROR, HARNESS_ERROR_FAILED,
-                    "%s: a command is one line", vm->name);
-        return -1;
-    }
-    seq = ++vm->seq;
-    line = g_strdup_printf("%u %s\n", seq, cmd);
     /* The pipe holds 64 KiB: a one-line command never blocks here. */
     if (!g_output_stream_write_all(vm->console_in, line, strlen(line), NULL,
                                    NULL, err) ||
         !g_output_stream_flush(vm->console_in, NULL, err)) {
         g_prefix_error(err, "%s: console: ", vm->name);
-        return -1;
+        return 0;
     }
+    return seq;
+}
 
-    out = g_string_new(NULL);
+/* Reads the output of command @seq up to its end mark; its status, or -1
+ * with @err set. */
+static int read_result(HVm *vm, const char *cmd, guint seq, gint64 deadline,
+                       char **output, GError **err)
+{
+    GString *out = g_string_new(NULL);
+
     for (;;) {
         GError *local = NULL;
         g_autofree char *got = hlines_read(&vm->console, deadline, &local);
@@ -102,4 +97,49 @@ int hvm_exec(HVm *vm, const char *cmd, guint timeout_ms, char **output,
         g_string_append(out, got);
         g_string_append_c(out, '\n');
     }
+}
+
+/*
+ * After a migration the console may start mid-line (what the guest
+ * printed as it was stopped, the rest of a background command's output):
+ * a no-op command, after a newline that ends any partial input line,
+ * and everything up to its end mark is thrown away.
+ */
+static gboolean resync(HVm *vm, gint64 deadline, GError **err)
+{
+    guint seq = send_command(vm, "\n", "true", err);
+
+    if (!seq || read_result(vm, "true", seq, deadline, NULL, err) < 0) {
+        g_prefix_error(err, "resynchronizing after migration: ");
+        return FALSE;
+    }
+    vm->resync = FALSE;
+    return TRUE;
+}
+
+int hvm_exec(HVm *vm, const char *cmd, guint timeout_ms, char **output,
+             GError **err)
+{
+    gint64 deadline = harness_deadline(timeout_ms);
+    guint seq;
+
+    if (!vm->ready) {
+        g_set_error(err, HARNESS_ERROR, HARNESS_ERROR_FAILED,
+                    "%s: not ready: call hvm_wait_ready() first%s", vm->name,
+                    vm->incoming ? " (or migrate a guest into it)" : "");
+        return -1;
+    }
+    if (strchr(cmd, '\n')) {
+        g_set_error(err, HARNESS_ERROR, HARNESS_ERROR_FAILED,
+                    "%s: a command is one line", vm->name);
+        return -1;
+    }
+    if (vm->resync && !resync(vm, deadline, err)) {
+        return -1;
+    }
+    seq = send_command(vm, "", cmd, err);
+    if (!seq) {
+        return -1;
+    }
+    return read_result(vm, cmd, seq, deadline, output, err);
 }

@@ -49,12 +49,23 @@ struct HVm {
     GString *console_log;
     gboolean ready;
     guint seq;                  /* of the last command sent */
+    gboolean incoming;          /* started with -incoming */
+    gboolean resync;            /* console fresh after a migration */
+    gint64 migrate_since;       /* real time "migrate" was sent, µs */
+    guint16 migrate_port;
 
     GSocketConnection *qmp;
     HLines qmp_lines;
     GQueue events;              /* JsonNode *, oldest first */
     guint qmp_id;
 };
+
+/* The first queued or coming event @name stamped no earlier than @since
+ * (real time, µs), or NULL with @err set on timeout. */
+JsonNode *hvm_qmp_take_event(HVm *vm, const char *name, gint64 since,
+                             gint64 deadline, GError **err);
+/* An event's QMP timestamp in real-time µs; -1 when it has none. */
+gint64 hvm_qmp_event_time(JsonNode *event);
 
 gboolean hvm_qmp_connect(HVm *vm, const char *path, gint64 deadline,
                          GError **err);

@@ -64,12 +64,18 @@ typedef struct {
     const char *netns;          /* run QEMU in this namespace; NULL: ours */
     const char *qemu;           /* NULL: $LIMEVI_QEMU */
     const char *guest_dir;      /* NULL: $LIMEVI_GUEST_DIR */
+    /* A -incoming value ("defer"): a migration target with no guest of
+     * its own until hvm_migrate() brings one; give it the source's
+     * devices.  NULL: an ordinary guest that boots. */
+    const char *incoming;
 } HVmConfig;
 
-/* Launches the guest; QMP is connected and negotiated on return. */
+/* Launches the guest (never waits for its boot); QMP is connected and
+ * negotiated on return. */
 HVm *hvm_start(const HVmConfig *cfg, GError **err);
 
-/* Waits for the guest's init to be ready for commands. */
+/* Waits for the guest's init to be ready for commands.  A migration
+ * target is ready at once when its source was. */
 gboolean hvm_wait_ready(HVm *vm, guint timeout_ms, GError **err);
 
 /*
@@ -100,6 +106,50 @@ GPid hvm_pid(HVm *vm);
 char *hvm_stderr(HVm *vm);
 /* Everything the guest wrote to its console so far. */
 const char *hvm_console(HVm *vm);
+
+/* ---- Live migration between two QEMUs on this machine ---- */
+
+typedef struct {
+    gboolean return_path;       /* capability "return-path" */
+    gboolean switchover_ack;    /* "switchover-ack" (needs return_path) */
+    guint downtime_limit_ms;    /* "downtime-limit"; 0: QEMU's default */
+    guint64 max_bandwidth;      /* "max-bandwidth", bytes/s; 0: default */
+    gboolean no_wait;           /* return once "migrate" is accepted */
+    guint timeout_ms;           /* whole migration; 0: 120 s */
+} HMigrateOptions;
+
+typedef struct {
+    guint16 port;               /* dst's listening TCP port */
+    gint64 total_time_ms;       /* query-migrate "total-time" */
+    gint64 downtime_ms;         /* "downtime", QEMU's own estimate */
+    gint64 setup_time_ms;       /* "setup-time" */
+    /* The guest's real pause: dst's RESUME event time minus src's STOP
+     * event time (QMP timestamps, one clock); -1 when unknown. */
+    gint64 pause_ms;
+} HMigrateResult;
+
+/*
+ * Migrates @src's guest into @dst (started with HVmConfig.incoming) over
+ * TCP on 127.0.0.1: the same capabilities ("events" always) on both
+ * sides, the parameters on @src, "migrate-incoming" on @dst on a port
+ * QEMU picks, then "migrate" on @src.  Unless @opts->no_wait, waits as
+ * hvm_migrate_wait() does and fills @result (may be NULL).  @opts NULL:
+ * defaults.  Afterwards hvm_exec() runs commands on @dst; @src stays in
+ * "postmigrate" until freed.
+ */
+gboolean hvm_migrate(HVm *src, HVm *dst, const HMigrateOptions *opts,
+                     HMigrateResult *result, GError **err);
+
+/*
+ * Waits at most @timeout_ms (0: 120 s) for @src's migration to complete
+ * and fills @result (may be NULL).  FALSE with @err set when it failed or
+ * was cancelled (QEMU's error-desc in the message), or on timeout (the
+ * migration is then cancelled).  To cancel one started with no_wait:
+ * hvm_qmp(src, "migrate_cancel", NULL, &err), then this returns FALSE.
+ * A failed incoming migration ends @dst's QEMU.
+ */
+gboolean hvm_migrate_wait(HVm *src, HVm *dst, guint timeout_ms,
+                          HMigrateResult *result, GError **err);
 
 /* Quits QEMU over QMP, kills it by PID if it lingers, removes its files. */
 void hvm_free(HVm *vm);

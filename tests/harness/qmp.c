@@ -181,13 +181,29 @@ JsonNode *hvm_qmp(HVm *vm, const char *cmd, const char *args_json,
     }
 }
 
-JsonNode *hvm_qmp_wait_event(HVm *vm, const char *name, guint timeout_ms,
-                             GError **err)
+gint64 hvm_qmp_event_time(JsonNode *event)
 {
-    gint64 deadline = harness_deadline(timeout_ms);
+    JsonObject *ts = json_object_get_object_member(
+        json_node_get_object(event), "timestamp");
 
+    if (!ts || !json_object_has_member(ts, "seconds")) {
+        return -1;
+    }
+    return json_object_get_int_member(ts, "seconds") * G_USEC_PER_SEC +
+           json_object_get_int_member_with_default(ts, "microseconds", 0);
+}
+
+static gboolean event_matches(JsonNode *msg, const char *name, gint64 since)
+{
+    return !g_strcmp0(event_name(msg), name) &&
+           (since == G_MININT64 || hvm_qmp_event_time(msg) >= since);
+}
+
+JsonNode *hvm_qmp_take_event(HVm *vm, const char *name, gint64 since,
+                             gint64 deadline, GError **err)
+{
     for (GList *l = vm->events.head; l; l = l->next) {
-        if (!g_strcmp0(event_name(l->data), name)) {
+        if (event_matches(l->data, name, since)) {
             JsonNode *msg = l->data;
 
             g_queue_delete_link(&vm->events, l);
@@ -207,7 +223,7 @@ JsonNode *hvm_qmp_wait_event(HVm *vm, const char *name, guint timeout_ms,
                            name);
             return NULL;
         }
-        if (!g_strcmp0(event_name(msg), name)) {
+        if (event_matches(msg, name, since)) {
             return msg;
         }
         if (event_name(msg)) {
@@ -216,4 +232,11 @@ JsonNode *hvm_qmp_wait_event(HVm *vm, const char *name, guint timeout_ms,
             json_node_unref(msg);
         }
     }
+}
+
+JsonNode *hvm_qmp_wait_event(HVm *vm, const char *name, guint timeout_ms,
+                             GError **err)
+{
+    return hvm_qmp_take_event(vm, name, G_MININT64,
+                              harness_deadline(timeout_ms), err);
 }

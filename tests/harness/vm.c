@@ -65,6 +65,9 @@ static GPtrArray *qemu_argv(const HVmConfig *cfg, const char *qemu,
 
         add_args(argv, "-netdev", netdev, "-device", device, NULL);
     }
+    if (cfg->incoming) {
+        add_args(argv, "-incoming", cfg->incoming, NULL);
+    }
     for (gsize i = 0; cfg->extra_args && cfg->extra_args[i]; i++) {
         g_ptr_array_add(argv, g_strdup(cfg->extra_args[i]));
     }
@@ -110,6 +113,7 @@ HVm *hvm_start(const HVmConfig *cfg, GError **err)
     }
     vm = g_new0(HVm, 1);
     vm->name = g_strdup(cfg->name);
+    vm->incoming = cfg->incoming != NULL;
     vm->stderr_fd = -1;
     vm->console_log = g_string_new(NULL);
     g_queue_init(&vm->events);

@@ -431,7 +431,7 @@ static void test_malformed_dropped(void)
 
     memcpy(bad, pkt, len);
     bad[LIMEVI_WIRE_OFF_TYPE] = LIMEVI_WIRE_TYPE_CONTROL;
-    malformed += send_bad(socket, to, bad, len, LIMEVI_WIRE_BAD_TYPE);
+    malformed += send_bad(socket, to, bad, len, LIMEVI_WIRE_BAD_CONTROL);
 
     /* The vc name claims to run past header_len. */
     memcpy(bad, pkt, len);
@@ -624,24 +624,28 @@ static void test_tx_no_route(void)
     g_assert_cmpuint(s.tx_frames, ==, 0);
     g_assert_cmpuint(s.tx_flooded, ==, 0);
 
-    /* Only an invalid peer is no peer either. */
+    /* An invalid peer is moving: its frames wait for it. */
     route(a, "b", b, NULL, LIMEVI_ROUTE_INVALID);
     send_frame(a, test_broadcast, mac_a, 3, FRAME_LEN);
-    g_assert_cmpuint(stats(a).tx_no_route, ==, 3);
+    s = stats(a);
+    g_assert_cmpuint(s.tx_no_route, ==, 2);
+    g_assert_cmpuint(s.tx_held, ==, 1);
+    g_assert_cmpuint(s.tx_frames, ==, 0);
 
-    /* Valid again: one unicast-by-flood to the one peer. */
+    /* Valid again: the held frame first, then the new one. */
     route(a, "b", b, NULL, LIMEVI_ROUTE_VALID);
     send_frame(a, mac_b, mac_a, 4, 60);
-    wait_frames(context, b, 1);
-    g_assert_cmpuint(frame_id(b, 0), ==, 4);
+    wait_frames(context, b, 2);
+    g_assert_cmpuint(frame_id(b, 0), ==, 3);
+    g_assert_cmpuint(frame_id(b, 1), ==, 4);
     s = stats(a);
-    g_assert_cmpuint(s.tx_no_route, ==, 3);
-    g_assert_cmpuint(s.tx_frames, ==, 1);
-    g_assert_cmpuint(s.tx_bytes, ==, 60);
-    g_assert_cmpuint(s.tx_flooded, ==, 1);
+    g_assert_cmpuint(s.tx_no_route, ==, 2);
+    g_assert_cmpuint(s.tx_frames, ==, 2);
+    g_assert_cmpuint(s.tx_bytes, ==, FRAME_LEN + 60);
+    g_assert_cmpuint(s.tx_flooded, ==, 2);
     g_assert_cmpuint(s.tx_errors, ==, 0);
     test_spin(context, 20);
-    assert_ids(b, 4, 4);
+    assert_ids(b, 3, 4);
 }
 
 static void test_tx_learnt_peer_invalid(void)
@@ -661,12 +665,13 @@ static void test_tx_learnt_peer_invalid(void)
 
     send_frame(b, test_broadcast, mac_b, 1, FRAME_LEN);
     wait_frames(context, a, 1);
-    /* b's MAC is known but its route is invalid: not sent, not flooded. */
+    /* b's MAC is known but b is moving: held for it, not flooded. */
     route(a, "b", b, NULL, LIMEVI_ROUTE_INVALID);
     send_frame(a, mac_b, mac_a, 2, FRAME_LEN);
     test_spin(context, 30);
     s = stats(a);
-    g_assert_cmpuint(s.tx_no_route, ==, 1);
+    g_assert_cmpuint(s.tx_held, ==, 1);
+    g_assert_cmpuint(s.tx_no_route, ==, 0);
     g_assert_cmpuint(s.tx_frames, ==, 0);
     assert_no_rx(b);
     assert_no_rx(c);

@@ -142,6 +142,36 @@ static void test_decode_ignores_flags(void)
     g_assert_cmpuint(pkt.flags, ==, 0x8001);
 }
 
+static void test_control_round_trip(void)
+{
+    static const guint8 ops[][2] = {
+        { LIMEVI_CONTROL_INVALIDATE, 0 },
+        { LIMEVI_CONTROL_UPDATE, 0 },
+        { LIMEVI_CONTROL_ACK, LIMEVI_CONTROL_INVALIDATE },
+        { LIMEVI_CONTROL_ACK, LIMEVI_CONTROL_UPDATE },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(ops); i++) {
+        LimeviWireHeader hdr = {
+            .type = LIMEVI_WIRE_TYPE_CONTROL, .epoch = 7, .seq = 0,
+            .vc = "vc1", .lan = "lan1", .src = "vm1", .dst = "vm2",
+        };
+        guint8 buf[LIMEVI_WIRE_HEADER_MAX + LIMEVI_WIRE_CONTROL_LEN];
+        gsize hlen = limevi_wire_encode(&hdr, buf, sizeof(buf));
+        LimeviWirePacket pkt;
+
+        g_assert_cmpuint(hlen, >, 0);
+        limevi_wire_encode_control(ops[i][0], ops[i][1], buf + hlen);
+        g_assert_cmpint(limevi_wire_decode(buf, hlen + 4, &pkt), ==,
+                        LIMEVI_WIRE_OK);
+        g_assert_cmpuint(pkt.type, ==, LIMEVI_WIRE_TYPE_CONTROL);
+        g_assert_cmpuint(pkt.op, ==, ops[i][0]);
+        g_assert_cmpuint(pkt.acked_op, ==, ops[i][1]);
+        g_assert_cmpuint(pkt.epoch, ==, 7);
+        g_assert_true(limevi_wire_name_equal(&pkt.dst, "vm2", 3));
+    }
+}
+
 /* ---- Malformed packets: one mutation of a valid packet per class ---- */
 
 typedef struct {
@@ -197,6 +227,21 @@ static void vc_has_space(Packet *p) { p->data[OFF_VC + 1] = ' '; }
 static void lan_has_slash(Packet *p) { p->data[OFF_LAN + 2] = '/'; }
 static void src_has_nul(Packet *p) { p->data[OFF_SRC + 3] = 0; }
 static void dst_has_high_byte(Packet *p) { p->data[OFF_DST + 1] = 0xc3; }
+/* A CONTROL packet: the header of @p and a 4-byte payload. */
+static void make_control(Packet *p, guint8 op, guint8 acked_op)
+{
+    p->data[3] = LIMEVI_WIRE_TYPE_CONTROL;
+    limevi_wire_encode_control(op, acked_op, p->data + p->hlen);
+    p->len = p->hlen + LIMEVI_WIRE_CONTROL_LEN;
+}
+static void control_unknown_op(Packet *p) { make_control(p, 9, 0); }
+static void control_ack_of_nothing(Packet *p) { make_control(p, 3, 0); }
+static void control_update_acked(Packet *p) { make_control(p, 2, 1); }
+static void control_5_bytes(Packet *p)
+{
+    make_control(p, 1, 0);
+    p->len++;
+}
 static void payload_13(Packet *p) { p->len = p->hlen + 13; }
 static void payload_empty(Packet *p) { p->len = p->hlen; }
 static void payload_65536(Packet *p) { p->len += 1; }
@@ -211,8 +256,15 @@ static const Malformed malformed[] = {
     { "bad-version/0", set_version_0, 0, LIMEVI_WIRE_BAD_VERSION },
     { "bad-version/before-length", set_version_2_short, 0,
       LIMEVI_WIRE_BAD_VERSION },
-    { "bad-type/control-not-yet", set_type_control, 0,
-      LIMEVI_WIRE_BAD_TYPE },
+    { "bad-control/frame-as-control-payload", set_type_control, 0,
+      LIMEVI_WIRE_BAD_CONTROL },
+    { "bad-control/unknown-op", control_unknown_op, 0,
+      LIMEVI_WIRE_BAD_CONTROL },
+    { "bad-control/ack-of-nothing", control_ack_of_nothing, 0,
+      LIMEVI_WIRE_BAD_CONTROL },
+    { "bad-control/update-with-acked-op", control_update_acked, 0,
+      LIMEVI_WIRE_BAD_CONTROL },
+    { "bad-control/5-bytes", control_5_bytes, 0, LIMEVI_WIRE_BAD_CONTROL },
     { "bad-type/0", set_type_0, 0, LIMEVI_WIRE_BAD_TYPE },
     { "bad-type/255", set_type_255, 0, LIMEVI_WIRE_BAD_TYPE },
     { "bad-header-len/below-minimum", hlen_below_minimum, 0,
@@ -323,6 +375,8 @@ int main(int argc, char **argv)
     g_test_add_func("/wire/encode/refuses-bad-names-and-small-buffers",
                     test_encode_refuses_bad_names_and_small_buffers);
     g_test_add_func("/wire/decode/ignores-flags", test_decode_ignores_flags);
+    g_test_add_func("/wire/control/round-trips-every-op",
+                    test_control_round_trip);
     for (gsize i = 0; i < G_N_ELEMENTS(malformed); i++) {
         g_autofree char *decode = g_strdup_printf("/wire/decode/rejects/%s",
                                                   malformed[i].name);
