@@ -70,6 +70,25 @@ gboolean limevi_buffer_push(LimeviBuffer *buffer, const guint8 *frame,
     return TRUE;
 }
 
+void limevi_buffer_push_front(LimeviBuffer *buffer, const guint8 *frame,
+                              gsize len)
+{
+    HeldFrame *held;
+
+    g_return_if_fail(len > 0 && len <= LIMEVI_WIRE_FRAME_MAX);
+
+    held = g_malloc(sizeof(*held) + len);
+    held->len = len;
+    memcpy(held->data, frame, len);
+    held->next = buffer->head;
+    if (!buffer->head) {
+        buffer->tail = &held->next;
+    }
+    buffer->head = held;
+    buffer->frames++;
+    buffer->bytes += len;
+}
+
 const guint8 *limevi_buffer_peek(LimeviBuffer *buffer, gsize *len)
 {
     if (!buffer->head) {

@@ -26,6 +26,11 @@ void limevi_buffer_free(LimeviBuffer *buffer);
 gboolean limevi_buffer_push(LimeviBuffer *buffer, const guint8 *frame,
                             gsize len);
 
+/* Puts @frame back before every other frame, bypassing the limit: it was
+ * held before them and must not be lost to them. */
+void limevi_buffer_push_front(LimeviBuffer *buffer, const guint8 *frame,
+                              gsize len);
+
 /* The oldest frame, owned by the buffer, valid until the next pop;
  * NULL when empty. */
 const guint8 *limevi_buffer_peek(LimeviBuffer *buffer, gsize *len);

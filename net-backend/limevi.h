@@ -168,6 +168,14 @@ void limevi_port_send(LimeviPort *port, const guint8 *frame, gsize len);
 void limevi_port_guest_ready(LimeviPort *port);
 
 /*
+ * A frame deliver() accepted never reached the guest after all (QEMU
+ * purged its queue when the guest stopped): the port takes it back as
+ * the oldest frame it holds.
+ */
+void limevi_port_guest_returned(LimeviPort *port, const guint8 *frame,
+                                gsize len);
+
+/*
  * Add or change the route of @vm.  @lan NULL keeps the entry's LAN (the
  * port's LAN for a new entry).  Bumps the entry's epoch.  On error nothing
  * changes.

@@ -295,6 +295,17 @@ void limevi_port_guest_ready(LimeviPort *port)
     port_handle_event(port, PORT_EVENT_GUEST_READY, NULL, 0);
 }
 
+void limevi_port_guest_returned(LimeviPort *port, const guint8 *frame,
+                                gsize len)
+{
+    g_return_if_fail(len >= LIMEVI_WIRE_FRAME_MIN &&
+                     len <= LIMEVI_WIRE_FRAME_MAX);
+
+    limevi_buffer_push_front(port->held, frame, len);
+    port->stats.rx_frames--;
+    port->stats.rx_bytes -= len;
+}
+
 /* ---- Control: routes, creation, reports ---- */
 
 void limevi_port_route_changed(LimeviPort *port, const LimeviRoute *route,
