@@ -184,6 +184,21 @@ static gboolean udp_bind(GSocket *socket, GSocketAddress *addr,
     return TRUE;
 }
 
+/*
+ * While QEMU stops a guest for switchover its main loop does not run, and
+ * datagrams queue in the kernel for the whole downtime: the default
+ * receive buffer (about a hundred datagrams) would drop most of them.
+ * SO_RCVBUFFORCE passes rmem_max when we may (CAP_NET_ADMIN).
+ */
+static void udp_grow_receive_buffer(int fd)
+{
+    int size = LIMEVI_UDP_RCVBUF;
+
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    }
+}
+
 LimeviUdp *limevi_udp_new(GSocketAddress *addr, const char *spec,
                           const char *what, GMainContext *context,
                           LimeviUdpRecvFunc recv, gpointer opaque,
@@ -206,6 +221,7 @@ LimeviUdp *limevi_udp_new(GSocketAddress *addr, const char *spec,
     }
     /* limevi_port_send() must never block on a full socket buffer. */
     g_socket_set_blocking(socket, FALSE);
+    udp_grow_receive_buffer(g_socket_get_fd(socket));
 
     udp = g_new0(LimeviUdp, 1);
     udp->socket = g_steal_pointer(&socket);

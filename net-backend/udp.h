@@ -13,6 +13,9 @@
 
 /* Datagrams read per wakeup, so one busy socket cannot starve the loop. */
 #define LIMEVI_UDP_BURST 64
+/* Kernel receive buffer asked for: holds the datagrams of a switchover's
+ * downtime (tens of thousands of small ones). */
+#define LIMEVI_UDP_RCVBUF (32 * 1024 * 1024)
 
 /*
  * One received datagram; @data is the socket's buffer, valid only during

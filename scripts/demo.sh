@@ -119,7 +119,8 @@ step "vm1 pings vm2 through the tunnel between the hosts"
 guest vm1 "ping -c 5 -W 2 198.18.10.2"
 
 step "A probe stream vm1 -> vm2: 5000 datagrams at 1000/s"
-guest vm2 "probe recv --port 7000 --senders 1 --timeout-ms 15000 > /tmp/recv.json 2>&1 &"
+guest vm2 "probe recv --port 7000 --senders 1 --timeout-ms 15000 --ready-file /tmp/ready > /tmp/recv.json 2>&1 &"
+guest vm2 "i=0; while [ ! -e /tmp/ready ] && [ \$i -lt 200 ]; do sleep 0.05; i=\$((i+1)); done; [ -e /tmp/ready ]"
 guest vm1 "probe send --to 198.18.10.2:7000 --rate 1000 --count 5000 --id vm1" 60
 guest vm2 "wait; cat /tmp/recv.json" 30
 

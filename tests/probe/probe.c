@@ -193,7 +193,7 @@ static int cmd_recv(int argc, char **argv)
     static StreamStats senders[MAX_SENDERS];
     static uint8_t buf[PROBE_DATAGRAM_MAX];
     struct sockaddr_in sa = { .sin_family = AF_INET };
-    int n_senders = 0, rcvbuf = 4 << 20, fd;
+    int n_senders = 0, rcvbuf = 16 << 20, fd;
     long long malformed = 0;
     int64_t start, last;
 
@@ -242,8 +242,13 @@ static int cmd_recv(int argc, char **argv)
         perror("probe: bind");
         return 1;
     }
-    /* A large buffer so a slow (TCG) receiver loses nothing locally. */
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    /* A large buffer so a slow (TCG) receiver loses nothing locally when
+     * a burst arrives (frames held during a migration come at once);
+     * SO_RCVBUFFORCE passes rmem_max when we are root, as in the guest. */
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+                   sizeof(rcvbuf)) < 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    }
     if (ready_file) {
         FILE *f = fopen(ready_file, "w");
 

@@ -200,6 +200,21 @@ static void test_same_lan_ping(void)
     g_free(guest_ok(c->b, "ping -c 3 -W 5 198.18.1.1"));
 }
 
+/* Starts "probe recv" in @vm's background and waits until it listens:
+ * a datagram sent before would be dropped by the guest's kernel. */
+static void recv_start(HVm *vm, guint port)
+{
+    g_autofree char *cmd = g_strdup_printf(
+        "rm -f /tmp/recv.ready; probe recv --port %u --senders 1 "
+        "--timeout-ms 20000 --ready-file /tmp/recv.ready "
+        "> /tmp/recv.json 2>&1 &", port);
+
+    g_free(guest_ok(vm, cmd));
+    g_free(guest_ok(vm, "i=0; while [ ! -e /tmp/recv.ready ] && "
+                    "[ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; "
+                    "[ -e /tmp/recv.ready ]"));
+}
+
 /* Waits for @vm's background "probe recv" and parses its one line. */
 static JsonObject *probe_result(HVm *vm, JsonParser *parser)
 {
@@ -220,8 +235,7 @@ static void test_same_lan_probe_stream_loses_nothing(void)
     g_autoptr(JsonParser) parser = json_parser_new();
     JsonObject *r;
 
-    g_free(guest_ok(c->b, "probe recv --port 7000 --senders 1 "
-                    "--timeout-ms 20000 > /tmp/recv.json 2>&1 &"));
+    recv_start(c->b, 7000);
     g_free(guest_ok(c->a, "probe send --to 198.18.1.2:7000 --rate 1000 "
                     "--count 3000 --size 200 --id a"));
     r = probe_result(c->b, parser);
@@ -427,8 +441,7 @@ static void test_tap_endpoint_exchanges_traffic(void)
     if (hnetns_run(c->ns, ping, 30000, &out, &err) != 0) {
         g_error("ping from the TAP side failed:\n%s", out);
     }
-    g_free(guest_ok(c->a, "probe recv --port 7001 --senders 1 "
-                    "--timeout-ms 20000 > /tmp/recv.json 2>&1 &"));
+    recv_start(c->a, 7001);
     g_clear_pointer(&out, g_free);
     g_assert_cmpint(hnetns_run(c->ns, send, 30000, &out, &err), ==, 0);
     r = probe_result(c->a, parser);

@@ -1,0 +1,499 @@
+/*
+ * Live migration of one VM over LimeVI with real guests (DESIGN.md
+ * section 3): no guest frame lost or duplicated, per-sender order kept,
+ * while the rest of the VC keeps talking to the moving VM.
+ *
+ *   p  198.18.2.1  a peer that streams to r and receives from it
+ *   q  198.18.2.3  a third VM of the same VC and LAN
+ *   r  198.18.2.2  the VM that migrates, each time into a new QEMU with a
+ *                  new tunnel port
+ *
+ * Every QEMU runs in one network namespace of the test's own.
+ */
+#include <string.h>
+
+#include "harness.h"
+
+#define BOOT_TIMEOUT_MS 180000
+#define CMD_TIMEOUT_MS 120000
+
+typedef struct {
+    HNetns *ns;
+    HVm *p, *q, *r;
+    guint next_port;            /* tunnel port of r's next QEMU */
+    guint generation;           /* how many QEMUs r has had */
+} Cluster;
+
+static Cluster cl;
+
+#define EP_P "127.0.0.1:7101"
+#define EP_Q "127.0.0.1:7103"
+
+static HVm *start_vm(const char *name, const char *ip, const char *mac,
+                     const char *netdev, const char *incoming)
+{
+    g_autoptr(GError) err = NULL;
+    HVmConfig cfg = {
+        .name = name, .ip = ip, .mac = mac, .netdev = netdev,
+        .netns = hnetns_name(cl.ns), .incoming = incoming,
+    };
+    HVm *vm = hvm_start(&cfg, &err);
+
+    g_assert_no_error(err);
+    return vm;
+}
+
+/* A QEMU for r: the first boots it, later ones wait for it. */
+static HVm *start_r(const char *incoming, const char *extra)
+{
+    g_autofree char *netdev = g_strdup_printf(
+        "limevi,vm=r,vc=vc1,lan=lan1,listen=127.0.0.1:%u,"
+        "routes.0.vm=p,routes.0.endpoint=" EP_P ","
+        "routes.1.vm=q,routes.1.endpoint=" EP_Q "%s%s",
+        cl.next_port++, extra ? "," : "", extra ? extra : "");
+
+    cl.generation++;
+    return start_vm("r", "198.18.2.2/24", "52:54:00:18:02:02", netdev,
+                    incoming);
+}
+
+static Cluster *cluster_get(void)
+{
+    g_autoptr(GError) err = NULL;
+    HVm *all[3];
+
+    if (cl.p) {
+        return &cl;
+    }
+    cl.ns = hnetns_new("migrate", &err);
+    g_assert_no_error(err);
+    cl.next_port = 7102;
+    cl.p = start_vm("p", "198.18.2.1/24", "52:54:00:18:02:01",
+                    "limevi,vm=p,vc=vc1,lan=lan1,listen=" EP_P
+                    ",routes.0.vm=r,routes.0.endpoint=127.0.0.1:7102"
+                    ",routes.1.vm=q,routes.1.endpoint=" EP_Q, NULL);
+    cl.q = start_vm("q", "198.18.2.3/24", "52:54:00:18:02:03",
+                    "limevi,vm=q,vc=vc1,lan=lan1,listen=" EP_Q
+                    ",routes.0.vm=r,routes.0.endpoint=127.0.0.1:7102"
+                    ",routes.1.vm=p,routes.1.endpoint=" EP_P, NULL);
+    cl.r = start_r(NULL, NULL);
+    cl.next_port = 7110;
+    all[0] = cl.p; all[1] = cl.q; all[2] = cl.r;
+    for (guint i = 0; i < G_N_ELEMENTS(all); i++) {
+        if (!hvm_wait_ready(all[i], BOOT_TIMEOUT_MS, &err)) {
+            g_error("%s did not boot: %s\n%s", hvm_name(all[i]),
+                    err->message, hvm_console(all[i]));
+        }
+    }
+    return &cl;
+}
+
+static char *guest_ok(HVm *vm, const char *cmd)
+{
+    g_autoptr(GError) err = NULL;
+    char *out = NULL;
+    int status = hvm_exec(vm, cmd, CMD_TIMEOUT_MS, &out, &err);
+
+    if (err) {
+        g_error("%s: '%s': %s\nconsole:\n%s", hvm_name(vm), cmd,
+                err->message, hvm_console(vm));
+    }
+    if (status != 0) {
+        g_error("%s: '%s' exited %d:\n%s", hvm_name(vm), cmd, status, out);
+    }
+    return out;
+}
+
+static JsonObject *query(HVm *vm, JsonNode **holder)
+{
+    g_autoptr(GError) err = NULL;
+    JsonNode *ret = hvm_qmp(vm, "query-limevi", NULL, &err);
+
+    g_assert_no_error(err);
+    *holder = ret;
+    return json_array_get_object_element(json_node_get_array(ret), 0);
+}
+
+static gint64 member_of(HVm *vm, const char *group, const char *name)
+{
+    JsonNode *holder;
+    JsonObject *o = query(vm, &holder);
+    gint64 v = group ? json_object_get_int_member(
+                           json_object_get_object_member(o, group), name)
+                     : json_object_get_int_member(o, name);
+
+    json_node_unref(holder);
+    return v;
+}
+
+static char *state_of(HVm *vm)
+{
+    JsonNode *holder;
+    JsonObject *o = query(vm, &holder);
+    char *s = g_strdup(json_object_get_string_member(o, "state"));
+
+    json_node_unref(holder);
+    return s;
+}
+
+/* "ENDPOINT STATUS" of @peer's route at @vm. */
+static char *route_of(HVm *vm, const char *peer)
+{
+    JsonNode *holder;
+    JsonObject *o = query(vm, &holder);
+    JsonArray *routes = json_object_get_array_member(o, "routes");
+    char *s = NULL;
+
+    for (guint i = 0; i < json_array_get_length(routes); i++) {
+        JsonObject *r = json_array_get_object_element(routes, i);
+
+        if (!strcmp(json_object_get_string_member(r, "vm"), peer)) {
+            s = g_strdup_printf("%s %s",
+                                json_object_get_string_member(r, "endpoint"),
+                                json_object_get_string_member(r, "status"));
+        }
+    }
+    json_node_unref(holder);
+    return s;
+}
+
+/* Starts "probe recv" on @vm in the background, into /tmp/@tag.json. */
+static void recv_start(HVm *vm, const char *tag, guint port, guint senders)
+{
+    g_autofree char *cmd = g_strdup_printf(
+        "probe recv --port %u --senders %u --timeout-ms 30000 "
+        "--ready-file /tmp/%s.ready > /tmp/%s.json 2>&1 &", port, senders,
+        tag, tag);
+    g_autofree char *wait = g_strdup_printf(
+        "i=0; while [ ! -e /tmp/%s.ready ] && [ $i -lt 200 ]; do "
+        "sleep 0.05; i=$((i+1)); done; [ -e /tmp/%s.ready ]", tag, tag);
+
+    g_free(guest_ok(vm, cmd));
+    /* Bound before anything is sent to it, or the kernel drops it. */
+    g_free(guest_ok(vm, wait));
+}
+
+static void send_start(HVm *vm, const char *to, guint rate, guint count,
+                       const char *id)
+{
+    g_autofree char *cmd = g_strdup_printf(
+        "probe send --to %s --rate %u --count %u --size 100 --id %s "
+        "> /tmp/send-%s.json 2>&1 &", to, rate, count, id, id);
+
+    g_free(guest_ok(vm, cmd));
+}
+
+/* Waits for every background job of @vm and returns /tmp/@tag.json's
+ * line for @sender, parsed into @parser. */
+static JsonObject *recv_result(HVm *vm, const char *tag, const char *sender,
+                               JsonParser *parser)
+{
+    g_autofree char *cmd = g_strdup_printf("wait; cat /tmp/%s.json", tag);
+    g_autofree char *out = guest_ok(vm, cmd);
+    /* The guest's own drops, if any, are not the network's. */
+    g_autofree char *snmp = guest_ok(vm, "grep -A1 '^Udp:' /proc/net/snmp; "
+                                     "cat /proc/net/softnet_stat");
+
+    g_test_message("%s UDP counters:\n%s", hvm_name(vm), snmp);
+    g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
+
+    for (guint i = 0; lines[i]; i++) {
+        g_autoptr(GError) err = NULL;
+        JsonObject *o;
+
+        if (!g_str_has_prefix(lines[i], "{") ||
+            !json_parser_load_from_data(parser, lines[i], -1, &err)) {
+            continue;
+        }
+        o = json_node_get_object(json_parser_get_root(parser));
+        if (json_object_has_member(o, "sender") &&
+            !strcmp(json_object_get_string_member(o, "sender"), sender)) {
+            return o;
+        }
+    }
+    g_error("%s: no probe result from %s in:\n%s", hvm_name(vm), sender,
+            out);
+}
+
+static void log_netdev(HVm *vm)
+{
+    g_autoptr(GError) err = NULL;
+    JsonNode *ret = hvm_qmp(vm, "human-monitor-command",
+                            "{\"command-line\":\"info limevi\"}", &err);
+
+    if (ret) {
+        g_test_message("%s", json_node_get_string(ret));
+        json_node_unref(ret);
+    }
+}
+
+/* What every netdev saw, for the log of a run. */
+static void log_netdevs(void)
+{
+    log_netdev(cl.p);
+    log_netdev(cl.q);
+    log_netdev(cl.r);
+}
+
+static void assert_lossless(JsonObject *r, guint count, const char *what)
+{
+    log_netdevs();
+    g_test_message("%s: received %" G_GINT64_FORMAT " lost %" G_GINT64_FORMAT
+                   " duplicated %" G_GINT64_FORMAT " reordered %"
+                   G_GINT64_FORMAT " longest gap %.1f ms", what,
+                   json_object_get_int_member(r, "received"),
+                   json_object_get_int_member(r, "lost"),
+                   json_object_get_int_member(r, "duplicated"),
+                   json_object_get_int_member(r, "reordered"),
+                   json_object_get_double_member(r, "max_gap_ms"));
+    g_assert_cmpint(json_object_get_int_member(r, "received"), ==, count);
+    g_assert_cmpint(json_object_get_int_member(r, "lost"), ==, 0);
+    g_assert_cmpint(json_object_get_int_member(r, "duplicated"), ==, 0);
+    g_assert_cmpint(json_object_get_int_member(r, "reordered"), ==, 0);
+}
+
+/* Moves r into a new QEMU (@extra: more -netdev options for it). */
+static HMigrateResult migrate_r(const char *extra, gboolean gate)
+{
+    g_autoptr(GError) err = NULL;
+    HMigrateOptions opts = {
+        .return_path = TRUE, .switchover_ack = TRUE,
+        .timeout_ms = 180000,
+    };
+    HMigrateResult res;
+    HVm *dst = start_r("defer", extra);
+    JsonNode *ev;
+
+    if (!hvm_migrate(cl.r, dst, &opts, &res, &err)) {
+        g_error("migration failed: %s\nsource stderr:\n%s", err->message,
+                hvm_stderr(cl.r));
+    }
+    ev = hvm_qmp_wait_event(dst, "LIMEVI_PEERS_SYNCED", 10000, &err);
+    g_assert_no_error(err);
+    json_node_unref(ev);
+    g_test_message("migration: total %" G_GINT64_FORMAT " ms, QEMU "
+                   "downtime %" G_GINT64_FORMAT " ms, pause %" G_GINT64_FORMAT
+                   " ms", res.total_time_ms, res.downtime_ms, res.pause_ms);
+    g_test_message("the source, after the migration:");
+    log_netdev(cl.r);
+    hvm_free(cl.r);
+    cl.r = dst;
+    return res;
+}
+
+/* ---- Tests ---- */
+
+static void receiver_migrates(guint rate, guint seconds)
+{
+    Cluster *c = cluster_get();
+    g_autoptr(JsonParser) parser = json_parser_new();
+    guint count = rate * seconds;
+    g_autofree char *state = NULL;
+    g_autofree char *route = NULL;
+    g_autofree char *expect = NULL;
+    JsonObject *r;
+
+    recv_start(c->r, "rx", 7000, 1);
+    send_start(c->p, "198.18.2.2:7000", rate, count, "p");
+    g_usleep(seconds * G_USEC_PER_SEC / 3);
+    migrate_r(NULL, FALSE);
+    g_free(guest_ok(c->p, "wait"));
+    r = recv_result(c->r, "rx", "p", parser);
+    assert_lossless(r, count, "p -> r");
+
+    state = state_of(c->r);
+    g_assert_cmpstr(state, ==, "active");
+    g_assert_true(member_of(c->r, NULL, "peers-synced"));
+    /* The peers follow r to its new port. */
+    expect = g_strdup_printf("127.0.0.1:%u valid", c->next_port - 1);
+    route = route_of(c->p, "r");
+    g_assert_cmpstr(route, ==, expect);
+}
+
+static void test_receiver_migrates_2000(void)
+{
+    receiver_migrates(2000, 6);
+}
+
+static void test_receiver_migrates_20000(void)
+{
+    receiver_migrates(20000, 3);
+}
+
+static void test_sender_migrates(void)
+{
+    Cluster *c = cluster_get();
+    g_autoptr(JsonParser) parser = json_parser_new();
+    guint count = 2000 * 6;
+    JsonObject *r;
+
+    recv_start(c->p, "from-r", 7001, 1);
+    send_start(c->r, "198.18.2.1:7001", 2000, count, "r");
+    g_usleep(2 * G_USEC_PER_SEC);
+    migrate_r(NULL, FALSE);
+    /* The sender's process moved with its guest. */
+    g_free(guest_ok(c->r, "wait"));
+    r = recv_result(c->p, "from-r", "r", parser);
+    assert_lossless(r, count, "r -> p");
+}
+
+static void test_both_ways_and_a_third_vm(void)
+{
+    Cluster *c = cluster_get();
+    g_autoptr(JsonParser) parser = json_parser_new();
+    guint count = 1000 * 6;
+    JsonObject *r;
+
+    recv_start(c->r, "rx2", 7002, 2);
+    recv_start(c->p, "from-r2", 7003, 1);
+    send_start(c->p, "198.18.2.2:7002", 1000, count, "p2");
+    send_start(c->q, "198.18.2.2:7002", 1000, count, "q2");
+    send_start(c->r, "198.18.2.1:7003", 1000, count, "r2");
+    g_usleep(2 * G_USEC_PER_SEC);
+    migrate_r(NULL, FALSE);
+    g_free(guest_ok(c->p, "wait"));
+    g_free(guest_ok(c->q, "wait"));
+    r = recv_result(c->r, "rx2", "p2", parser);
+    assert_lossless(r, count, "p -> r");
+    r = recv_result(c->r, "rx2", "q2", parser);
+    assert_lossless(r, count, "q -> r");
+    r = recv_result(c->p, "from-r2", "r2", parser);
+    assert_lossless(r, count, "r -> p");
+}
+
+/* gate=on: the switchover waits for limevi-switchover-release while the
+ * source guest keeps running. */
+static void test_gate_holds_switchover(void)
+{
+    Cluster *c = cluster_get();
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GError) err = NULL;
+    HMigrateOptions opts = {
+        .return_path = TRUE, .switchover_ack = TRUE, .no_wait = TRUE,
+    };
+    guint count = 1000 * 8;
+    HVm *dst = start_r("defer", "gate=on");
+    g_autofree char *before = NULL;
+    g_autofree char *after = NULL;
+    JsonNode *ret;
+    JsonObject *r;
+
+    recv_start(c->r, "gated", 7004, 1);
+    send_start(c->p, "198.18.2.2:7004", 1000, count, "pg");
+    g_assert_true(hvm_migrate(c->r, dst, &opts, NULL, &err));
+    g_assert_no_error(err);
+    before = guest_ok(c->r, "cat /proc/uptime");
+    g_usleep(3 * G_USEC_PER_SEC);
+    ret = hvm_qmp(c->r, "query-migrate", NULL, &err);
+    g_assert_no_error(err);
+    g_assert_cmpstr(json_object_get_string_member(json_node_get_object(ret),
+                                                  "status"), ==, "active");
+    json_node_unref(ret);
+    /* Still running at the source, and still receiving. */
+    after = guest_ok(c->r, "cat /proc/uptime");
+    g_assert_cmpstr(before, !=, after);
+    g_assert_cmpint(member_of(dst, NULL, "released"), ==, FALSE);
+
+    ret = hvm_qmp(dst, "limevi-switchover-release", "{\"netdev\":\"n0\"}",
+                  &err);
+    g_assert_no_error(err);
+    json_node_unref(ret);
+    g_assert_true(hvm_migrate_wait(c->r, dst, 120000, NULL, &err));
+    g_assert_no_error(err);
+    json_node_unref(hvm_qmp_wait_event(dst, "LIMEVI_PEERS_SYNCED", 10000,
+                                       &err));
+    g_assert_no_error(err);
+    hvm_free(c->r);
+    c->r = dst;
+    g_free(guest_ok(c->p, "wait"));
+    r = recv_result(c->r, "gated", "pg", parser);
+    assert_lossless(r, count, "p -> r (gated)");
+}
+
+static void test_release_without_gate_is_an_error(void)
+{
+    Cluster *c = cluster_get();
+    g_autoptr(GError) err = NULL;
+    JsonNode *ret = hvm_qmp(c->p, "limevi-switchover-release",
+                            "{\"netdev\":\"n0\"}", &err);
+
+    g_assert_null(ret);
+    g_assert_nonnull(strstr(err->message, "has no switchover gate"));
+}
+
+/* A migration that never switches over: cancelled, or its destination
+ * killed, while the gate holds it.  r keeps running at the source. */
+static void migration_aborted(gboolean kill_destination)
+{
+    Cluster *c = cluster_get();
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GError) err = NULL;
+    HMigrateOptions opts = {
+        .return_path = TRUE, .switchover_ack = TRUE, .no_wait = TRUE,
+    };
+    guint count = 1000 * 6;
+    HVm *dst = start_r("defer", "gate=on");
+    g_autofree char *state = NULL;
+    JsonObject *r;
+
+    recv_start(c->r, "aborted", 7005, 1);
+    send_start(c->p, "198.18.2.2:7005", 1000, count, "pa");
+    g_assert_true(hvm_migrate(c->r, dst, &opts, NULL, &err));
+    g_assert_no_error(err);
+    g_usleep(2 * G_USEC_PER_SEC);
+    if (kill_destination) {
+        kill(hvm_pid(dst), SIGKILL);
+    } else {
+        json_node_unref(hvm_qmp(c->r, "migrate_cancel", NULL, &err));
+        g_assert_no_error(err);
+    }
+    g_assert_false(hvm_migrate_wait(c->r, dst, 60000, NULL, &err));
+    g_clear_error(&err);
+    hvm_free(dst);
+    state = state_of(c->r);
+    g_assert_cmpstr(state, ==, "active");
+    g_free(guest_ok(c->p, "wait"));
+    r = recv_result(c->r, "aborted", "pa", parser);
+    assert_lossless(r, count, "p -> r (stayed)");
+}
+
+static void test_cancel_keeps_vm_at_source(void)
+{
+    migration_aborted(FALSE);
+}
+
+static void test_killed_destination_keeps_vm_at_source(void)
+{
+    migration_aborted(TRUE);
+}
+
+int main(int argc, char **argv)
+{
+    int ret;
+
+    g_test_init(&argc, &argv, NULL);
+    harness_require(TRUE);
+
+    g_test_add_func("/migrate/receiver/2000-fps",
+                    test_receiver_migrates_2000);
+    g_test_add_func("/migrate/receiver/20000-fps",
+                    test_receiver_migrates_20000);
+    g_test_add_func("/migrate/sender", test_sender_migrates);
+    g_test_add_func("/migrate/both-ways-and-a-third-vm",
+                    test_both_ways_and_a_third_vm);
+    g_test_add_func("/migrate/gate/holds-switchover-until-release",
+                    test_gate_holds_switchover);
+    g_test_add_func("/migrate/gate/release-without-gate-is-an-error",
+                    test_release_without_gate_is_an_error);
+    g_test_add_func("/migrate/abort/cancel-keeps-vm-at-source",
+                    test_cancel_keeps_vm_at_source);
+    g_test_add_func("/migrate/abort/killed-destination-keeps-vm-at-source",
+                    test_killed_destination_keeps_vm_at_source);
+    ret = g_test_run();
+
+    g_clear_pointer(&cl.p, hvm_free);
+    g_clear_pointer(&cl.q, hvm_free);
+    g_clear_pointer(&cl.r, hvm_free);
+    g_clear_pointer(&cl.ns, hnetns_free);
+    return ret;
+}
