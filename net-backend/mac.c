@@ -131,6 +131,25 @@ void limevi_mac_table_forget_vm(LimeviMacTable *table, const char *vm)
     g_hash_table_foreach_remove(table->entries, remove_if_vm, (gpointer)vm);
 }
 
+void limevi_mac_table_foreach(LimeviMacTable *table, LimeviMacFunc func,
+                              gpointer data)
+{
+    GHashTableIter it;
+    gpointer value;
+
+    g_hash_table_foreach_remove(table->entries, remove_if_expired, table);
+    g_hash_table_iter_init(&it, table->entries);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        const MacEntry *entry = value;
+        guint8 mac[6];
+
+        for (int i = 0; i < 6; i++) {
+            mac[i] = entry->key >> (8 * (5 - i));
+        }
+        func(mac, entry->vm, data);
+    }
+}
+
 guint limevi_mac_table_size(LimeviMacTable *table)
 {
     g_hash_table_foreach_remove(table->entries, remove_if_expired, table);

@@ -44,6 +44,13 @@ const char *limevi_mac_table_lookup(LimeviMacTable *table,
 /* Forgets every MAC learned behind @vm, e.g. when its route goes away. */
 void limevi_mac_table_forget_vm(LimeviMacTable *table, const char *vm);
 
+typedef void (*LimeviMacFunc)(const guint8 mac[6], const char *vm,
+                              gpointer data);
+
+/* Calls @func for every live entry, e.g. to carry the table along. */
+void limevi_mac_table_foreach(LimeviMacTable *table, LimeviMacFunc func,
+                              gpointer data);
+
 /* Live entries; ages out the others first. */
 guint limevi_mac_table_size(LimeviMacTable *table);
 

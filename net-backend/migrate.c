@@ -11,8 +11,9 @@
 #include "port.h"
 
 #define STATE_VERSION 1
-/* version, epoch, source endpoint, routes, receive sequence, held frames */
-#define STATE_TYPE "(uusa(ssssuutay)a(st)ay)"
+/* version, epoch, source endpoint, routes, receive sequence, learnt MACs,
+ * held frames */
+#define STATE_TYPE "(uusa(ssssuutay)a(st)a(ays)ay)"
 
 static gint64 now_us(void)
 {
@@ -588,10 +589,17 @@ void limevi_port_activate(LimeviPort *port)
 
 /* ---- The state that travels ---- */
 
+static void save_mac(const guint8 mac[6], const char *vm, gpointer data)
+{
+    g_variant_builder_add(data, "(@ays)",
+                          g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE,
+                                                    mac, 6, 1), vm);
+}
+
 GBytes *limevi_port_save(LimeviPort *port)
 {
     g_autoptr(GBytes) held = limevi_buffer_save(port->held);
-    GVariantBuilder routes, rx;
+    GVariantBuilder routes, rx, macs;
     LimeviRouteIter it;
     LimeviRoute *route;
     GHashTableIter hit;
@@ -618,10 +626,13 @@ GBytes *limevi_port_save(LimeviPort *port)
         g_variant_builder_add(&rx, "(st)", (const char *)key,
                               ((LimeviRxSender *)value)->next);
     }
+    /* Known MACs spare the destination a flood of unicast frames. */
+    g_variant_builder_init(&macs, G_VARIANT_TYPE("a(ays)"));
+    limevi_mac_table_foreach(port->macs, save_mac, &macs);
     state = g_variant_ref_sink(g_variant_new(
-        "(uus@a(ssssuutay)@a(st)@ay)", STATE_VERSION, port->epoch,
+        "(uus@a(ssssuutay)@a(st)@a(ays)@ay)", STATE_VERSION, port->epoch,
         port->listen, g_variant_builder_end(&routes),
-        g_variant_builder_end(&rx),
+        g_variant_builder_end(&rx), g_variant_builder_end(&macs),
         g_variant_new_from_bytes(G_VARIANT_TYPE("ay"), held, TRUE)));
     bytes = g_variant_get_data_as_bytes(state);
     g_variant_unref(state);
@@ -643,6 +654,7 @@ gboolean limevi_port_load(LimeviPort *port, const guint8 *data, gsize len,
     g_autoptr(GVariant) state = NULL;
     g_autoptr(GVariant) routes = NULL;
     g_autoptr(GVariant) rx = NULL;
+    g_autoptr(GVariant) macs = NULL;
     g_autoptr(GVariant) held = NULL;
     g_autoptr(GSocketAddress) source = NULL;
     g_autoptr(GHashTable) new_rx = NULL;
@@ -660,8 +672,8 @@ gboolean limevi_port_load(LimeviPort *port, const guint8 *data, gsize len,
     if (!g_variant_is_normal_form(state)) {
         return load_fail(error, "malformed");
     }
-    g_variant_get(state, "(uu&s@a(ssssuutay)@a(st)@ay)", &version, &epoch,
-                  &source_ep, &routes, &rx, &held);
+    g_variant_get(state, "(uu&s@a(ssssuutay)@a(st)@a(ays)@ay)", &version,
+                  &epoch, &source_ep, &routes, &rx, &macs, &held);
     if (version != STATE_VERSION) {
         g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
                     "migration state: version %u, expected %u", version,
@@ -734,6 +746,20 @@ gboolean limevi_port_load(LimeviPort *port, const guint8 *data, gsize len,
     port->held = new_held;
     port->epoch = epoch;
     g_set_object(&port->source_addr, source);
+    g_variant_iter_init(&iter, macs);
+    while ((row = g_variant_iter_next_value(&iter))) {
+        g_autoptr(GVariant) mac = NULL;
+        const char *vm;
+        gsize n;
+        const guint8 *p;
+
+        g_variant_get(row, "(@ay&s)", &mac, &vm);
+        g_variant_unref(row);
+        p = g_variant_get_fixed_array(mac, &n, 1);
+        if (n == 6 && limevi_name_valid(vm, "vm", NULL)) {
+            limevi_mac_table_learn(port->macs, p, vm, strlen(vm));
+        }
+    }
     /* Frames for the guest now come from three ways: keep them in order. */
     port->reseq = TRUE;
     port->reseq_until = 0;
