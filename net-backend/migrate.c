@@ -43,9 +43,15 @@ static void send_control(LimeviPort *port, GSocketAddress *to, guint8 op,
         .dst = dst,
     };
     guint8 payload[LIMEVI_WIRE_CONTROL_LEN];
-    gsize hlen = limevi_wire_encode(&hdr, port->tx_header,
-                                    sizeof(port->tx_header));
+    gsize hlen;
 
+    /* Fault injection for tests: a WAN that loses control packets. */
+    if (port->drop_control &&
+        (op == LIMEVI_CONTROL_UPDATE || op == LIMEVI_CONTROL_ACK)) {
+        port->drop_control--;
+        return;
+    }
+    hlen = limevi_wire_encode(&hdr, port->tx_header, sizeof(port->tx_header));
     limevi_wire_encode_control(op, acked_op, payload);
     if (!hlen || !limevi_udp_send(port->udp, to, port->tx_header, hlen,
                                   payload, sizeof(payload))) {
@@ -768,6 +774,11 @@ gboolean limevi_port_load(LimeviPort *port, const guint8 *data, gsize len,
 
 void limevi_migrate_init(LimeviPort *port)
 {
+    const char *drop = g_getenv("LIMEVI_TEST_DROP_CONTROL");
+
+    /* Tests lose this many outgoing UPDATE and ACK messages on purpose,
+     * to show retransmission recovers from a lossy WAN. */
+    port->drop_control = drop ? (guint)g_ascii_strtoull(drop, NULL, 10) : 0;
     g_queue_init(&port->forward);
     port->rx = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                      rx_sender_free);

@@ -85,6 +85,7 @@ struct LimeviPort {
     guint announced;            /* how many peers were told */
 
     GPtrArray *pending;         /* LimeviPending */
+    guint drop_control;         /* test-only: UPDATEs and ACKs to lose */
     GSource *tick;              /* retransmissions and gap timeouts */
 
     guint8 tx_header[LIMEVI_WIRE_HEADER_MAX];

@@ -68,6 +68,8 @@ typedef struct {
      * its own until hvm_migrate() brings one; give it the source's
      * devices.  NULL: an ordinary guest that boots. */
     const char *incoming;
+    /* "NAME=VALUE" strings added to QEMU's environment; NULL-ended. */
+    const char *const *env;
 } HVmConfig;
 
 /* Launches the guest (never waits for its boot); QMP is connected and
@@ -116,6 +118,10 @@ typedef struct {
     guint64 max_bandwidth;      /* "max-bandwidth", bytes/s; 0: default */
     gboolean no_wait;           /* return once "migrate" is accepted */
     guint timeout_ms;           /* whole migration; 0: 120 s */
+    /* The IPv4 address @dst listens on for the migration stream, one
+     * that @src can reach: with the two QEMUs in different network
+     * namespaces 127.0.0.1 is not shared.  NULL: 127.0.0.1. */
+    const char *address;
 } HMigrateOptions;
 
 typedef struct {
@@ -130,12 +136,12 @@ typedef struct {
 
 /*
  * Migrates @src's guest into @dst (started with HVmConfig.incoming) over
- * TCP on 127.0.0.1: the same capabilities ("events" always) on both
- * sides, the parameters on @src, "migrate-incoming" on @dst on a port
- * QEMU picks, then "migrate" on @src.  Unless @opts->no_wait, waits as
- * hvm_migrate_wait() does and fills @result (may be NULL).  @opts NULL:
- * defaults.  Afterwards hvm_exec() runs commands on @dst; @src stays in
- * "postmigrate" until freed.
+ * TCP on 127.0.0.1 (or @opts->address): the same capabilities ("events"
+ * always) on both sides, the parameters on @src, "migrate-incoming" on
+ * @dst on a port QEMU picks, then "migrate" on @src.  Unless
+ * @opts->no_wait, waits as hvm_migrate_wait() does and fills @result (may
+ * be NULL).  @opts NULL: defaults.  Afterwards hvm_exec() runs commands
+ * on @dst; @src stays in "postmigrate" until freed.
  */
 gboolean hvm_migrate(HVm *src, HVm *dst, const HMigrateOptions *opts,
                      HMigrateResult *result, GError **err);

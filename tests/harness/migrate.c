@@ -1,6 +1,7 @@
 /*
  * Live migration between two QEMUs on this machine, over TCP on
- * 127.0.0.1, driven over both QMP sockets.
+ * 127.0.0.1 or an address of the destination's namespace, driven over
+ * both QMP sockets.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -74,12 +75,15 @@ gboolean hvm_migrate(HVm *src, HVm *dst, const HMigrateOptions *opts,
     g_autofree char *caps = NULL;
     g_autofree char *uri = NULL;
     g_autofree char *args = NULL;
+    g_autofree char *listen = NULL;
+    const char *address;
     GString *params;
     gboolean ok;
 
     if (!opts) {
         opts = &defaults;
     }
+    address = opts->address ? opts->address : "127.0.0.1";
     if (!dst->incoming) {
         g_set_error(err, HARNESS_ERROR, HARNESS_ERROR_FAILED,
                     "%s: not started with HVmConfig.incoming", dst->name);
@@ -113,8 +117,8 @@ gboolean hvm_migrate(HVm *src, HVm *dst, const HMigrateOptions *opts,
 
     /* Port 0: QEMU binds a free one and says which, with no window for
      * another process to take it as a probed port would leave. */
-    if (!qmp_ok(dst, "migrate-incoming",
-                "{\"uri\":\"tcp:127.0.0.1:0\"}", err)) {
+    listen = g_strdup_printf("{\"uri\":\"tcp:%s:0\"}", address);
+    if (!qmp_ok(dst, "migrate-incoming", listen, err)) {
         return FALSE;
     }
     src->migrate_port = incoming_port(dst, err);
@@ -126,7 +130,7 @@ gboolean hvm_migrate(HVm *src, HVm *dst, const HMigrateOptions *opts,
                                     .total_time_ms = -1, .downtime_ms = -1,
                                     .setup_time_ms = -1, .pause_ms = -1 };
     }
-    uri = g_strdup_printf("tcp:127.0.0.1:%u", src->migrate_port);
+    uri = g_strdup_printf("tcp:%s:%u", address, src->migrate_port);
     args = g_strdup_printf("{\"uri\":\"%s\"}", uri);
     /* Events older than this are not this migration's. */
     src->migrate_since = g_get_real_time();

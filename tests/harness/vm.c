@@ -139,6 +139,12 @@ HVm *hvm_start(const HVmConfig *cfg, GError **err)
                                     G_SUBPROCESS_FLAGS_STDOUT_PIPE);
     /* Same file offset for both: hvm_stderr() reads with pread(). */
     g_subprocess_launcher_take_stderr_fd(launcher, dup(vm->stderr_fd));
+    for (guint i = 0; cfg->env && cfg->env[i]; i++) {
+        g_auto(GStrv) kv = g_strsplit(cfg->env[i], "=", 2);
+
+        g_subprocess_launcher_setenv(launcher, kv[0], kv[1] ? kv[1] : "",
+                                     TRUE);
+    }
     vm->proc = g_subprocess_launcher_spawnv(launcher,
                                             (const char *const *)argv->pdata,
                                             err);

@@ -29,13 +29,14 @@ static Cluster cl;
 #define EP_P "127.0.0.1:7101"
 #define EP_Q "127.0.0.1:7103"
 
-static HVm *start_vm(const char *name, const char *ip, const char *mac,
-                     const char *netdev, const char *incoming)
+static HVm *start_vm_env(const char *name, const char *ip, const char *mac,
+                         const char *netdev, const char *incoming,
+                         const char *const *env)
 {
     g_autoptr(GError) err = NULL;
     HVmConfig cfg = {
         .name = name, .ip = ip, .mac = mac, .netdev = netdev,
-        .netns = hnetns_name(cl.ns), .incoming = incoming,
+        .netns = hnetns_name(cl.ns), .incoming = incoming, .env = env,
     };
     HVm *vm = hvm_start(&cfg, &err);
 
@@ -43,8 +44,15 @@ static HVm *start_vm(const char *name, const char *ip, const char *mac,
     return vm;
 }
 
+static HVm *start_vm(const char *name, const char *ip, const char *mac,
+                     const char *netdev, const char *incoming)
+{
+    return start_vm_env(name, ip, mac, netdev, incoming, NULL);
+}
+
 /* A QEMU for r: the first boots it, later ones wait for it. */
-static HVm *start_r(const char *incoming, const char *extra)
+static HVm *start_r_env(const char *incoming, const char *extra,
+                        const char *const *env)
 {
     g_autofree char *netdev = g_strdup_printf(
         "limevi,vm=r,vc=vc1,lan=lan1,listen=127.0.0.1:%u,"
@@ -53,12 +61,18 @@ static HVm *start_r(const char *incoming, const char *extra)
         cl.next_port++, extra ? "," : "", extra ? extra : "");
 
     cl.generation++;
-    return start_vm("r", "198.18.2.2/24", "52:54:00:18:02:02", netdev,
-                    incoming);
+    return start_vm_env("r", "198.18.2.2/24", "52:54:00:18:02:02", netdev,
+                        incoming, env);
+}
+
+static HVm *start_r(const char *incoming, const char *extra)
+{
+    return start_r_env(incoming, extra, NULL);
 }
 
 static Cluster *cluster_get(void)
 {
+    static const char *const q_env[] = { "LIMEVI_TEST_DROP_CONTROL=2", NULL };
     g_autoptr(GError) err = NULL;
     HVm *all[3];
 
@@ -72,10 +86,12 @@ static Cluster *cluster_get(void)
                     "limevi,vm=p,vc=vc1,lan=lan1,listen=" EP_P
                     ",routes.0.vm=r,routes.0.endpoint=127.0.0.1:7102"
                     ",routes.1.vm=q,routes.1.endpoint=" EP_Q, NULL);
-    cl.q = start_vm("q", "198.18.2.3/24", "52:54:00:18:02:03",
-                    "limevi,vm=q,vc=vc1,lan=lan1,listen=" EP_Q
-                    ",routes.0.vm=r,routes.0.endpoint=127.0.0.1:7102"
-                    ",routes.1.vm=p,routes.1.endpoint=" EP_P, NULL);
+    /* q's first acknowledgements are lost, as on a lossy WAN. */
+    cl.q = start_vm_env("q", "198.18.2.3/24", "52:54:00:18:02:03",
+                        "limevi,vm=q,vc=vc1,lan=lan1,listen=" EP_Q
+                        ",routes.0.vm=r,routes.0.endpoint=127.0.0.1:7102"
+                        ",routes.1.vm=p,routes.1.endpoint=" EP_P, NULL,
+                        q_env);
     cl.r = start_r(NULL, NULL);
     cl.next_port = 7110;
     all[0] = cl.p; all[1] = cl.q; all[2] = cl.r;
@@ -161,9 +177,10 @@ static char *route_of(HVm *vm, const char *peer)
 static void recv_start(HVm *vm, const char *tag, guint port, guint senders)
 {
     g_autofree char *cmd = g_strdup_printf(
+        "rm -f /tmp/%s.ready; "
         "probe recv --port %u --senders %u --timeout-ms 30000 "
-        "--ready-file /tmp/%s.ready > /tmp/%s.json 2>&1 &", port, senders,
-        tag, tag);
+        "--ready-file /tmp/%s.ready > /tmp/%s.json 2>&1 &", tag, port,
+        senders, tag, tag);
     g_autofree char *wait = g_strdup_printf(
         "i=0; while [ ! -e /tmp/%s.ready ] && [ $i -lt 200 ]; do "
         "sleep 0.05; i=$((i+1)); done; [ -e /tmp/%s.ready ]", tag, tag);
@@ -252,8 +269,8 @@ static void assert_lossless(JsonObject *r, guint count, const char *what)
     g_assert_cmpint(json_object_get_int_member(r, "reordered"), ==, 0);
 }
 
-/* Moves r into a new QEMU (@extra: more -netdev options for it). */
-static HMigrateResult migrate_r(const char *extra, gboolean gate)
+/* Moves r into a new QEMU (@env: for that QEMU). */
+static HMigrateResult migrate_r_env(const char *const *env)
 {
     g_autoptr(GError) err = NULL;
     HMigrateOptions opts = {
@@ -261,7 +278,7 @@ static HMigrateResult migrate_r(const char *extra, gboolean gate)
         .timeout_ms = 180000,
     };
     HMigrateResult res;
-    HVm *dst = start_r("defer", extra);
+    HVm *dst = start_r_env("defer", NULL, env);
     JsonNode *ev;
 
     if (!hvm_migrate(cl.r, dst, &opts, &res, &err)) {
@@ -281,9 +298,15 @@ static HMigrateResult migrate_r(const char *extra, gboolean gate)
     return res;
 }
 
+static HMigrateResult migrate_r(void)
+{
+    return migrate_r_env(NULL);
+}
+
 /* ---- Tests ---- */
 
-static void receiver_migrates(guint rate, guint seconds)
+static void receiver_migrates_env(guint rate, guint seconds,
+                                  const char *const *env)
 {
     Cluster *c = cluster_get();
     g_autoptr(JsonParser) parser = json_parser_new();
@@ -296,7 +319,7 @@ static void receiver_migrates(guint rate, guint seconds)
     recv_start(c->r, "rx", 7000, 1);
     send_start(c->p, "198.18.2.2:7000", rate, count, "p");
     g_usleep(seconds * G_USEC_PER_SEC / 3);
-    migrate_r(NULL, FALSE);
+    migrate_r_env(env);
     g_free(guest_ok(c->p, "wait"));
     r = recv_result(c->r, "rx", "p", parser);
     assert_lossless(r, count, "p -> r");
@@ -310,9 +333,24 @@ static void receiver_migrates(guint rate, guint seconds)
     g_assert_cmpstr(route, ==, expect);
 }
 
+static void receiver_migrates(guint rate, guint seconds)
+{
+    receiver_migrates_env(rate, seconds, NULL);
+}
+
 static void test_receiver_migrates_2000(void)
 {
     receiver_migrates(2000, 6);
+}
+
+/* The destination's first four announcements are lost: retransmitted,
+ * nothing lost. */
+static void test_control_loss(void)
+{
+    static const char *const env[] = { "LIMEVI_TEST_DROP_CONTROL=4", NULL };
+
+    receiver_migrates_env(2000, 6, env);
+    g_assert_cmpint(member_of(cl.r, "stats", "control-retransmits"), >=, 1);
 }
 
 static void test_receiver_migrates_20000(void)
@@ -330,33 +368,80 @@ static void test_sender_migrates(void)
     recv_start(c->p, "from-r", 7001, 1);
     send_start(c->r, "198.18.2.1:7001", 2000, count, "r");
     g_usleep(2 * G_USEC_PER_SEC);
-    migrate_r(NULL, FALSE);
+    migrate_r();
     /* The sender's process moved with its guest. */
     g_free(guest_ok(c->r, "wait"));
     r = recv_result(c->p, "from-r", "r", parser);
     assert_lossless(r, count, "r -> p");
 }
 
+/* A limevi-tap endpoint "t" joins the LAN, host side 198.18.2.100. */
+static void tap_start(Cluster *c)
+{
+    g_autofree char *route_r = g_strdup_printf("r=127.0.0.1:%u",
+                                               c->next_port - 1);
+    const char *argv[] = {
+        g_getenv("LIMEVI_TAP"), "--tap", "lvtap1", "--vm", "t",
+        "--vc", "vc1", "--lan", "lan1", "--listen", "127.0.0.1:7120",
+        "--route", route_r, "--route", "p=" EP_P, NULL,
+    };
+    const char *show[] = { "ip", "link", "show", "lvtap1", NULL };
+    const char *addr[] = { "ip", "addr", "add", "198.18.2.100/24", "dev",
+                           "lvtap1", NULL };
+    const char *up[] = { "ip", "link", "set", "lvtap1", "up", NULL };
+    g_autoptr(GError) err = NULL;
+    int tries;
+
+    hnetns_spawn(c->ns, argv, &err);
+    g_assert_no_error(err);
+    for (tries = 0; tries < 50; tries++) {
+        if (hnetns_run(c->ns, show, 5000, NULL, NULL) == 0) {
+            break;
+        }
+        g_usleep(100000);
+    }
+    g_assert_cmpint(tries, <, 50);
+    g_assert_cmpint(hnetns_run(c->ns, addr, 5000, NULL, &err), ==, 0);
+    g_assert_cmpint(hnetns_run(c->ns, up, 5000, NULL, &err), ==, 0);
+    json_node_unref(hvm_qmp(c->r, "limevi-route-set", "{\"netdev\":\"n0\","
+                            "\"vm\":\"t\",\"endpoint\":\"127.0.0.1:7120\"}",
+                            &err));
+    g_assert_no_error(err);
+}
+
 static void test_both_ways_and_a_third_vm(void)
 {
     Cluster *c = cluster_get();
     g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GError) err = NULL;
     guint count = 1000 * 6;
+    const char *tap_send[] = { g_getenv("LIMEVI_PROBE"), "send", "--to",
+                               "198.18.2.2:7002", "--rate", "1000",
+                               "--count", "6000", "--size", "100", "--id",
+                               "t2", NULL };
+    GSubprocess *tap_proc;
     JsonObject *r;
 
-    recv_start(c->r, "rx2", 7002, 2);
+    tap_start(c);
+    recv_start(c->r, "rx2", 7002, 3);
     recv_start(c->p, "from-r2", 7003, 1);
     send_start(c->p, "198.18.2.2:7002", 1000, count, "p2");
     send_start(c->q, "198.18.2.2:7002", 1000, count, "q2");
     send_start(c->r, "198.18.2.1:7003", 1000, count, "r2");
+    tap_proc = hnetns_spawn(c->ns, tap_send, &err);
+    g_assert_no_error(err);
     g_usleep(2 * G_USEC_PER_SEC);
-    migrate_r(NULL, FALSE);
+    migrate_r();
     g_free(guest_ok(c->p, "wait"));
     g_free(guest_ok(c->q, "wait"));
+    g_assert_true(g_subprocess_wait_check(tap_proc, NULL, &err));
+    g_assert_no_error(err);
     r = recv_result(c->r, "rx2", "p2", parser);
     assert_lossless(r, count, "p -> r");
     r = recv_result(c->r, "rx2", "q2", parser);
     assert_lossless(r, count, "q -> r");
+    r = recv_result(c->r, "rx2", "t2", parser);
+    assert_lossless(r, count, "tap -> r");
     r = recv_result(c->p, "from-r2", "r2", parser);
     assert_lossless(r, count, "r -> p");
 }
@@ -408,6 +493,41 @@ static void test_gate_holds_switchover(void)
     g_free(guest_ok(c->p, "wait"));
     r = recv_result(c->r, "gated", "pg", parser);
     assert_lossless(r, count, "p -> r (gated)");
+}
+
+/* A guest stopped with a 2048-byte buffer: overflow is dropped, counted
+ * and reported, and the VM works again once it runs. */
+static void test_tiny_buffer_overflows_cleanly(void)
+{
+    Cluster *c = cluster_get();
+    g_autoptr(GError) err = NULL;
+    g_autoptr(HVm) s = start_vm("s", "198.18.2.4/24", "52:54:00:18:02:04",
+                                "limevi,vm=s,vc=vc1,lan=lan1,"
+                                "listen=127.0.0.1:7130,buffer-limit=2048,"
+                                "routes.0.vm=p,routes.0.endpoint=" EP_P,
+                                NULL);
+    JsonNode *ev;
+
+    g_assert_true(hvm_wait_ready(s, BOOT_TIMEOUT_MS, &err));
+    json_node_unref(hvm_qmp(c->p, "limevi-route-set", "{\"netdev\":\"n0\","
+                            "\"vm\":\"s\",\"endpoint\":\"127.0.0.1:7130\"}",
+                            &err));
+    g_assert_no_error(err);
+    g_free(guest_ok(c->p, "ping -c 2 -W 5 198.18.2.4"));
+    json_node_unref(hvm_qmp(s, "stop", NULL, &err));
+    g_assert_no_error(err);
+    g_free(guest_ok(c->p, "probe send --to 198.18.2.4:7009 --rate 1000 "
+                    "--count 300 --size 100 --id burst"));
+    ev = hvm_qmp_wait_event(s, "LIMEVI_BUFFER_OVERFLOW", 10000, &err);
+    g_assert_no_error(err);
+    json_node_unref(ev);
+    g_assert_cmpint(member_of(s, "buffer", "dropped"), >, 0);
+    g_assert_cmpint(member_of(s, "buffer", "bytes"), <=, 2048);
+    log_netdev(s);
+    json_node_unref(hvm_qmp(s, "cont", NULL, &err));
+    g_assert_no_error(err);
+    g_free(guest_ok(c->p, "ping -c 2 -W 5 198.18.2.4"));
+    g_assert_cmpint(member_of(s, "buffer", "frames"), ==, 0);
 }
 
 static void test_release_without_gate_is_an_error(void)
@@ -479,6 +599,10 @@ int main(int argc, char **argv)
     g_test_add_func("/migrate/receiver/20000-fps",
                     test_receiver_migrates_20000);
     g_test_add_func("/migrate/sender", test_sender_migrates);
+    g_test_add_func("/migrate/control-packets-lost",
+                    test_control_loss);
+    g_test_add_func("/migrate/tiny-buffer-overflows-cleanly",
+                    test_tiny_buffer_overflows_cleanly);
     g_test_add_func("/migrate/both-ways-and-a-third-vm",
                     test_both_ways_and_a_third_vm);
     g_test_add_func("/migrate/gate/holds-switchover-until-release",
