@@ -195,10 +195,11 @@ static void port_handle_event(LimeviPort *port, PortEvent event,
         case LIMEVI_PORT_ACTIVE:
         case LIMEVI_PORT_MIGRATING:
         case LIMEVI_PORT_FROZEN:    /* QEMU flushing the stopped guest */
+        case LIMEVI_PORT_INCOMING:  /* QEMU's self-announce, just before
+                                     * the guest runs here */
             port_transmit(port, frame, len);
             return;
         case LIMEVI_PORT_FORWARDING:
-        case LIMEVI_PORT_INCOMING:
             /* The guest runs elsewhere: whatever comes is stale. */
             port->stats.tx_errors++;
             return;
