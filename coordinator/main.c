@@ -9,14 +9,8 @@
 
 #include <glib.h>
 
+#include "commands.h"
 #include "limevi.h"
-
-/* Exit codes, documented in docs/cli.md. */
-enum {
-    EXIT_OK = 0,
-    EXIT_FAILED = 1,
-    EXIT_USAGE = 2,
-};
 
 typedef struct {
     const char *name;
@@ -27,6 +21,12 @@ typedef struct {
 static int cmd_version(int argc, char **argv);
 
 static const Command commands[] = {
+    { "migrate", "move every VM of a VC to another site, together",
+      limevi_cmd_migrate },
+    { "status", "where each VM of a VC runs, and its routes",
+      limevi_cmd_status },
+    { "start", "start the VMs of a VC that run nowhere", limevi_cmd_start },
+    { "stop", "quit every QEMU of a VC's VMs", limevi_cmd_stop },
     { "version", "print the version of limevi and liblimevi", cmd_version },
 };
 
@@ -69,7 +69,7 @@ static void print_usage(FILE *out)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     }
     fprintf(out, "\nRun 'limevi COMMAND --help' for a command's options.\n"
-                 "Example:\n  limevi version --json\n");
+                 "Example:\n  limevi migrate vc1.conf --to B\n");
 }
 
 int main(int argc, char **argv)

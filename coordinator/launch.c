@@ -1,0 +1,129 @@
+/*
+ * Starting a VM's QEMU on a host of the VC.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+
+#include "launch.h"
+
+char *limevi_launch_path(const LimeviVcHost *host, const LimeviVcVm *vm,
+                         const char *suffix)
+{
+    g_autofree char *file = g_strdup_printf("%s.%s", vm->name, suffix);
+
+    return g_build_filename(host->run_dir, file, NULL);
+}
+
+char **limevi_launch_argv(const LimeviVc *vc, const LimeviVcVm *vm,
+                          const LimeviVcHost *host, gboolean incoming,
+                          GError **error)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GString) netdev = g_string_new(NULL);
+    g_auto(GStrv) base = NULL;
+    guint n = 0;
+
+    base = limevi_vc_vm_qemu_argv(vc, vm, host, error);
+    if (!base) {
+        return NULL;
+    }
+    if (host->netns) {
+        g_ptr_array_add(argv, g_strdup("ip"));
+        g_ptr_array_add(argv, g_strdup("netns"));
+        g_ptr_array_add(argv, g_strdup("exec"));
+        g_ptr_array_add(argv, g_strdup(host->netns));
+    }
+    for (guint i = 0; base[i]; i++) {
+        g_ptr_array_add(argv, g_strdup(base[i]));
+    }
+    g_string_printf(netdev, "limevi,id=n0,vm=%s,vc=%s,lan=%s,listen=%s:%u",
+                    vm->name, vc->name, vm->lan, host->address, vm->port);
+    for (guint i = 0; i < vc->vms->len; i++) {
+        const LimeviVcVm *peer = vc->vms->pdata[i];
+        const LimeviVcHost *at = limevi_vc_host(vc, peer->host);
+
+        if (peer == vm || strcmp(peer->lan, vm->lan) != 0) {
+            continue;
+        }
+        g_string_append_printf(netdev, ",routes.%u.vm=%s,routes.%u.endpoint="
+                               "%s:%u", n, peer->name, n, at->address,
+                               peer->port);
+        n++;
+    }
+    if (incoming) {
+        g_string_append(netdev, ",gate=on");
+    }
+    g_ptr_array_add(argv, g_strdup("-netdev"));
+    g_ptr_array_add(argv, g_strdup(netdev->str));
+    g_ptr_array_add(argv, g_strdup("-device"));
+    g_ptr_array_add(argv, g_strdup_printf("virtio-net-pci,netdev=n0,mac=%s,"
+                                          "romfile=", vm->mac));
+    {
+        g_autofree char *qmp = limevi_launch_path(host, vm, "qmp");
+        g_autofree char *pid = limevi_launch_path(host, vm, "pid");
+
+        g_ptr_array_add(argv, g_strdup("-qmp"));
+        g_ptr_array_add(argv, g_strdup_printf("unix:%s,server=on,wait=off",
+                                              qmp));
+        g_ptr_array_add(argv, g_strdup("-daemonize"));
+        g_ptr_array_add(argv, g_strdup("-pidfile"));
+        g_ptr_array_add(argv, g_strdup(pid));
+    }
+    if (incoming) {
+        g_ptr_array_add(argv, g_strdup("-incoming"));
+        g_ptr_array_add(argv, g_strdup("defer"));
+    }
+    g_ptr_array_add(argv, NULL);
+    return (char **)g_ptr_array_steal(argv, NULL);
+}
+
+GPid limevi_launch(char **argv, const LimeviVcVm *vm,
+                   const LimeviVcHost *host, GError **error)
+{
+    g_autofree char *pidfile = limevi_launch_path(host, vm, "pid");
+    g_autofree char *qmp = limevi_launch_path(host, vm, "qmp");
+    g_autoptr(GSubprocess) proc = NULL;
+    g_autofree char *err_text = NULL;
+    g_autofree char *pid_text = NULL;
+
+    if (g_mkdir_with_parents(host->run_dir, 0700) < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                    "VM %s: cannot create %s: %s", vm->name, host->run_dir,
+                    g_strerror(errno));
+        return 0;
+    }
+    /* A stale socket or pid file would pass for the new QEMU's. */
+    unlink(pidfile);
+    unlink(qmp);
+    proc = g_subprocess_newv((const char *const *)argv,
+                             G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                             G_SUBPROCESS_FLAGS_STDERR_PIPE, error);
+    if (!proc) {
+        g_prefix_error(error, "VM %s on %s: ", vm->name, host->name);
+        return 0;
+    }
+    /* With -daemonize the parent exits once QEMU is initialised, with
+     * QEMU's startup error on stderr when it is not. */
+    if (!g_subprocess_communicate_utf8(proc, NULL, NULL, NULL, &err_text,
+                                       error)) {
+        return 0;
+    }
+    if (!g_subprocess_get_if_exited(proc) ||
+        g_subprocess_get_exit_status(proc) != 0) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                    "VM %s on %s: QEMU did not start: %s", vm->name,
+                    host->name, err_text && *err_text ?
+                    g_strstrip(err_text) : "(no message)");
+        return 0;
+    }
+    if (!g_file_get_contents(pidfile, &pid_text, NULL, error)) {
+        g_prefix_error(error, "VM %s on %s: ", vm->name, host->name);
+        return 0;
+    }
+    return (GPid)g_ascii_strtoll(pid_text, NULL, 10);
+}

@@ -1,0 +1,34 @@
+/*
+ * Starting a VM's QEMU on a host of the VC: the command line (the VC
+ * file's plus what LimeVI needs) and a daemonized start whose failure is
+ * reported with QEMU's own message.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef LIMEVI_LAUNCH_H
+#define LIMEVI_LAUNCH_H
+
+#include "vcfile.h"
+
+/* RUN-DIR/VM.SUFFIX of @vm on @host; g_free() it. */
+char *limevi_launch_path(const LimeviVcHost *host, const LimeviVcVm *vm,
+                         const char *suffix);
+
+/*
+ * The command line that runs @vm on @host: the VC file's "qemu" line with
+ * ${vm} ${memory} ${mac} ${host} ${run_dir} expanded, then -netdev limevi
+ * (listening on the host's address, routes to the VMs of its LAN where the
+ * VC file says they run), the NIC, QMP at RUN-DIR/VM.qmp, -daemonize with
+ * RUN-DIR/VM.pid; with @incoming, -incoming defer and gate=on.  Prefixed
+ * with "ip netns exec NS" for a host with a namespace.
+ */
+char **limevi_launch_argv(const LimeviVc *vc, const LimeviVcVm *vm,
+                          const LimeviVcHost *host, gboolean incoming,
+                          GError **error);
+
+/* Runs @argv (QEMU daemonizes) and waits for it to be up; a failure
+ * carries QEMU's stderr.  Returns QEMU's PID, or 0 with @error set. */
+GPid limevi_launch(char **argv, const LimeviVcVm *vm,
+                   const LimeviVcHost *host, GError **error);
+
+#endif /* LIMEVI_LAUNCH_H */

@@ -1,0 +1,186 @@
+/*
+ * The report of a VC migration.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <json-glib/json-glib.h>
+
+#include "report.h"
+
+static gint64 ms(gint64 us)
+{
+    return us / 1000;
+}
+
+static gint64 pause_ms(const LimeviVmMigration *m)
+{
+    return m->t_stop > 0 && m->t_resume > m->t_stop ?
+           ms(m->t_resume - m->t_stop) : -1;
+}
+
+/* Last switchover minus first: how together the VMs moved. */
+static gint64 skew_ms(GPtrArray *migs)
+{
+    gint64 first = G_MAXINT64, last = 0;
+
+    for (guint i = 0; i < migs->len; i++) {
+        const LimeviVmMigration *m = migs->pdata[i];
+
+        if (m->t_resume > 0) {
+            first = MIN(first, m->t_resume);
+            last = MAX(last, m->t_resume);
+        }
+    }
+    return last ? ms(last - first) : -1;
+}
+
+static void write_json(const LimeviVc *vc, const LimeviMigrateOptions *opts,
+                       GPtrArray *migs, gint64 t_start, gint64 t_end)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autoptr(GError) error = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "vc");
+    json_builder_add_string_value(b, vc->name);
+    json_builder_set_member_name(b, "site");
+    json_builder_add_string_value(b, opts->site);
+    json_builder_set_member_name(b, "wall_ms");
+    json_builder_add_int_value(b, ms(t_end - t_start));
+    json_builder_set_member_name(b, "switchover_skew_ms");
+    json_builder_add_int_value(b, skew_ms(migs));
+    json_builder_set_member_name(b, "vms");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < migs->len; i++) {
+        const LimeviVmMigration *m = migs->pdata[i];
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "vm");
+        json_builder_add_string_value(b, m->vm->name);
+        json_builder_set_member_name(b, "from");
+        json_builder_add_string_value(b, m->src->name);
+        json_builder_set_member_name(b, "to");
+        json_builder_add_string_value(b, m->dst->name);
+        json_builder_set_member_name(b, "ok");
+        json_builder_add_boolean_value(b, m->phase == VM_DONE);
+        if (m->error) {
+            json_builder_set_member_name(b, "error");
+            json_builder_add_string_value(b, m->error);
+        }
+        json_builder_set_member_name(b, "total_ms");
+        json_builder_add_int_value(b, m->total_ms);
+        json_builder_set_member_name(b, "downtime_ms");
+        json_builder_add_int_value(b, m->downtime_ms);
+        json_builder_set_member_name(b, "pause_ms");
+        json_builder_add_int_value(b, pause_ms(m));
+        json_builder_set_member_name(b, "switchover_at_ms");
+        json_builder_add_int_value(b, m->t_resume > 0 ?
+                                   ms(m->t_resume - t_start) : -1);
+        json_builder_set_member_name(b, "peers_synced_after_ms");
+        json_builder_add_int_value(b, m->t_synced > 0 && m->t_resume > 0 ?
+                                   ms(m->t_synced - m->t_resume) : -1);
+        json_builder_set_member_name(b, "frames_forwarded");
+        json_builder_add_int_value(b, m->forwarded);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    json_generator_set_pretty(gen, TRUE);
+    if (!json_generator_to_file(gen, opts->report, &error)) {
+        g_printerr("limevi: cannot write the report: %s\n", error->message);
+    }
+}
+
+/* One row per VM, one bar per phase, the guest's pause in red. */
+static void write_svg(const LimeviVc *vc, const LimeviMigrateOptions *opts,
+                      GPtrArray *migs, gint64 t_start, gint64 t_end)
+{
+    static const char *const colours[VM_N_PHASES] = {
+        [VM_STARTING] = "#9ecae1", [VM_MIGRATING] = "#4292c6",
+        [VM_READY] = "#fdae6b", [VM_SWITCHING] = "#74c476",
+    };
+    g_autoptr(GString) svg = g_string_new(NULL);
+    g_autoptr(GError) error = NULL;
+    double span = MAX(t_end - t_start, 1);
+    const int left = 110, width = 700, row = 28;
+    int height = 60 + row * migs->len;
+
+    g_string_append_printf(svg,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+        "height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n"
+        "<text x=\"4\" y=\"16\">VC %s to site %s: %.1f s, switchover skew "
+        "%" G_GINT64_FORMAT " ms</text>\n", left + width + 20, height,
+        vc->name, opts->site, span / 1e6, skew_ms(migs));
+    for (guint i = 0; i < migs->len; i++) {
+        const LimeviVmMigration *m = migs->pdata[i];
+        int y = 30 + row * i;
+
+        g_string_append_printf(svg, "<text x=\"4\" y=\"%d\">%s</text>\n",
+                               y + 15, m->vm->name);
+        for (int p = VM_STARTING; p <= VM_SWITCHING; p++) {
+            gint64 from = m->t_phase[p];
+            gint64 to = p < VM_SWITCHING ? m->t_phase[p + 1] :
+                        (m->t_resume > 0 ? m->t_resume : m->t_phase[VM_DONE]);
+
+            if (!from || !to || to < from) {
+                continue;
+            }
+            g_string_append_printf(svg,
+                "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"20\" "
+                "fill=\"%s\"><title>%s</title></rect>\n",
+                left + width * (from - t_start) / span, y,
+                MAX(1.0, width * (to - from) / span), colours[p],
+                p == VM_STARTING ? "destination starting" :
+                p == VM_MIGRATING ? "pre-copy" :
+                p == VM_READY ? "converged, gate closed" : "switching over");
+        }
+        if (pause_ms(m) >= 0) {
+            g_string_append_printf(svg,
+                "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"20\" "
+                "fill=\"#d62728\"><title>guest paused %" G_GINT64_FORMAT
+                " ms</title></rect>\n",
+                left + width * (m->t_stop - t_start) / span, y,
+                MAX(2.0, width * (m->t_resume - m->t_stop) / span),
+                pause_ms(m));
+        }
+    }
+    g_string_append_printf(svg,
+        "<text x=\"%d\" y=\"%d\" fill=\"#555\">light blue: destination "
+        "starts; blue: pre-copy; orange: converged, waiting for the others; "
+        "green: switching; red: guest paused</text>\n</svg>\n",
+        4, height - 8);
+    if (!g_file_set_contents(opts->svg, svg->str, svg->len, &error)) {
+        g_printerr("limevi: cannot write the timeline: %s\n", error->message);
+    }
+}
+
+void limevi_report(const LimeviVc *vc, const LimeviMigrateOptions *opts,
+                   GPtrArray *migs, gint64 t_start, gint64 t_end)
+{
+    if (!opts->json) {
+        g_print("\n%-10s %-8s %-8s %9s %9s %9s %12s\n", "VM", "from", "to",
+                "total ms", "downtime", "pause ms", "switchover");
+        for (guint i = 0; i < migs->len; i++) {
+            const LimeviVmMigration *m = migs->pdata[i];
+
+            g_print("%-10s %-8s %-8s %9" G_GINT64_FORMAT " %9"
+                    G_GINT64_FORMAT " %9" G_GINT64_FORMAT " %9"
+                    G_GINT64_FORMAT " ms%s%s\n", m->vm->name, m->src->name,
+                    m->dst->name, m->total_ms, m->downtime_ms, pause_ms(m),
+                    m->t_resume > 0 ? ms(m->t_resume - t_start) : -1,
+                    m->error ? "  " : "", m->error ? m->error : "");
+        }
+        g_print("VC %s: %.1f s in all, switchover skew %" G_GINT64_FORMAT
+                " ms\n", vc->name, (t_end - t_start) / 1e6, skew_ms(migs));
+    }
+    if (opts->report) {
+        write_json(vc, opts, migs, t_start, t_end);
+    }
+    if (opts->svg) {
+        write_svg(vc, opts, migs, t_start, t_end);
+    }
+}

@@ -1,0 +1,69 @@
+/*
+ * The VC description file (docs/vc-file.md): one GLib key file describing
+ * a virtual cluster's LANs, hosts and VMs, loaded into plain structs.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef LIMEVI_VCFILE_H
+#define LIMEVI_VCFILE_H
+
+#include <glib.h>
+
+#include "limevi.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+    char *name;
+    char *site;
+    char *address;              /* IPv4 literal */
+    char *netns;                /* NULL: the coordinator's namespace */
+    char *run_dir;              /* holds VM.qmp of each VM on this host */
+} LimeviVcHost;
+
+typedef struct {
+    char *name;
+    char *host;                 /* a host of the VC: where the VM runs now */
+    char *lan;                  /* one of the VC's lans */
+    char *mac;                  /* xx:xx:xx:xx:xx:xx, lower case */
+    guint memory;               /* MiB */
+    guint16 port;               /* UDP port of its tunnel endpoint */
+    char *qemu;                 /* the command line as written */
+} LimeviVcVm;
+
+typedef struct {
+    char *path;                 /* as given to limevi_vc_load() */
+    char *name;
+    GStrv lans;
+    GPtrArray *hosts;           /* of LimeviVcHost *, in file order */
+    GPtrArray *vms;             /* of LimeviVcVm *, in file order */
+} LimeviVc;
+
+/*
+ * Loads and checks the VC file at @path.  On error returns NULL with
+ * @error in LIMEVI_ERROR set to one line "FILE:LINE: [group] key 'k': ...".
+ */
+LimeviVc *limevi_vc_load(const char *path, GError **error);
+void limevi_vc_free(LimeviVc *vc);
+
+/* NULL when the VC has no such host or VM. */
+LimeviVcHost *limevi_vc_host(const LimeviVc *vc, const char *name);
+LimeviVcVm *limevi_vc_vm(const LimeviVc *vc, const char *name);
+
+/* The hosts of @site in file order; the array does not own them. */
+GPtrArray *limevi_vc_hosts_at_site(const LimeviVc *vc, const char *site);
+
+/*
+ * The VM's QEMU command line on @host (NULL: the host it runs on) split
+ * into arguments, with ${memory}, ${vm}, ${mac}, ${host}, ${site} and
+ * ${run_dir} replaced by their values; without -qmp, -incoming and
+ * -netdev limevi, which the caller adds.
+ */
+char **limevi_vc_vm_qemu_argv(const LimeviVc *vc, const LimeviVcVm *vm,
+                              const LimeviVcHost *host, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LimeviVc, limevi_vc_free)
+
+G_END_DECLS
+
+#endif /* LIMEVI_VCFILE_H */

@@ -1,0 +1,30 @@
+/*
+ * limevi migrate: moves every VM of a VC to another site together
+ * (DESIGN.md section 4): destinations started with a closed switchover
+ * gate, all migrations run, every gate released at once when every VM is
+ * ready to converge, routes verified, sources quit.  Any failure before
+ * the release rolls every VM back to its source.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef LIMEVI_VCMIGRATE_H
+#define LIMEVI_VCMIGRATE_H
+
+#include "vcfile.h"
+
+typedef struct {
+    const char *site;           /* --to */
+    gboolean json;              /* progress as JSON lines */
+    const char *report;         /* JSON report path, or NULL */
+    const char *svg;            /* SVG timeline path, or NULL */
+    guint downtime_limit_ms;
+    guint64 bandwidth;          /* bytes/s for the whole VC; 0: no limit */
+    guint timeout_s;
+    gboolean keep_sources;      /* do not quit the sources (tests) */
+} LimeviMigrateOptions;
+
+/* Returns the exit status: 0 only when every VM moved and every route
+ * agrees. */
+int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts);
+
+#endif /* LIMEVI_VCMIGRATE_H */

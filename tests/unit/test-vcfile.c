@@ -1,0 +1,358 @@
+/*
+ * The VC file: limevi_vc_load() reads every field of a good file, and
+ * refuses each bad one with one line naming the file, line and key.
+ */
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "vcfile.h"
+
+/* Line numbers matter: the bad cases below refer to them. */
+static const char valid_vc[] =
+    "# A VC of two VMs on two LANs, on two sites.\n"          /*  1 */
+    "[vc]\n"                                                  /*  2 */
+    "name = vc1\n"                                            /*  3 */
+    "lans = front;back\n"                                     /*  4 */
+    "\n"                                                      /*  5 */
+    "[host a1]\n"                                             /*  6 */
+    "site = A\n"                                              /*  7 */
+    "address = 198.18.1.1\n"                                  /*  8 */
+    "netns = lv-site-a\n"                                     /*  9 */
+    "run-dir = /run/limevi/a1\n"                              /* 10 */
+    "\n"                                                      /* 11 */
+    "[host b1]\n"                                             /* 12 */
+    "site = B\n"                                              /* 13 */
+    "address = 198.18.2.1\n"                                  /* 14 */
+    "run-dir = /run/limevi/b1\n"                              /* 15 */
+    "\n"                                                      /* 16 */
+    "[vm web]\n"                                              /* 17 */
+    "host = a1\n"                                             /* 18 */
+    "lan = front\n"                                           /* 19 */
+    "mac = 52:54:00:18:00:0A\n"                               /* 20 */
+    "memory = 256\n"                                          /* 21 */
+    "port = 7001\n"                                           /* 22 */
+    "qemu = /usr/bin/qemu-system-x86_64 -m ${memory} -name ${vm} "
+    "-device virtio-net,mac=${mac} -append \"console=ttyS0 quiet\"\n"
+                                                              /* 23 */
+    "\n"                                                      /* 24 */
+    "[vm db]\n"                                               /* 25 */
+    "host = b1\n"                                             /* 26 */
+    "lan = back\n"                                            /* 27 */
+    "mac = 52:54:00:18:00:02\n"                               /* 28 */
+    "memory = 512\n"                                          /* 29 */
+    "# The same port as web's, on another host.\n"            /* 30 */
+    "port = 7001\n"                                           /* 31 */
+    "qemu = qemu-system-x86_64 -m ${memory}\n";               /* 32 */
+
+typedef struct {
+    const char *name;
+    const char *find;           /* replaced once in valid_vc */
+    const char *replace;
+    gint code;
+    const char *message;        /* after "FILE:" */
+    gboolean prefix_only;       /* GLib's own wording follows @message */
+} BadVc;
+
+static const BadVc bad_vcs[] = {
+    { "missing-key", "mac = 52:54:00:18:00:02\n", "",
+      LIMEVI_ERROR_INVALID,
+      "25: [vm db] key 'mac': required key is missing" },
+    { "missing-vc-name", "name = vc1\n", "",
+      LIMEVI_ERROR_INVALID,
+      "2: [vc] key 'name': required key is missing" },
+    { "empty-value", "site = B", "site =",
+      LIMEVI_ERROR_INVALID,
+      "13: [host b1] key 'site': must not be empty" },
+    { "unknown-host", "host = b1", "host = c1",
+      LIMEVI_ERROR_INVALID,
+      "26: [vm db] key 'host': host 'c1' is not declared: "
+      "there is no [host c1]" },
+    { "duplicate-mac", "52:54:00:18:00:02", "52:54:00:18:00:0a",
+      LIMEVI_ERROR_INVALID,
+      "28: [vm db] key 'mac': MAC 52:54:00:18:00:0a is also [vm web]'s" },
+    { "multicast-mac", "52:54:00:18:00:02", "01:00:5e:00:00:01",
+      LIMEVI_ERROR_INVALID,
+      "28: [vm db] key 'mac': 01:00:5e:00:00:01 is not a unicast address" },
+    { "bad-mac", "52:54:00:18:00:02", "52:54:00:18:00",
+      LIMEVI_ERROR_INVALID,
+      "28: [vm db] key 'mac': expects a MAC address xx:xx:xx:xx:xx:xx, "
+      "got '52:54:00:18:00'" },
+    { "undeclared-lan", "lan = back", "lan = storage",
+      LIMEVI_ERROR_INVALID,
+      "27: [vm db] key 'lan': LAN 'storage' is not declared in [vc] lans" },
+    { "duplicate-lan", "lans = front;back", "lans = front;back;front",
+      LIMEVI_ERROR_INVALID,
+      "4: [vc] key 'lans': LAN 'front' is listed twice" },
+    { "bad-lan-name", "lans = front;back", "lans = front;b/ack",
+      LIMEVI_ERROR_INVALID,
+      "4: [vc] key 'lans': 'lans' may contain only letters, digits, '_', "
+      "'.' and '-', got 'b/ack'" },
+    { "unknown-key", "netns = lv-site-a", "netnz = lv-site-a",
+      LIMEVI_ERROR_INVALID,
+      "9: [host a1] key 'netnz': unknown key; "
+      "known are site, address, netns, run-dir" },
+    { "unknown-group", "[host b1]", "[hots b1]",
+      LIMEVI_ERROR_INVALID,
+      "12: [hots b1]: unknown group; expected [vc], [host NAME] or "
+      "[vm NAME]" },
+    { "bad-vm-name", "[vm db]", "[vm d b]",
+      LIMEVI_ERROR_INVALID,
+      "25: [vm d b]: 'vm name' may contain only letters, digits, '_', '.' "
+      "and '-', got 'd b'" },
+    { "duplicate-group", "[vm db]", "[vm web]",
+      LIMEVI_ERROR_INVALID,
+      "25: [vm web]: group given twice, first at line 17" },
+    { "duplicate-key", "memory = 512\n", "memory = 512\nmemory = 1024\n",
+      LIMEVI_ERROR_INVALID,
+      "30: [vm db] key 'memory': key given twice in the group, "
+      "first at line 29" },
+    { "bad-address", "198.18.2.1", "198.18.2",
+      LIMEVI_ERROR_ENDPOINT,
+      "14: [host b1] key 'address': expects an IPv4 address, "
+      "got '198.18.2'" },
+    { "ipv6-address", "198.18.2.1", "2001:db8::1",
+      LIMEVI_ERROR_ENDPOINT,
+      "14: [host b1] key 'address': expects an IPv4 address, "
+      "got '2001:db8::1'" },
+    { "duplicate-port", "host = b1", "host = a1",
+      LIMEVI_ERROR_INVALID,
+      "31: [vm db] key 'port': port 7001 on host a1 is also [vm web]'s" },
+    { "bad-port", "port = 7001\nqemu = qemu", "port = 65536\nqemu = qemu",
+      LIMEVI_ERROR_INVALID,
+      "31: [vm db] key 'port': expects a UDP port from 1 to 65535, "
+      "got '65536'" },
+    { "memory-too-small", "memory = 512", "memory = 8",
+      LIMEVI_ERROR_INVALID,
+      "29: [vm db] key 'memory': expects MiB from 16 to 1048576, got '8'" },
+    { "memory-not-a-number", "memory = 512", "memory = 512M",
+      LIMEVI_ERROR_INVALID,
+      "29: [vm db] key 'memory': expects MiB from 16 to 1048576, "
+      "got '512M'" },
+    { "qemu-qmp", "-m ${memory}\n", "-m ${memory} -qmp unix:/q,server\n",
+      LIMEVI_ERROR_INVALID,
+      "32: [vm db] key 'qemu': must not contain -qmp: limevi adds it" },
+    { "qemu-incoming", "-m ${memory}\n", "-m ${memory} --incoming defer\n",
+      LIMEVI_ERROR_INVALID,
+      "32: [vm db] key 'qemu': must not contain -incoming: limevi adds it" },
+    { "qemu-netdev-limevi", "-m ${memory}\n",
+      "-m ${memory} -netdev limevi,id=n0\n",
+      LIMEVI_ERROR_INVALID,
+      "32: [vm db] key 'qemu': must not contain -netdev limevi: "
+      "limevi adds it" },
+    { "qemu-unknown-variable", "-m ${memory}\n", "-m ${memory} ${disk}\n",
+      LIMEVI_ERROR_INVALID,
+      "32: [vm db] key 'qemu': unknown variable '${disk}'; known are "
+      "${memory}, ${vm} and ${mac}" },
+    { "qemu-bad-quoting", "-m ${memory}\n", "-m ${memory} -append \"x\n",
+      LIMEVI_ERROR_INVALID,
+      "32: [vm db] key 'qemu': ", TRUE },
+    { "syntax-error", "memory = 256\n", "memory = 256\nthis is not a key\n",
+      LIMEVI_ERROR_INVALID,
+      "22: Key file contains line “this is not a key”", TRUE },
+    { "no-vc", "[vc]\nname = vc1\nlans = front;back\n", "",
+      LIMEVI_ERROR_INVALID,
+      " there is no [vc] group" },
+};
+
+static char *tmp_dir;
+
+/* Writes @text to a new file of the temporary directory. */
+static char *write_vc(const char *name, const char *text)
+{
+    g_autofree char *base = g_strconcat(name, ".conf", NULL);
+    char *path = g_build_filename(tmp_dir, base, NULL);
+    g_autoptr(GError) error = NULL;
+
+    g_file_set_contents(path, text, -1, &error);
+    g_assert_no_error(error);
+    return path;
+}
+
+static char *replace_once(const char *find, const char *replace)
+{
+    const char *at = strstr(valid_vc, find);
+
+    g_assert_nonnull(at);
+    g_assert_null(strstr(at + 1, find));
+    return g_strdup_printf("%.*s%s%s", (int)(at - valid_vc), valid_vc,
+                           replace, at + strlen(find));
+}
+
+static void test_rejects(gconstpointer data)
+{
+    const BadVc *bad = data;
+    g_autofree char *text = replace_once(bad->find, bad->replace);
+    g_autofree char *path = write_vc(bad->name, text);
+    g_autofree char *expected = g_strdup_printf("%s:%s", path,
+                                                bad->message);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_null(limevi_vc_load(path, &error));
+    g_assert_error(error, LIMEVI_ERROR, bad->code);
+    g_assert_null(strchr(error->message, '\n'));
+    if (bad->prefix_only) {
+        g_assert_true(g_str_has_prefix(error->message, expected));
+    } else {
+        g_assert_cmpstr(error->message, ==, expected);
+    }
+    g_unlink(path);
+}
+
+static void test_missing_file(void)
+{
+    g_autofree char *path = g_build_filename(tmp_dir, "missing.conf", NULL);
+    g_autofree char *expected = g_strdup_printf(
+        "%s: No such file or directory", path);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_null(limevi_vc_load(path, &error));
+    g_assert_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID);
+    g_assert_cmpstr(error->message, ==, expected);
+}
+
+static void test_no_vm(void)
+{
+    static const char text[] =
+        "[vc]\nname = vc1\nlans = front\n"
+        "[host a1]\nsite = A\naddress = 10.0.0.1\nrun-dir = /run\n";
+    g_autofree char *path = write_vc("no-vm", text);
+    g_autofree char *expected = g_strdup_printf(
+        "%s: there is no [vm NAME] group; a VC needs a VM", path);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_null(limevi_vc_load(path, &error));
+    g_assert_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID);
+    g_assert_cmpstr(error->message, ==, expected);
+    g_unlink(path);
+}
+
+static void test_valid(void)
+{
+    g_autofree char *path = write_vc("valid", valid_vc);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(LimeviVc) vc = limevi_vc_load(path, &error);
+    const char *const lans[] = { "front", "back", NULL };
+    LimeviVcHost *host;
+    LimeviVcVm *vm;
+
+    g_assert_no_error(error);
+    g_assert_nonnull(vc);
+    g_assert_cmpstr(vc->path, ==, path);
+    g_assert_cmpstr(vc->name, ==, "vc1");
+    g_assert_true(g_strv_equal((const char *const *)vc->lans, lans));
+
+    g_assert_cmpuint(vc->hosts->len, ==, 2);
+    host = vc->hosts->pdata[0];
+    g_assert_cmpstr(host->name, ==, "a1");
+    g_assert_cmpstr(host->site, ==, "A");
+    g_assert_cmpstr(host->address, ==, "198.18.1.1");
+    g_assert_cmpstr(host->netns, ==, "lv-site-a");
+    g_assert_cmpstr(host->run_dir, ==, "/run/limevi/a1");
+    host = vc->hosts->pdata[1];
+    g_assert_cmpstr(host->name, ==, "b1");
+    g_assert_cmpstr(host->site, ==, "B");
+    g_assert_cmpstr(host->address, ==, "198.18.2.1");
+    g_assert_null(host->netns);
+    g_assert_cmpstr(host->run_dir, ==, "/run/limevi/b1");
+
+    g_assert_cmpuint(vc->vms->len, ==, 2);
+    vm = vc->vms->pdata[0];
+    g_assert_cmpstr(vm->name, ==, "web");
+    g_assert_cmpstr(vm->host, ==, "a1");
+    g_assert_cmpstr(vm->lan, ==, "front");
+    /* MACs are kept in lower case, so they compare as strings. */
+    g_assert_cmpstr(vm->mac, ==, "52:54:00:18:00:0a");
+    g_assert_cmpuint(vm->memory, ==, 256);
+    g_assert_cmpuint(vm->port, ==, 7001);
+    g_assert_true(g_str_has_prefix(vm->qemu, "/usr/bin/qemu-system-x86_64 "));
+    vm = vc->vms->pdata[1];
+    g_assert_cmpstr(vm->name, ==, "db");
+    g_assert_cmpstr(vm->host, ==, "b1");
+    g_assert_cmpstr(vm->lan, ==, "back");
+    g_assert_cmpstr(vm->mac, ==, "52:54:00:18:00:02");
+    g_assert_cmpuint(vm->memory, ==, 512);
+    g_assert_cmpuint(vm->port, ==, 7001);
+    g_assert_cmpstr(vm->qemu, ==, "qemu-system-x86_64 -m ${memory}");
+    g_unlink(path);
+}
+
+static void test_lookups(void)
+{
+    g_autofree char *path = write_vc("lookups", valid_vc);
+    g_autoptr(LimeviVc) vc = limevi_vc_load(path, NULL);
+    g_autoptr(GPtrArray) at_a = NULL;
+    g_autoptr(GPtrArray) at_c = NULL;
+
+    g_assert_nonnull(vc);
+    g_assert_true(limevi_vc_host(vc, "b1") == vc->hosts->pdata[1]);
+    g_assert_null(limevi_vc_host(vc, "c1"));
+    g_assert_true(limevi_vc_vm(vc, "db") == vc->vms->pdata[1]);
+    g_assert_null(limevi_vc_vm(vc, "a1"));
+
+    at_a = limevi_vc_hosts_at_site(vc, "A");
+    g_assert_cmpuint(at_a->len, ==, 1);
+    g_assert_true(at_a->pdata[0] == vc->hosts->pdata[0]);
+    at_c = limevi_vc_hosts_at_site(vc, "C");
+    g_assert_cmpuint(at_c->len, ==, 0);
+    g_unlink(path);
+}
+
+static void test_qemu_argv(void)
+{
+    g_autofree char *path = write_vc("qemu-argv", valid_vc);
+    g_autoptr(LimeviVc) vc = limevi_vc_load(path, NULL);
+    const char *const expected[] = {
+        "/usr/bin/qemu-system-x86_64", "-m", "256", "-name", "web",
+        "-device", "virtio-net,mac=52:54:00:18:00:0a",
+        "-append", "console=ttyS0 quiet", NULL
+    };
+    g_auto(GStrv) argv = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *message = NULL;
+    LimeviVcVm *vm;
+
+    g_assert_nonnull(vc);
+    vm = limevi_vc_vm(vc, "web");
+    argv = limevi_vc_vm_qemu_argv(vc, vm, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_true(g_strv_equal((const char *const *)argv, expected));
+
+    /* A line changed after loading is checked again. */
+    g_free(vm->qemu);
+    vm->qemu = g_strdup("qemu -incoming tcp:0:4444");
+    g_assert_null(limevi_vc_vm_qemu_argv(vc, vm, NULL, &error));
+    g_assert_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID);
+    message = g_strdup_printf("%s: [vm web] key 'qemu': must not contain "
+                              "-incoming: limevi adds it", path);
+    g_assert_cmpstr(error->message, ==, message);
+    g_unlink(path);
+}
+
+int main(int argc, char **argv)
+{
+    g_autoptr(GError) error = NULL;
+    int ret;
+
+    g_test_init(&argc, &argv, NULL);
+
+    tmp_dir = g_dir_make_tmp("test-vcfile-XXXXXX", &error);
+    g_assert_no_error(error);
+
+    g_test_add_func("/vcfile/accepts/valid", test_valid);
+    g_test_add_func("/vcfile/lookups", test_lookups);
+    g_test_add_func("/vcfile/qemu-argv", test_qemu_argv);
+    for (gsize i = 0; i < G_N_ELEMENTS(bad_vcs); i++) {
+        g_autofree char *path = g_strdup_printf("/vcfile/rejects/%s",
+                                                bad_vcs[i].name);
+
+        g_test_add_data_func(path, &bad_vcs[i], test_rejects);
+    }
+    g_test_add_func("/vcfile/rejects/missing-file", test_missing_file);
+    g_test_add_func("/vcfile/rejects/no-vm", test_no_vm);
+    ret = g_test_run();
+
+    g_rmdir(tmp_dir);
+    g_free(tmp_dir);
+    return ret;
+}
