@@ -304,3 +304,52 @@ out:
     g_free(svg);
     return status;
 }
+
+int limevi_cmd_route_set(int argc, char **argv)
+{
+    int status = EXIT_OK;
+    g_autoptr(LimeviVc) vc = NULL;
+    g_autoptr(GPtrArray) locs = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *args = NULL;
+    const char *vm_name, *peer, *endpoint;
+
+    if (argc != 5 || !strcmp(argv[1], "--help")) {
+        g_printerr("usage: limevi route-set VC-FILE VM PEER HOST:PORT\n"
+                   "Points VM's route to PEER (a VM or an endpoint outside "
+                   "the VC file, such as limevi-tap) at HOST:PORT.\n");
+        return argc == 2 ? EXIT_OK : EXIT_USAGE;
+    }
+    vm_name = argv[2];
+    peer = argv[3];
+    endpoint = argv[4];
+    vc = limevi_vc_load(argv[1], &error);
+    if (!vc) {
+        g_printerr("limevi: %s\n", error->message);
+        return EXIT_FAILED;
+    }
+    if (!limevi_vc_vm(vc, vm_name)) {
+        g_printerr("limevi: route-set: %s has no VM '%s'\n", argv[1],
+                   vm_name);
+        return EXIT_USAGE;
+    }
+    locs = limevi_locate(vc);
+    for (guint i = 0; i < locs->len; i++) {
+        LimeviLocation *loc = locs->pdata[i];
+
+        if (strcmp(loc->vm->name, vm_name)) {
+            continue;
+        }
+        if (!loc->qmp) {
+            g_printerr("limevi: route-set: VM %s does not run\n", vm_name);
+            return EXIT_FAILED;
+        }
+        args = g_strdup_printf("{\"netdev\":\"n0\",\"vm\":\"%s\","
+                               "\"endpoint\":\"%s\"}", peer, endpoint);
+        if (!limevi_qmp_run(loc->qmp, "limevi-route-set", args, &error)) {
+            g_printerr("limevi: route-set: %s\n", error->message);
+            status = EXIT_FAILED;
+        }
+    }
+    return status;
+}

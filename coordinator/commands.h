@@ -17,5 +17,6 @@ int limevi_cmd_start(int argc, char **argv);
 int limevi_cmd_stop(int argc, char **argv);
 int limevi_cmd_status(int argc, char **argv);
 int limevi_cmd_migrate(int argc, char **argv);
+int limevi_cmd_route_set(int argc, char **argv);
 
 #endif /* LIMEVI_COMMANDS_H */

@@ -26,6 +26,8 @@ static const Command commands[] = {
     { "status", "where each VM of a VC runs, and its routes",
       limevi_cmd_status },
     { "start", "start the VMs of a VC that run nowhere", limevi_cmd_start },
+    { "route-set", "point a VM's route to a peer at an endpoint",
+      limevi_cmd_route_set },
     { "stop", "quit every QEMU of a VC's VMs", limevi_cmd_stop },
     { "version", "print the version of limevi and liblimevi", cmd_version },
 };

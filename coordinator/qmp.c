@@ -120,7 +120,8 @@ JsonNode *limevi_qmp_call(LimeviQmp *qmp, const char *command,
         if (!line) {
             if (error && !*error) {
                 g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                            "QMP %s: no reply to %s", qmp->path, command);
+                            "QMP %s: no reply to %s in %d s", qmp->path,
+                            command, QMP_REPLY_TIMEOUT_MS / 1000);
             }
             return NULL;
         }

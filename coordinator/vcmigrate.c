@@ -37,6 +37,7 @@ typedef struct {
     gboolean interrupted;
     gboolean tty;
     guint drawn;                /* progress lines on screen */
+    gint64 last_print;
     gint64 t0;                  /* monotonic start, us */
 } Run;
 
@@ -87,10 +88,17 @@ static void print_progress(Run *run, gboolean final)
         }
         return;
     }
+    /* Without a terminal: a block of lines every few seconds. */
     if (!run->tty && !final) {
-        return;
+        gint64 now = g_get_monotonic_time();
+
+        if (now - run->last_print < 5 * G_USEC_PER_SEC) {
+            return;
+        }
+        run->last_print = now;
+        g_print("[%5.1f s]\n", (now_us() - run->t0) / 1e6);
     }
-    if (run->tty && run->drawn) {
+    if (run->tty && run->drawn && !final) {
         g_print("\033[%uA", run->drawn);
     }
     for (guint i = 0; i < run->migs->len; i++) {
@@ -201,16 +209,22 @@ static gboolean start_migration(Run *run, LimeviVmMigration *m)
 static gboolean poll_migration(Run *run, LimeviVmMigration *m)
 {
     g_autoptr(GError) error = NULL;
+    gint64 asked = g_get_monotonic_time();
     JsonNode *ret = limevi_qmp_call(m->sq, "query-migrate", NULL, &error);
     JsonObject *o, *ram;
     const char *status;
 
+    if (g_get_monotonic_time() - asked > 2 * G_USEC_PER_SEC) {
+        g_printerr("limevi: VM %s: its QEMU took %.1f s to answer\n",
+                   m->vm->name, (g_get_monotonic_time() - asked) / 1e6);
+    }
     if (!ret) {
         return fail_vm(m, error);
     }
     o = json_node_get_object(ret);
     status = json_object_get_string_member_with_default(o, "status", "");
-    ram = json_object_get_object_member(o, "ram");
+    ram = json_object_has_member(o, "ram") ?
+          json_object_get_object_member(o, "ram") : NULL;
     if (ram) {
         gint64 mbps = json_object_get_double_member_with_default(ram, "mbps",
                                                                  0);
@@ -554,7 +568,6 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
         collect_events(m);
     }
     print_progress(&run, TRUE);
-    wrong = verify_routes(&run);
     for (guint i = 0; i < migs->len; i++) {
         LimeviVmMigration *m = migs->pdata[i];
         JsonNode *ret = limevi_qmp_call(m->sq, "query-limevi", NULL, NULL);
@@ -571,7 +584,11 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
         if (m->phase == VM_DONE && !opts->keep_sources) {
             limevi_qmp_run(m->sq, "quit", NULL, NULL);
         }
+        /* QMP serves one client at a time: let the check below in. */
+        g_clear_pointer(&m->sq, limevi_qmp_free);
+        g_clear_pointer(&m->dq, limevi_qmp_free);
     }
+    wrong = verify_routes(&run);
     limevi_report(vc, opts, migs, run.t0, now_us());
     status = first_failed(&run) || wrong ? 1 : 0;
     if (status) {

@@ -1,131 +1,139 @@
 #!/usr/bin/env bash
-# make demo: two emulated hosts (network namespaces joined by a veth link,
-# 198.18.0.1 and 198.18.0.2), one patched QEMU on each, and their guests
-# talking over LimeVI tunnels: a ping, a probe stream, the netdevs' view.
+# make demo: a virtual cluster of three VMs on two LANs moves live from
+# site A to site B over an emulated WAN (25 ms one way, 100 Mbit/s), with
+# probe streams between the VMs and from a TAP endpoint, driven by
+# `limevi migrate`: live progress, one switchover for all, a report.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QEMU=${LIMEVI_QEMU:-$ROOT/build/qemu/qemu-system-x86_64}
 GUEST=${LIMEVI_GUEST_DIR:-$ROOT/build/guest}
 ACCEL=${LIMEVI_ACCEL:-tcg}
-TAG=lvdemo$$
+BUILD=$ROOT/build/meson
+LIMEVI=$BUILD/coordinator/limevi
+WAN=$BUILD/tests/wan/limevi-wan
+TAP=$BUILD/net-backend/limevi-tap
+PROBE=$BUILD/tests/probe/probe
+SITES=$ROOT/tests/wan/wan-sites.sh
+TAG=lvd$$
 WORK=$(mktemp -d /tmp/limevi-demo.XXXXXX)
+OUT=${LIMEVI_DEMO_OUT:-$ROOT/build/demo}
 PIDS=()
 
 die() { echo "demo: error: $*" >&2; exit 1; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 cleanup() {
+  [ -f "$WORK/vc1.conf" ] && "$LIMEVI" stop "$WORK/vc1.conf" >/dev/null 2>&1
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  ip netns del "$TAG-a" 2>/dev/null || true
-  ip netns del "$TAG-b" 2>/dev/null || true
+  bash "$SITES" down "$TAG" A B C >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 [ -x "$QEMU" ] || die "no QEMU at $QEMU (run 'make qemu')"
-# PVH direct boot of the ELF kernel skips decompression: faster under TCG.
+[ -f "$GUEST/initrd.img" ] || die "no guest in $GUEST (run 'make guest')"
+[ "$(id -u)" = 0 ] || die "needs root for network namespaces"
 KERNEL=$GUEST/vmlinux
 [ -f "$KERNEL" ] || KERNEL=$GUEST/vmlinuz
-[ -f "$KERNEL" ] || die "no guest in $GUEST (run 'make guest')"
-[ "$(id -u)" = 0 ] || die "needs root for network namespaces"
+mkdir -p "$OUT"
 
-step "Two emulated hosts: namespaces $TAG-a (198.18.0.1) and $TAG-b (198.18.0.2)"
-ip netns add "$TAG-a"
-ip netns add "$TAG-b"
-ip link add "$TAG-a" type veth peer name "$TAG-b"
-ip link set "$TAG-a" netns "$TAG-a"
-ip link set "$TAG-b" netns "$TAG-b"
-for h in a b; do
-  n=$([ $h = a ] && echo 1 || echo 2)
-  ip -n "$TAG-$h" link set lo up
-  ip -n "$TAG-$h" addr add "198.18.0.$n/24" dev "$TAG-$h"
-  ip -n "$TAG-$h" link set "$TAG-$h" up
+step "Three sites on an emulated WAN: A-B 25 ms one way at 100 Mbit/s"
+bash "$SITES" up "$TAG" A B C
+"$WAN" --help >/dev/null
+ip netns exec "$TAG-wan" "$WAN" --site A=A --site B=B --site C=C \
+  --default delay=10ms \
+  --link A-B:delay=25ms,jitter=1ms,rate=100mbit >"$WORK/wan.json" 2>&1 &
+PIDS+=($!)
+
+# A VM: its QEMU line (limevi adds -netdev limevi, the NIC, QMP and
+# -daemonize); the guest starts its probes from the kernel command line.
+vm() {
+  local name=$1 lan=$2 ip=$3 mac=$4 port=$5 runs=$6
+  cat <<VM
+[vm $name]
+host = a1
+lan = $lan
+mac = $mac
+memory = 256
+port = $port
+qemu = $QEMU -machine pc -accel $ACCEL -cpu max -m \${memory} -nodefaults -no-user-config -display none -kernel $KERNEL -initrd $GUEST/initrd.img -append "console=ttyS0 quiet limevi.ip=$ip/24 limevi.name=$name $runs" -serial file:\${run_dir}/\${vm}.log
+
+VM
+}
+
+cat > "$WORK/vc1.conf" <<CONF
+# The demo's VC: web and app on LAN front, db on LAN back.
+[vc]
+name = vc1
+lans = front;back
+
+[host a1]
+site = A
+address = 198.18.0.1
+netns = $TAG-A
+run-dir = $WORK/a1
+
+[host b1]
+site = B
+address = 198.18.0.2
+netns = $TAG-B
+run-dir = $WORK/b1
+
+$(vm web front 198.18.10.1 52:54:00:18:0a:01 7001 \
+  "limevi.run=probe,recv,--port,7000,--senders,2,--timeout-ms,60000")
+$(vm app front 198.18.10.2 52:54:00:18:0a:02 7002 \
+  "limevi.run=probe,send,--to,198.18.10.1:7000,--rate,1000,--count,25000,--id,app")
+$(vm db back 198.18.20.1 52:54:00:18:14:01 7003 "")
+CONF
+echo "  VC file: $WORK/vc1.conf"
+
+step "Starting the VC at site A"
+"$LIMEVI" start "$WORK/vc1.conf"
+# A TAP endpoint at site A joins LAN front, as a host tool would.
+ip netns exec "$TAG-A" "$TAP" --tap lvdemo0 --vm tap --vc vc1 --lan front \
+  --listen 198.18.0.1:7100 --route web=198.18.0.1:7001 \
+  --route app=198.18.0.1:7002 >"$WORK/tap.log" 2>&1 &
+PIDS+=($!)
+for i in $(seq 50); do
+  ip -n "$TAG-A" link show lvdemo0 >/dev/null 2>&1 && break
+  sleep 0.1
 done
-
-# start_vm NAME HOST GUEST_IP MAC NETDEV_OPTIONS
-# The serial console and the monitor are FIFO pairs (NAME.in/NAME.out).
-start_vm() {
-  local name=$1 host=$2 ip=$3 mac=$4 netdev=$5
-  for f in "$name.con" "$name.mon"; do
-    mkfifo "$WORK/$f.in" "$WORK/$f.out"
+ip -n "$TAG-A" addr add 198.18.10.100/24 dev lvdemo0
+ip -n "$TAG-A" link set lvdemo0 up
+# The VMs learn where the TAP endpoint is; it moves with them that way.
+"$LIMEVI" route-set "$WORK/vc1.conf" web tap 198.18.0.1:7100
+"$LIMEVI" route-set "$WORK/vc1.conf" app tap 198.18.0.1:7100
+for vm in web app db; do
+  for i in $(seq 600); do
+    grep -q '@@LIMEVI-READY' "$WORK/a1/$vm.log" 2>/dev/null && break
+    sleep 0.1
   done
-  ip netns exec "$TAG-$host" "$QEMU" -machine pc -accel "$ACCEL" -cpu max \
-    -m 256 -nodefaults -no-user-config -display none \
-    -kernel "$KERNEL" -initrd "$GUEST/initrd.img" \
-    -append "console=ttyS0 quiet limevi.ip=$ip/24 limevi.name=$name" \
-    -chardev "pipe,id=con,path=$WORK/$name.con" -serial chardev:con \
-    -chardev "pipe,id=mon,path=$WORK/$name.mon" -mon chardev=mon \
-    -netdev "limevi,id=n0,$netdev" \
-    -device "virtio-net-pci,netdev=n0,mac=$mac" \
-    2> "$WORK/$name.err" &
-  PIDS+=($!)
-}
-
-# expect FIFO PATTERN SECONDS: read until a line matches; print the lines.
-expect() {
-  local fifo=$1 pattern=$2 deadline=$((SECONDS + $3)) line
-  while [ $SECONDS -lt $deadline ]; do
-    if IFS= read -r -t 1 line < "$fifo"; then
-      line=${line%$'\r'}
-      [[ $line =~ $pattern ]] && { LAST=$line; return 0; }
-      [[ $line == @@* ]] || echo "    $line"
-    fi
-  done
-  return 1
-}
-
-# guest NAME COMMAND [SECONDS]: runs COMMAND in the guest, shows its output.
-SEQ=0
-guest() {
-  local name=$1 cmd=$2 t=${3:-30}
-  SEQ=$((SEQ + 1))
-  echo "  [$name]\$ $cmd"
-  echo "$SEQ $cmd" > "$WORK/$name.con.in"
-  expect "$WORK/$name.con.out" "^@@LIMEVI-END $SEQ " "$t" ||
-    die "$name: '$cmd' did not finish in ${t}s"
-  [ "${LAST##* }" = 0 ] || die "$name: '$cmd' failed (status ${LAST##* })"
-}
-
-monitor() {
-  local name=$1 cmd=$2
-  echo "$cmd" > "$WORK/$name.mon.in"
-  sleep 0.5
-  timeout 1 cat "$WORK/$name.mon.out" | tr -d '\r' |
-    grep -v '^(qemu)\|QEMU .* monitor' | sed 's/^/    /' || true
-}
-
-step "Booting vm1 on host a and vm2 on host b (VC vc1, LAN lan1, under $ACCEL)"
-start_vm vm1 a 198.18.10.1 52:54:00:18:10:01 \
-  "vm=vm1,vc=vc1,lan=lan1,listen=198.18.0.1:7001,routes.0.vm=vm2,routes.0.endpoint=198.18.0.2:7001"
-start_vm vm2 b 198.18.10.2 52:54:00:18:10:02 \
-  "vm=vm2,vc=vc1,lan=lan1,listen=198.18.0.2:7001,routes.0.vm=vm1,routes.0.endpoint=198.18.0.1:7001"
-# Hold the FIFOs open both ways so neither side ever sees EOF.
-for n in vm1 vm2; do
-  for f in con mon; do
-    exec {fd}<>"$WORK/$n.$f.out"; exec {fd}<>"$WORK/$n.$f.in"
-  done
+  grep -q '@@LIMEVI-READY' "$WORK/a1/$vm.log" || die "$vm did not boot"
 done
-start=$SECONDS
-for n in vm1 vm2; do
-  expect "$WORK/$n.con.out" '^@@LIMEVI-READY' 120 ||
-    die "$n did not boot: $(cat "$WORK/$n.err")"
+echo "  web, app and db are up; app streams 1000 frames/s to web"
+ip netns exec "$TAG-A" "$PROBE" send --to 198.18.10.1:7000 --rate 500 \
+  --count 12000 --id tap >"$WORK/tap-send.json" 2>&1 &
+PIDS+=($!)
+sleep 3
+"$LIMEVI" status "$WORK/vc1.conf" || true
+
+step "limevi migrate vc1 --to B"
+"$LIMEVI" migrate "$WORK/vc1.conf" --to B --bandwidth 100 \
+  --report "$OUT/report.json" --svg "$OUT/timeline.svg"
+
+step "After the move"
+"$LIMEVI" status "$WORK/vc1.conf"
+
+step "What web's receiver counted (per sender)"
+for i in $(seq 600); do
+  [ "$(grep -c '"sender"' "$WORK/b1/web.log" 2>/dev/null)" -ge 2 ] && break
+  sleep 0.1
 done
-echo "  both guests up in $((SECONDS - start)) s"
-
-step "vm1 pings vm2 through the tunnel between the hosts"
-guest vm1 "ping -c 5 -W 2 198.18.10.2"
-
-step "A probe stream vm1 -> vm2: 5000 datagrams at 1000/s"
-guest vm2 "probe recv --port 7000 --senders 1 --timeout-ms 15000 --ready-file /tmp/ready > /tmp/recv.json 2>&1 &"
-guest vm2 "i=0; while [ ! -e /tmp/ready ] && [ \$i -lt 200 ]; do sleep 0.05; i=\$((i+1)); done; [ -e /tmp/ready ]"
-guest vm1 "probe send --to 198.18.10.2:7000 --rate 1000 --count 5000 --id vm1" 60
-guest vm2 "wait; cat /tmp/recv.json" 30
-
-step "What the netdevs saw (HMP 'info limevi')"
-echo "  host a:"; monitor vm1 "info limevi"
-echo "  host b:"; monitor vm2 "info limevi"
-
-step "Done: guests on two hosts exchanged traffic over LimeVI tunnels"
+grep '"sender"' "$WORK/b1/web.log" | sed 's/^/  /' ||
+  die "no probe result in web's console ($WORK/b1/web.log)"
+echo
+echo "  report: $OUT/report.json, timeline: $OUT/timeline.svg"
+step "Done: the VC moved from site A to site B with one switchover"
