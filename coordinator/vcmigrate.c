@@ -16,6 +16,12 @@
 #include "vcmigrate.h"
 
 #define POLL_MS 200
+/* QEMU's own default for max-bandwidth. */
+#define FULL_BANDWIDTH (128 * 1024 * 1024)
+/* While a converged VM waits for the others, pre-copy only has to keep up
+ * with what the guest dirties: twice that, at least this much.  The rest
+ * of the link (and of the host's CPU) goes to the VMs still copying. */
+#define HOLD_BANDWIDTH_MIN (1024 * 1024)
 #define CONNECT_TIMEOUT_MS 10000
 #define SYNC_TIMEOUT_MS 30000
 
@@ -260,6 +266,11 @@ static gboolean poll_migration(Run *run, LimeviVmMigration *m)
                m->expected_downtime >= 0 &&
                m->expected_downtime <= (gint64)run->opts->downtime_limit_ms) {
         /* Pre-copy converged: only the gate holds the switchover now. */
+        g_autofree char *bw = g_strdup_printf(
+            "{\"max-bandwidth\":%" G_GINT64_FORMAT "}",
+            MAX((gint64)HOLD_BANDWIDTH_MIN, m->dirty_rate * 4096 * 2));
+
+        limevi_qmp_run(m->sq, "migrate-set-parameters", bw, NULL);
         set_phase(run, m, VM_READY);
     }
     json_node_unref(ret);
@@ -529,7 +540,17 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
         goto out;
     }
 
-    /* Every VM converged: switch them over together. */
+    /* Every VM converged: full speed for the last round, then switch
+     * them over together. */
+    for (guint i = 0; i < migs->len; i++) {
+        LimeviVmMigration *m = migs->pdata[i];
+        g_autofree char *bw = g_strdup_printf(
+            "{\"max-bandwidth\":%" G_GUINT64_FORMAT "}",
+            opts->bandwidth ? MAX(opts->bandwidth / migs->len, 1)
+                            : FULL_BANDWIDTH);
+
+        limevi_qmp_run(m->sq, "migrate-set-parameters", bw, NULL);
+    }
     for (guint i = 0; i < migs->len; i++) {
         LimeviVmMigration *m = migs->pdata[i];
         g_autoptr(GError) error = NULL;

@@ -386,6 +386,53 @@ static gboolean migrate_tick(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+/*
+ * Our VM has left, and a peer announces a move of its own: the VM's new
+ * host must hear of it too, or its route would point at the peer's old
+ * host.  The endpoint is written in, since the relay's source address is
+ * ours, not the peer's.
+ */
+static void relay_to_destination(LimeviPort *port, const char *vm,
+                                 guint8 op, guint32 epoch,
+                                 GSocketAddress *from)
+{
+    LimeviWireHeader hdr = {
+        .type = LIMEVI_WIRE_TYPE_CONTROL,
+        .epoch = epoch,
+        .vc = port->vc,
+        .lan = port->lan,
+        .src = vm,
+        .dst = port->vm,
+    };
+    GInetSocketAddress *isa = G_INET_SOCKET_ADDRESS(from);
+    GInetAddress *ia = g_inet_socket_address_get_address(isa);
+    guint8 pkt[LIMEVI_WIRE_HEADER_MAX + LIMEVI_WIRE_RELAY_LEN];
+    gsize hlen = limevi_wire_encode(&hdr, pkt, LIMEVI_WIRE_HEADER_MAX);
+
+    if (!hlen) {
+        return;
+    }
+    limevi_wire_encode_relay(op, g_inet_address_get_family(ia) ==
+                             G_SOCKET_FAMILY_IPV6 ? 6 : 4,
+                             g_inet_address_to_bytes(ia),
+                             g_inet_socket_address_get_port(isa),
+                             pkt + hlen);
+    if (port->forward_to) {
+        limevi_udp_send(port->udp, port->forward_to, pkt,
+                        hlen + LIMEVI_WIRE_RELAY_LEN, NULL, 0);
+    } else {
+        g_queue_push_tail(&port->forward,
+                          g_bytes_new(pkt, hlen + LIMEVI_WIRE_RELAY_LEN));
+        port->forward_bytes += hlen + LIMEVI_WIRE_RELAY_LEN;
+    }
+}
+
+static gboolean our_vm_left(LimeviPort *port)
+{
+    return port->state == LIMEVI_PORT_FORWARDING ||
+           (port->state == LIMEVI_PORT_FROZEN && port->saved);
+}
+
 /* ---- Control messages received ---- */
 
 static void on_invalidate(LimeviPort *port, const char *vm, guint32 epoch)
@@ -465,6 +512,24 @@ void limevi_migrate_control(LimeviPort *port, const LimeviWirePacket *pkt,
         on_ack(port, pkt, own ? "" : src);
         return;
     }
+    if (pkt->op == LIMEVI_CONTROL_RELAY) {
+        g_autoptr(GInetAddress) ia = g_inet_address_new_from_bytes(
+            pkt->relay_addr, pkt->relay_family == 6 ? G_SOCKET_FAMILY_IPV6
+                                                    : G_SOCKET_FAMILY_IPV4);
+        g_autoptr(GSocketAddress) endpoint =
+            g_inet_socket_address_new(ia, pkt->relay_port);
+
+        /* Already acknowledged by our old host: applied, not answered. */
+        if (own) {
+            return;
+        }
+        if (pkt->acked_op == LIMEVI_CONTROL_INVALIDATE) {
+            on_invalidate(port, src, pkt->epoch);
+        } else {
+            on_update(port, src, pkt->epoch, endpoint);
+        }
+        return;
+    }
     if (!from) {
         return;                 /* nowhere to answer, nothing to learn */
     }
@@ -472,10 +537,15 @@ void limevi_migrate_control(LimeviPort *port, const LimeviWirePacket *pkt,
         if (pkt->op == LIMEVI_CONTROL_UPDATE) {
             on_own_update(port, pkt->epoch, from);
         }
-    } else if (pkt->op == LIMEVI_CONTROL_INVALIDATE) {
-        on_invalidate(port, src, pkt->epoch);
     } else {
-        on_update(port, src, pkt->epoch, from);
+        if (pkt->op == LIMEVI_CONTROL_INVALIDATE) {
+            on_invalidate(port, src, pkt->epoch);
+        } else {
+            on_update(port, src, pkt->epoch, from);
+        }
+        if (our_vm_left(port)) {
+            relay_to_destination(port, src, pkt->op, pkt->epoch, from);
+        }
     }
     /* Acknowledged even when stale, so the sender stops repeating it. */
     send_control(port, from, LIMEVI_CONTROL_ACK, pkt->op, pkt->epoch, src);

@@ -84,11 +84,26 @@ static LimeviWireStatus decode_control(LimeviWirePacket *pkt)
 {
     const guint8 *p = pkt->payload;
 
-    if (pkt->payload_len != LIMEVI_WIRE_CONTROL_LEN) {
+    if (pkt->payload_len < LIMEVI_WIRE_CONTROL_LEN) {
         return LIMEVI_WIRE_BAD_CONTROL;
     }
     pkt->op = p[0];
     pkt->acked_op = p[1];
+    if (pkt->op == LIMEVI_CONTROL_RELAY) {
+        if (pkt->payload_len != LIMEVI_WIRE_RELAY_LEN ||
+            (pkt->acked_op != LIMEVI_CONTROL_INVALIDATE &&
+             pkt->acked_op != LIMEVI_CONTROL_UPDATE) ||
+            (p[6] != 4 && p[6] != 6)) {
+            return LIMEVI_WIRE_BAD_CONTROL;
+        }
+        pkt->relay_port = get_be16(p + 4);
+        pkt->relay_family = p[6];
+        pkt->relay_addr = p + 8;
+        return LIMEVI_WIRE_OK;
+    }
+    if (pkt->payload_len != LIMEVI_WIRE_CONTROL_LEN) {
+        return LIMEVI_WIRE_BAD_CONTROL;
+    }
     switch (pkt->op) {
     case LIMEVI_CONTROL_INVALIDATE:
     case LIMEVI_CONTROL_UPDATE:
@@ -100,6 +115,17 @@ static LimeviWireStatus decode_control(LimeviWirePacket *pkt)
     default:
         return LIMEVI_WIRE_BAD_CONTROL;
     }
+}
+
+void limevi_wire_encode_relay(guint8 relayed_op, guint8 family,
+                              const guint8 *addr, guint16 port, guint8 *buf)
+{
+    memset(buf, 0, LIMEVI_WIRE_RELAY_LEN);
+    buf[0] = LIMEVI_CONTROL_RELAY;
+    buf[1] = relayed_op;
+    put_be16(buf + 4, port);
+    buf[6] = family;
+    memcpy(buf + 8, addr, family == 4 ? 4 : 16);
 }
 
 void limevi_wire_encode_control(guint8 op, guint8 acked_op, guint8 *buf)

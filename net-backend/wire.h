@@ -36,6 +36,11 @@
  *   op 2 ROUTE_UPDATE      src is now at this packet's source address
  *   op 3 ACK               of acked_op (1 or 2) about VM dst at epoch
  * acked_op is 0 unless op is ACK.
+ *   op 4 RELAY             acked_op (1 or 2) about VM src at epoch, passed
+ *                          on by a VM's old host to its new one, with the
+ *                          endpoint written in (20 more bytes):
+ *     4  u16 port   6  u8 family (4 or 6)   7  u8 reserved
+ *     8  16 bytes address (IPv4: the first 4)
  *
  * Names are not NUL-terminated on the wire; their bytes are
  * [A-Za-z0-9_.-], as limevi_name_valid() demands of the configuration.
@@ -66,9 +71,11 @@
                                      LIMEVI_WIRE_FRAME_MAX)
 
 #define LIMEVI_WIRE_CONTROL_LEN     4
+#define LIMEVI_WIRE_RELAY_LEN       24
 #define LIMEVI_CONTROL_INVALIDATE   1
 #define LIMEVI_CONTROL_UPDATE       2
 #define LIMEVI_CONTROL_ACK          3
+#define LIMEVI_CONTROL_RELAY        4
 
 /* Why a packet was rejected; the port counts BAD_VERSION in rx_bad_version
  * and every other rejection in rx_malformed. */
@@ -107,7 +114,11 @@ typedef struct {
     const guint8 *payload;
     gsize payload_len;
     guint8 op;                  /* CONTROL only */
-    guint8 acked_op;            /* CONTROL ACK only */
+    guint8 acked_op;            /* CONTROL ACK and RELAY only */
+    /* RELAY only: the endpoint; family 4 or 6, address in network order. */
+    guint8 relay_family;
+    guint16 relay_port;
+    const guint8 *relay_addr;
 } LimeviWirePacket;
 
 /* What the encoder needs; dst NULL or "" floods. */
@@ -138,6 +149,11 @@ gsize limevi_wire_encode(const LimeviWireHeader *hdr, guint8 *buf,
 
 /* Writes the 4-byte CONTROL payload for @op into @buf. */
 void limevi_wire_encode_control(guint8 op, guint8 acked_op, guint8 *buf);
+
+/* Writes the 24-byte RELAY payload of @relayed_op with the endpoint
+ * @family (4 or 6), @addr (4 or 16 bytes) and @port into @buf. */
+void limevi_wire_encode_relay(guint8 relayed_op, guint8 family,
+                              const guint8 *addr, guint16 port, guint8 *buf);
 
 const char *limevi_wire_status_name(LimeviWireStatus status);
 

@@ -284,9 +284,11 @@ static void check_decoded(const guint8 *buf, gsize len,
     g_assert_true(pkt->payload == buf + hlen);
     g_assert_true(pkt->payload + pkt->payload_len == buf + len);
     if (pkt->type == LIMEVI_WIRE_TYPE_CONTROL) {
-        g_assert_cmpuint(pkt->payload_len, ==, LIMEVI_WIRE_CONTROL_LEN);
+        g_assert_cmpuint(pkt->payload_len, ==,
+                         pkt->op == LIMEVI_CONTROL_RELAY ?
+                         LIMEVI_WIRE_RELAY_LEN : LIMEVI_WIRE_CONTROL_LEN);
         g_assert_true(pkt->op >= LIMEVI_CONTROL_INVALIDATE &&
-                      pkt->op <= LIMEVI_CONTROL_ACK);
+                      pkt->op <= LIMEVI_CONTROL_RELAY);
     } else {
         g_assert_cmpuint(pkt->payload_len, >=, LIMEVI_WIRE_FRAME_MIN);
         g_assert_cmpuint(pkt->payload_len, <=, LIMEVI_WIRE_FRAME_MAX);

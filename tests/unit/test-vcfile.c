@@ -143,7 +143,7 @@ static const BadVc bad_vcs[] = {
     { "qemu-unknown-variable", "-m ${memory}\n", "-m ${memory} ${disk}\n",
       LIMEVI_ERROR_INVALID,
       "32: [vm db] key 'qemu': unknown variable '${disk}'; known are "
-      "${memory}, ${vm} and ${mac}" },
+      "${memory}, ${vm}, ${mac}, ${host}, ${site} and ${run_dir}" },
     { "qemu-bad-quoting", "-m ${memory}\n", "-m ${memory} -append \"x\n",
       LIMEVI_ERROR_INVALID,
       "32: [vm db] key 'qemu': ", TRUE },

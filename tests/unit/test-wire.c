@@ -172,6 +172,37 @@ static void test_control_round_trip(void)
     }
 }
 
+static void test_relay_round_trip_and_rejects(void)
+{
+    static const guint8 v4[4] = { 198, 18, 0, 2 };
+    LimeviWireHeader hdr = {
+        .type = LIMEVI_WIRE_TYPE_CONTROL, .epoch = 9,
+        .vc = "vc1", .lan = "lan1", .src = "app", .dst = "web",
+    };
+    guint8 buf[LIMEVI_WIRE_HEADER_MAX + LIMEVI_WIRE_RELAY_LEN];
+    gsize hlen = limevi_wire_encode(&hdr, buf, sizeof(buf));
+    LimeviWirePacket pkt;
+
+    limevi_wire_encode_relay(LIMEVI_CONTROL_UPDATE, 4, v4, 7002, buf + hlen);
+    g_assert_cmpint(limevi_wire_decode(buf, hlen + LIMEVI_WIRE_RELAY_LEN,
+                                       &pkt), ==, LIMEVI_WIRE_OK);
+    g_assert_cmpuint(pkt.op, ==, LIMEVI_CONTROL_RELAY);
+    g_assert_cmpuint(pkt.acked_op, ==, LIMEVI_CONTROL_UPDATE);
+    g_assert_cmpuint(pkt.relay_family, ==, 4);
+    g_assert_cmpuint(pkt.relay_port, ==, 7002);
+    g_assert_cmpmem(pkt.relay_addr, 4, v4, 4);
+    /* Cut short, of an ACK, or of an unknown family: rejected. */
+    g_assert_cmpint(limevi_wire_decode(buf, hlen + LIMEVI_WIRE_RELAY_LEN - 1,
+                                       &pkt), ==, LIMEVI_WIRE_BAD_CONTROL);
+    buf[hlen + 1] = LIMEVI_CONTROL_ACK;
+    g_assert_cmpint(limevi_wire_decode(buf, hlen + LIMEVI_WIRE_RELAY_LEN,
+                                       &pkt), ==, LIMEVI_WIRE_BAD_CONTROL);
+    buf[hlen + 1] = LIMEVI_CONTROL_UPDATE;
+    buf[hlen + 6] = 5;
+    g_assert_cmpint(limevi_wire_decode(buf, hlen + LIMEVI_WIRE_RELAY_LEN,
+                                       &pkt), ==, LIMEVI_WIRE_BAD_CONTROL);
+}
+
 /* ---- Malformed packets: one mutation of a valid packet per class ---- */
 
 typedef struct {
@@ -377,6 +408,8 @@ int main(int argc, char **argv)
     g_test_add_func("/wire/decode/ignores-flags", test_decode_ignores_flags);
     g_test_add_func("/wire/control/round-trips-every-op",
                     test_control_round_trip);
+    g_test_add_func("/wire/control/relay-round-trips-and-rejects",
+                    test_relay_round_trip_and_rejects);
     for (gsize i = 0; i < G_N_ELEMENTS(malformed); i++) {
         g_autofree char *decode = g_strdup_printf("/wire/decode/rejects/%s",
                                                   malformed[i].name);
