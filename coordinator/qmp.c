@@ -125,6 +125,10 @@ JsonNode *limevi_qmp_call(LimeviQmp *qmp, const char *command,
             }
             return NULL;
         }
+        /* One per pre-copy pass, and nobody here waits for them. */
+        if (strstr(line, "\"MIGRATION_PASS\"")) {
+            continue;
+        }
         if (!(msg = qmp_parse(qmp, line, error))) {
             return NULL;
         }
