@@ -83,9 +83,9 @@ netns = $TAG-B
 run-dir = $WORK/b1
 
 $(vm web front 198.18.10.1 52:54:00:18:0a:01 7001 \
-  "limevi.run=probe,recv,--port,7000,--senders,2,--timeout-ms,60000")
+  "limevi.run=probe,recv,--port,7000,--senders,2,--timeout-ms,120000")
 $(vm app front 198.18.10.2 52:54:00:18:0a:02 7002 \
-  "limevi.run=probe,send,--to,198.18.10.1:7000,--rate,1000,--count,25000,--id,app")
+  "limevi.run=probe,send,--to,198.18.10.1:7000,--rate,1000,--count,75000,--id,app")
 $(vm db back 198.18.20.1 52:54:00:18:14:01 7003 "")
 CONF
 echo "  VC file: $WORK/vc1.conf"
@@ -113,9 +113,10 @@ for vm in web app db; do
   done
   grep -q '@@LIMEVI-READY' "$WORK/a1/$vm.log" || die "$vm did not boot"
 done
-echo "  web, app and db are up; app streams 1000 frames/s to web"
+echo "  web, app and db are up; for 75 s app streams 1000 frames/s to web,"
+echo "  and a TAP endpoint at site A 500 frames/s"
 ip netns exec "$TAG-A" "$PROBE" send --to 198.18.10.1:7000 --rate 500 \
-  --count 12000 --id tap >"$WORK/tap-send.json" 2>&1 &
+  --count 37500 --id tap >"$WORK/tap-send.json" 2>&1 &
 PIDS+=($!)
 sleep 3
 "$LIMEVI" status "$WORK/vc1.conf" || true
@@ -127,8 +128,8 @@ step "limevi migrate vc1 --to B"
 step "After the move"
 "$LIMEVI" status "$WORK/vc1.conf"
 
-step "What web's receiver counted (per sender)"
-for i in $(seq 600); do
+step "What web's receiver counted when the streams ended (per sender)"
+for i in $(seq 1200); do
   [ "$(grep -c '"sender"' "$WORK/b1/web.log" 2>/dev/null)" -ge 2 ] && break
   sleep 0.1
 done

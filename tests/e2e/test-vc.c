@@ -1,0 +1,386 @@
+/*
+ * End to end: `limevi` moves a whole VC between two sites joined by the
+ * user-space WAN emulator, while every VM streams to another and a TAP
+ * endpoint streams in.  Everything runs as a user would run it: the CLI
+ * on a VC file, QEMUs it starts, probes the guests start at boot.
+ *
+ * Sites A and B are namespaces of the test's own (198.18.0.1 and .2);
+ * guests are on 198.18.10.0/24 (LAN front) and 198.18.20.0/24 (back).
+ */
+#include <signal.h>
+#include <string.h>
+
+#include <json-glib/json-glib.h>
+
+#include "harness.h"
+
+#define RATE 200
+#define SECONDS 120
+#define COUNT (RATE * SECONDS)
+
+static struct {
+    char *tag;
+    char *dir;                  /* the VC file, run dirs */
+    char *vc_file;
+    GSubprocess *wan;
+    GSubprocess *tap;
+    GSubprocess *tap_send;
+} e2e;
+
+static const char *env_path(const char *name)
+{
+    const char *v = g_getenv(name);
+
+    if (!v) {
+        g_error("%s is not set: run this with 'make check'", name);
+    }
+    return v;
+}
+
+/* Runs argv; returns its status, stdout and stderr. */
+static int run(const char *const *argv, char **out, char **err)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GSubprocess) p = g_subprocess_newv(argv,
+        G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+        &error);
+
+    g_assert_no_error(error);
+    g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, out, err,
+                                                &error));
+    g_assert_no_error(error);
+    return g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p)
+                                         : 128 + g_subprocess_get_term_sig(p);
+}
+
+static int limevi(const char *cmd, const char *extra1, const char *extra2,
+                  char **out, char **err)
+{
+    const char *argv[] = { env_path("LIMEVI_CLI"), cmd, e2e.vc_file,
+                           extra1, extra2, NULL };
+
+    return run(argv, out, err);
+}
+
+static void vm_block(GString *s, const char *name, const char *lan,
+                     const char *ip, const char *mac, guint port,
+                     const char *peer_ip, guint senders)
+{
+    g_string_append_printf(s,
+        "[vm %s]\nhost = a1\nlan = %s\nmac = %s\nmemory = 128\nport = %u\n"
+        "qemu = %s -machine pc -accel tcg -cpu max -m ${memory} -nodefaults "
+        "-no-user-config -display none -kernel %s/vmlinux -initrd "
+        "%s/initrd.img -append \"console=ttyS0 quiet limevi.ip=%s/24 "
+        "limevi.name=%s limevi.run=probe,recv,--port,7000,--senders,%u,"
+        "--timeout-ms,200000 limevi.run=probe,send,--to,%s:7000,--rate,%u,"
+        "--count,%u,--id,%s\" -serial file:${run_dir}/${vm}.log\n\n",
+        name, lan, mac, port, env_path("LIMEVI_QEMU"),
+        env_path("LIMEVI_GUEST_DIR"), env_path("LIMEVI_GUEST_DIR"), ip, name,
+        senders, peer_ip, RATE, COUNT, name);
+}
+
+static void write_vc_file(void)
+{
+    g_autoptr(GString) s = g_string_new(NULL);
+    g_autoptr(GError) error = NULL;
+
+    g_string_append_printf(s,
+        "[vc]\nname = vc1\nlans = front;back\n\n"
+        "[host a1]\nsite = A\naddress = 198.18.0.1\nnetns = %s-A\n"
+        "run-dir = %s/a1\n\n"
+        "[host b1]\nsite = B\naddress = 198.18.0.2\nnetns = %s-B\n"
+        "run-dir = %s/b1\n\n", e2e.tag, e2e.dir, e2e.tag, e2e.dir);
+    /* Every VM streams to its LAN neighbour; w1 also hears the TAP. */
+    vm_block(s, "w1", "front", "198.18.10.1", "52:54:00:18:0a:01", 7001,
+             "198.18.10.2", 2);
+    vm_block(s, "w2", "front", "198.18.10.2", "52:54:00:18:0a:02", 7002,
+             "198.18.10.1", 1);
+    vm_block(s, "b1", "back", "198.18.20.1", "52:54:00:18:14:01", 7003,
+             "198.18.20.2", 1);
+    vm_block(s, "b2", "back", "198.18.20.2", "52:54:00:18:14:02", 7004,
+             "198.18.20.1", 1);
+    e2e.vc_file = g_build_filename(e2e.dir, "vc1.conf", NULL);
+    g_assert_true(g_file_set_contents(e2e.vc_file, s->str, -1, &error));
+}
+
+static char *log_path(const char *host, const char *vm)
+{
+    g_autofree char *file = g_strdup_printf("%s.log", vm);
+
+    return g_build_filename(e2e.dir, host, file, NULL);
+}
+
+static gboolean log_has(const char *path, const char *what, guint times)
+{
+    g_autofree char *text = NULL;
+    guint n = 0;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return FALSE;
+    }
+    for (const char *p = text; (p = strstr(p, what)); p++) {
+        n++;
+    }
+    return n >= times;
+}
+
+static void wait_for_log(const char *path, const char *what, guint times,
+                         guint seconds)
+{
+    for (guint i = 0; i < seconds * 10; i++) {
+        if (log_has(path, what, times)) {
+            return;
+        }
+        g_usleep(100000);
+    }
+    g_error("%s never showed %u times '%s'", path, times, what);
+}
+
+static void ns_run_ok(const char *ns, const char *const *cmd)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autofree char *out = NULL, *err = NULL;
+
+    g_ptr_array_add(argv, "ip");
+    g_ptr_array_add(argv, "netns");
+    g_ptr_array_add(argv, "exec");
+    g_ptr_array_add(argv, (gpointer)ns);
+    for (guint i = 0; cmd[i]; i++) {
+        g_ptr_array_add(argv, (gpointer)cmd[i]);
+    }
+    g_ptr_array_add(argv, NULL);
+    if (run((const char *const *)argv->pdata, &out, &err) != 0) {
+        g_error("%s: %s failed: %s", ns, cmd[0], err);
+    }
+}
+
+static void setup(void)
+{
+    g_autofree char *ns_wan = NULL, *ns_a = NULL, *ready = NULL;
+    g_autofree char *out = NULL, *err = NULL;
+    g_autoptr(GError) error = NULL;
+    const char *vms[] = { "w1", "w2", "b1", "b2" };
+
+    e2e.tag = g_strdup_printf("lve%d", (int)getpid());
+    e2e.dir = g_dir_make_tmp("limevi-e2e-XXXXXX", &error);
+    g_assert_no_error(error);
+    {
+        const char *argv[] = { "bash", env_path("LIMEVI_WAN_SITES"), "up",
+                               e2e.tag, "A", "B", NULL };
+
+        g_assert_cmpint(run(argv, &out, &err), ==, 0);
+    }
+    ns_wan = g_strdup_printf("%s-wan", e2e.tag);
+    ns_a = g_strdup_printf("%s-A", e2e.tag);
+    ready = g_build_filename(e2e.dir, "wan.ready", NULL);
+    e2e.wan = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error,
+        "ip", "netns", "exec", ns_wan, env_path("LIMEVI_WAN"),
+        "--site", "A=A", "--site", "B=B",
+        "--link", "A-B:delay=25ms,jitter=1ms,rate=200mbit",
+        "--ready-file", ready, NULL);
+    g_assert_no_error(error);
+    for (guint i = 0; i < 100 && !g_file_test(ready, G_FILE_TEST_EXISTS);
+         i++) {
+        g_usleep(100000);
+    }
+    write_vc_file();
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    if (limevi("start", NULL, NULL, &out, &err) != 0) {
+        g_error("limevi start failed: %s", err);
+    }
+    /* A TAP endpoint at site A, streaming into w1 as a host tool would. */
+    e2e.tap = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error,
+        "ip", "netns", "exec", ns_a, env_path("LIMEVI_TAP"), "--tap",
+        "lve0", "--vm", "tap", "--vc", "vc1", "--lan", "front", "--listen",
+        "198.18.0.1:7100", "--route", "w1=198.18.0.1:7001", "--route",
+        "w2=198.18.0.1:7002", NULL);
+    g_assert_no_error(error);
+    for (guint i = 0; i < G_N_ELEMENTS(vms); i++) {
+        g_autofree char *log = log_path("a1", vms[i]);
+
+        wait_for_log(log, "@@LIMEVI-READY", 1, 180);
+    }
+    {
+        const char *addr[] = { "ip", "addr", "add", "198.18.10.100/24",
+                               "dev", "lve0", NULL };
+        const char *up[] = { "ip", "link", "set", "lve0", "up", NULL };
+
+        ns_run_ok(ns_a, addr);
+        ns_run_ok(ns_a, up);
+    }
+    {
+        const char *argv[] = { env_path("LIMEVI_CLI"), "route-set",
+                               e2e.vc_file, "w1", "tap", "198.18.0.1:7100",
+                               NULL };
+
+        g_assert_cmpint(run(argv, NULL, NULL), ==, 0);
+        argv[3] = "w2";
+        g_assert_cmpint(run(argv, NULL, NULL), ==, 0);
+    }
+    e2e.tap_send = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE,
+        &error, "ip", "netns", "exec", ns_a, env_path("LIMEVI_PROBE"),
+        "send", "--to", "198.18.10.1:7000", "--rate", "200", "--count",
+        "24000", "--id", "tap", NULL);
+    g_assert_no_error(error);
+    g_usleep(5 * G_USEC_PER_SEC);
+}
+
+static void teardown(void)
+{
+    const char *argv[] = { "bash", g_getenv("LIMEVI_WAN_SITES"), "down",
+                           e2e.tag, "A", "B", NULL };
+
+    if (e2e.vc_file) {
+        limevi("stop", NULL, NULL, NULL, NULL);
+    }
+    if (e2e.tap_send) {
+        g_subprocess_force_exit(e2e.tap_send);
+    }
+    if (e2e.tap) {
+        g_subprocess_force_exit(e2e.tap);
+    }
+    if (e2e.wan) {
+        g_subprocess_send_signal(e2e.wan, SIGTERM);
+    }
+    if (e2e.tag && argv[1]) {
+        run(argv, NULL, NULL);
+    }
+}
+
+static JsonObject *parse(JsonParser *parser, const char *text)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!json_parser_load_from_data(parser, text, -1, &error)) {
+        g_error("not JSON (%s): %s", error->message, text);
+    }
+    return json_node_get_object(json_parser_get_root(parser));
+}
+
+/* The probe's result line for @sender in @path. */
+static void assert_stream_whole(const char *path, const char *sender,
+                                guint count)
+{
+    g_autofree char *text = NULL;
+    g_autofree char *key = g_strdup_printf("{\"sender\":\"%s\"", sender);
+    g_autoptr(JsonParser) parser = json_parser_new();
+    const char *line;
+    g_autofree char *copy = NULL;
+    JsonObject *o;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    line = strstr(text, key);
+    if (!line) {
+        g_error("%s: no result from %s", path, sender);
+    }
+    copy = g_strndup(line, strcspn(line, "\r\n"));
+    o = parse(parser, copy);
+    g_test_message("%s: %s", path, copy);
+    g_assert_cmpint(json_object_get_int_member(o, "received"), ==, count);
+    g_assert_cmpint(json_object_get_int_member(o, "lost"), ==, 0);
+    g_assert_cmpint(json_object_get_int_member(o, "duplicated"), ==, 0);
+    g_assert_cmpint(json_object_get_int_member(o, "reordered"), ==, 0);
+}
+
+static void test_vc_moves_to_b(void)
+{
+    g_autofree char *out = NULL, *err = NULL;
+    g_autofree char *report = g_build_filename(e2e.dir, "report.json", NULL);
+    g_autofree char *svg = g_build_filename(e2e.dir, "timeline.svg", NULL);
+    g_autofree char *rep_text = NULL;
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(JsonParser) sparser = json_parser_new();
+    const char *argv[] = { env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
+                           "--to", "B", "--report", report, "--svg", svg,
+                           NULL };
+    JsonObject *o;
+    JsonArray *vms;
+    int status = run(argv, &out, &err);
+
+    g_test_message("limevi migrate:\n%s%s", out, err);
+    g_assert_cmpint(status, ==, 0);
+    g_assert_true(g_file_get_contents(report, &rep_text, NULL, NULL));
+    o = parse(parser, rep_text);
+    vms = json_object_get_array_member(o, "vms");
+    g_assert_cmpuint(json_array_get_length(vms), ==, 4);
+    for (guint i = 0; i < 4; i++) {
+        JsonObject *vm = json_array_get_object_element(vms, i);
+
+        g_assert_true(json_object_get_boolean_member(vm, "ok"));
+        g_assert_cmpstr(json_object_get_string_member(vm, "to"), ==, "b1");
+        g_assert_cmpint(json_object_get_int_member(vm, "pause_ms"), >=, 0);
+    }
+    g_assert_cmpint(json_object_get_int_member(o, "switchover_skew_ms"), >=,
+                    0);
+    g_test_message("switchover skew %" G_GINT64_FORMAT " ms",
+                   json_object_get_int_member(o, "switchover_skew_ms"));
+    g_assert_true(g_file_test(svg, G_FILE_TEST_EXISTS));
+
+    g_clear_pointer(&out, g_free);
+    g_assert_cmpint(limevi("status", "--json", NULL, &out, NULL), ==, 0);
+    o = parse(sparser, out);
+    g_assert_cmpint(json_object_get_int_member(o, "disagreements"), ==, 0);
+    vms = json_object_get_array_member(o, "vms");
+    for (guint i = 0; i < json_array_get_length(vms); i++) {
+        JsonObject *vm = json_array_get_object_element(vms, i);
+
+        g_assert_cmpstr(json_object_get_string_member(vm, "site"), ==, "B");
+        g_assert_cmpint(json_object_get_int_member(vm, "running"), ==, 1);
+    }
+
+    /* Every stream, read where each receiver now runs. */
+    {
+        const char *pairs[][2] = {
+            { "w1", "w2" }, { "w2", "w1" }, { "b1", "b2" }, { "b2", "b1" },
+        };
+
+        for (guint i = 0; i < G_N_ELEMENTS(pairs); i++) {
+            g_autofree char *log = log_path("b1", pairs[i][0]);
+
+            wait_for_log(log, "\"sender\"", 1, SECONDS + 60);
+            assert_stream_whole(log, pairs[i][1], COUNT);
+        }
+        {
+            g_autofree char *log = log_path("b1", "w1");
+
+            wait_for_log(log, "\"sender\"", 2, 60);
+            assert_stream_whole(log, "tap", 24000);
+        }
+    }
+}
+
+static void test_bad_vc_file_one_precise_error(void)
+{
+    g_autofree char *bad = g_build_filename(e2e.dir, "bad.conf", NULL);
+    g_autofree char *err = NULL;
+    g_autofree char *expect = g_strdup_printf("%s:10: [vm w1] key 'lan'",
+                                              bad);
+    const char *argv[] = { env_path("LIMEVI_CLI"), "status", bad, NULL };
+
+    g_assert_true(g_file_set_contents(bad,
+        "[vc]\nname = vc1\nlans = front\n[host a1]\nsite = A\n"
+        "address = 198.18.0.1\nrun-dir = /tmp\n[vm w1]\nhost = a1\n"
+        "lan = nowhere\nmac = 52:54:00:00:00:01\nmemory = 64\nport = 1\n"
+        "qemu = q\n", -1, NULL));
+    g_assert_cmpint(run(argv, NULL, &err), ==, 1);
+    g_test_message("%s", err);
+    g_assert_nonnull(strstr(err, expect));
+    g_assert_null(strchr(g_strstrip(err), '\n'));
+}
+
+int main(int argc, char **argv)
+{
+    int ret;
+
+    g_test_init(&argc, &argv, NULL);
+    harness_require(TRUE);
+    setup();
+    g_test_add_func("/e2e/vc-moves-to-site-b-losing-nothing",
+                    test_vc_moves_to_b);
+    g_test_add_func("/e2e/bad-vc-file-gives-one-precise-error",
+                    test_bad_vc_file_one_precise_error);
+    ret = g_test_run();
+    teardown();
+    return ret;
+}
