@@ -75,6 +75,16 @@ static void write_json(const LimeviVc *vc, const LimeviMigrateOptions *opts,
         json_builder_add_int_value(b, m->downtime_ms);
         json_builder_set_member_name(b, "pause_ms");
         json_builder_add_int_value(b, pause_ms(m));
+        json_builder_set_member_name(b, "ready_at_ms");
+        json_builder_add_int_value(b, m->t_phase[VM_READY] > 0 ?
+                                   ms(m->t_phase[VM_READY] - t_start) : -1);
+        json_builder_set_member_name(b, "released_at_ms");
+        json_builder_add_int_value(b, m->t_phase[VM_SWITCHING] > 0 ?
+                                   ms(m->t_phase[VM_SWITCHING] - t_start)
+                                   : -1);
+        json_builder_set_member_name(b, "stopped_at_ms");
+        json_builder_add_int_value(b, m->t_stop > 0 ?
+                                   ms(m->t_stop - t_start) : -1);
         json_builder_set_member_name(b, "switchover_at_ms");
         json_builder_add_int_value(b, m->t_resume > 0 ?
                                    ms(m->t_resume - t_start) : -1);

@@ -85,7 +85,7 @@ run-dir = $WORK/b1
 $(vm web front 198.18.10.1 52:54:00:18:0a:01 7001 \
   "limevi.run=probe,recv,--port,7000,--senders,2,--timeout-ms,120000")
 $(vm app front 198.18.10.2 52:54:00:18:0a:02 7002 \
-  "limevi.run=probe,send,--to,198.18.10.1:7000,--rate,1000,--count,75000,--id,app")
+  "limevi.run=probe,send,--to,198.18.10.1:7000,--rate,1000,--count,75000,--id,app,--delay-ms,3000")
 $(vm db back 198.18.20.1 52:54:00:18:14:01 7003 "")
 CONF
 echo "  VC file: $WORK/vc1.conf"
@@ -130,10 +130,10 @@ step "After the move"
 
 step "What web's receiver counted when the streams ended (per sender)"
 for i in $(seq 1200); do
-  [ "$(grep -c '"sender"' "$WORK/b1/web.log" 2>/dev/null)" -ge 2 ] && break
+  [ "$(grep -c '"received"' "$WORK/b1/web.log" 2>/dev/null)" -ge 2 ] && break
   sleep 0.1
 done
-grep '"sender"' "$WORK/b1/web.log" | sed 's/^/  /' ||
+grep '"received"' "$WORK/b1/web.log" | sed 's/^/  /' ||
   die "no probe result in web's console ($WORK/b1/web.log)"
 echo
 echo "  report: $OUT/report.json, timeline: $OUT/timeline.svg"

@@ -73,7 +73,8 @@ static void vm_block(GString *s, const char *name, const char *lan,
         "%s/initrd.img -append \"console=ttyS0 quiet limevi.ip=%s/24 "
         "limevi.name=%s limevi.run=probe,recv,--port,7000,--senders,%u,"
         "--timeout-ms,200000 limevi.run=probe,send,--to,%s:7000,--rate,%u,"
-        "--count,%u,--id,%s\" -serial file:${run_dir}/${vm}.log\n\n",
+        "--count,%u,--id,%s,--delay-ms,3000\" "
+        "-serial file:${run_dir}/${vm}.log\n\n",
         name, lan, mac, port, env_path("LIMEVI_QEMU"),
         env_path("LIMEVI_GUEST_DIR"), env_path("LIMEVI_GUEST_DIR"), ip, name,
         senders, peer_ip, RATE, COUNT, name);
@@ -263,12 +264,15 @@ static void assert_stream_whole(const char *path, const char *sender,
                                 guint count)
 {
     g_autofree char *text = NULL;
-    g_autofree char *key = g_strdup_printf("{\"sender\":\"%s\"", sender);
+    /* A receiver's line; the guest's own sender prints "sent". */
+    g_autofree char *key = g_strdup_printf("{\"sender\":\"%s\","
+                                           "\"received\"", sender);
     g_autoptr(JsonParser) parser = json_parser_new();
     const char *line;
     g_autofree char *copy = NULL;
     JsonObject *o;
 
+    wait_for_log(path, key, 1, SECONDS + 60);
     g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
     line = strstr(text, key);
     if (!line) {
@@ -313,6 +317,24 @@ static void test_vc_moves_to_b(void)
     }
     g_assert_cmpint(json_object_get_int_member(o, "switchover_skew_ms"), >=,
                     0);
+    /* The gates held: no guest stopped before the last VM was ready. */
+    {
+        gint64 last_ready = 0, first_stop = G_MAXINT64;
+
+        for (guint i = 0; i < 4; i++) {
+            JsonObject *vm = json_array_get_object_element(vms, i);
+
+            last_ready = MAX(last_ready,
+                             json_object_get_int_member(vm, "ready_at_ms"));
+            first_stop = MIN(first_stop,
+                             json_object_get_int_member(vm, "stopped_at_ms"));
+        }
+        g_test_message("last VM ready at %" G_GINT64_FORMAT " ms, first "
+                       "guest stopped at %" G_GINT64_FORMAT " ms", last_ready,
+                       first_stop);
+        g_assert_cmpint(last_ready, >, 0);
+        g_assert_cmpint(first_stop, >=, last_ready);
+    }
     g_test_message("switchover skew %" G_GINT64_FORMAT " ms",
                    json_object_get_int_member(o, "switchover_skew_ms"));
     g_assert_true(g_file_test(svg, G_FILE_TEST_EXISTS));
@@ -338,15 +360,85 @@ static void test_vc_moves_to_b(void)
         for (guint i = 0; i < G_N_ELEMENTS(pairs); i++) {
             g_autofree char *log = log_path("b1", pairs[i][0]);
 
-            wait_for_log(log, "\"sender\"", 1, SECONDS + 60);
             assert_stream_whole(log, pairs[i][1], COUNT);
         }
         {
             g_autofree char *log = log_path("b1", "w1");
 
-            wait_for_log(log, "\"sender\"", 2, 60);
             assert_stream_whole(log, "tap", 24000);
         }
+    }
+}
+
+/* Kills the first destination QEMU that appears under @data's run-dir. */
+static gpointer kill_first_destination(gpointer data)
+{
+    const char *dir = data;
+
+    for (guint i = 0; i < 600; i++) {
+        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+        const char *name;
+
+        while (d && (name = g_dir_read_name(d))) {
+            g_autofree char *path = g_build_filename(dir, name, NULL);
+            g_autofree char *text = NULL;
+
+            if (g_str_has_suffix(name, ".pid") &&
+                g_file_get_contents(path, &text, NULL, NULL)) {
+                g_usleep(G_USEC_PER_SEC);       /* let the migration start */
+                kill((pid_t)g_ascii_strtoll(text, NULL, 10), SIGKILL);
+                return GINT_TO_POINTER(TRUE);
+            }
+        }
+        g_usleep(50000);
+    }
+    return GINT_TO_POINTER(FALSE);
+}
+
+/* A destination dies before the switchover: every VM stays where it
+ * was, routes untouched, and limevi says what failed. */
+static void test_rollback_when_a_destination_dies(void)
+{
+    g_autofree char *a1 = g_build_filename(e2e.dir, "a1", NULL);
+    g_autofree char *out = NULL, *err = NULL;
+    g_autoptr(JsonParser) parser = json_parser_new();
+    const char *argv[] = { env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
+                           "--to", "A", NULL };
+    GThread *killer;
+    JsonObject *o;
+    JsonArray *vms;
+    int status;
+
+    /* Old sockets and pid files of site A are gone with their QEMUs. */
+    g_autoptr(GDir) d = g_dir_open(a1, 0, NULL);
+    const char *name;
+
+    while (d && (name = g_dir_read_name(d))) {
+        if (g_str_has_suffix(name, ".pid")) {
+            g_autofree char *path = g_build_filename(a1, name, NULL);
+
+            unlink(path);
+        }
+    }
+    killer = g_thread_new("killer", kill_first_destination, a1);
+    status = run(argv, &out, &err);
+    g_assert_true(GPOINTER_TO_INT(g_thread_join(killer)));
+    g_test_message("limevi migrate --to A:\n%s%s", out, err);
+    g_assert_cmpint(status, ==, 1);
+    g_assert_nonnull(strstr(err, "rolled back"));
+
+    g_clear_pointer(&out, g_free);
+    g_assert_cmpint(limevi("status", "--json", NULL, &out, NULL), ==, 0);
+    o = parse(parser, out);
+    g_assert_cmpint(json_object_get_int_member(o, "disagreements"), ==, 0);
+    vms = json_object_get_array_member(o, "vms");
+    for (guint i = 0; i < json_array_get_length(vms); i++) {
+        JsonObject *vm = json_array_get_object_element(vms, i);
+
+        g_assert_cmpstr(json_object_get_string_member(vm, "site"), ==, "B");
+        g_assert_cmpint(json_object_get_int_member(vm, "running"), ==, 1);
+        g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==,
+                        "active");
     }
 }
 
@@ -369,15 +461,27 @@ static void test_bad_vc_file_one_precise_error(void)
     g_assert_null(strchr(g_strstrip(err), '\n'));
 }
 
+/* A failed assertion aborts: the QEMUs, WAN and namespaces must not
+ * outlive it. */
+static void on_abort(int sig)
+{
+    signal(SIGABRT, SIG_DFL);
+    teardown();
+    raise(SIGABRT);
+}
+
 int main(int argc, char **argv)
 {
     int ret;
 
     g_test_init(&argc, &argv, NULL);
+    signal(SIGABRT, on_abort);
     harness_require(TRUE);
     setup();
     g_test_add_func("/e2e/vc-moves-to-site-b-losing-nothing",
                     test_vc_moves_to_b);
+    g_test_add_func("/e2e/rollback-when-a-destination-dies",
+                    test_rollback_when_a_destination_dies);
     g_test_add_func("/e2e/bad-vc-file-gives-one-precise-error",
                     test_bad_vc_file_one_precise_error);
     ret = g_test_run();

@@ -23,6 +23,7 @@
 
 static const char usage[] =
     "usage: probe send --to IP:PORT --rate FPS --count N [--size BYTES]"
+    " [--delay-ms MS]"
     " [--id NAME]\n"
     "       probe recv --port PORT [--bind IP] [--timeout-ms MS]"
     " [--duration-ms MS]\n"
@@ -83,7 +84,7 @@ static int parse_ipv4_endpoint(const char *s, struct sockaddr_in *sa)
 static int cmd_send(int argc, char **argv)
 {
     const char *to = NULL, *id = "probe";
-    long long rate = 0, count = 0, size = 64;
+    long long rate = 0, count = 0, size = 64, delay_ms = 0;
     struct sockaddr_in dst;
     static uint8_t buf[PROBE_DATAGRAM_MAX];
     ProbeHeader hdr = { 0 };
@@ -115,6 +116,10 @@ static int cmd_send(int argc, char **argv)
                           PROBE_DATAGRAM_MAX, &size) < 0) {
                 return fail("'--size' must be 56..65507, got '%s'", val);
             }
+        } else if (!strcmp(opt, "--delay-ms")) {
+            if (parse_num(val, 0, 3600000, &delay_ms) < 0) {
+                return fail("'--delay-ms' must be 0..3600000, got '%s'", val);
+            }
         } else {
             return fail("unknown option '%s'", opt);
         }
@@ -134,6 +139,13 @@ static int cmd_send(int argc, char **argv)
         return 1;
     }
 
+    /* Streams started at boot give their receivers time to listen. */
+    if (delay_ms) {
+        struct timespec d = { delay_ms / 1000, (delay_ms % 1000) * 1000000 };
+
+        while (nanosleep(&d, &d) < 0 && errno == EINTR) {
+        }
+    }
     snprintf(hdr.id, sizeof(hdr.id), "%s", id);
     hdr.count = count;
     period = 1000000000LL / rate;
