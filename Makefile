@@ -5,7 +5,7 @@ MESON_DIR  := $(BUILD)/meson
 GUEST_DIR  := $(BUILD)/guest
 PROBE      := $(MESON_DIR)/tests/probe/probe
 
-.PHONY: all deps build qemu guest check check-unit demo clean
+.PHONY: all deps build qemu guest check check-unit demo bench clean
 
 all: build
 
@@ -31,6 +31,11 @@ check: qemu guest
 
 demo: qemu guest
 	@bash scripts/demo.sh
+
+# Live migration blackout, LimeVI against bridge + VXLAN (several minutes);
+# BENCH_ARGS="--runs 2 --json out.json" passes options.
+bench: qemu guest
+	@bash bench/migration-blackout.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)
