@@ -245,8 +245,8 @@ int limevi_cmd_status(int argc, char **argv)
 
 int limevi_cmd_migrate(int argc, char **argv)
 {
-    char *site = NULL, *report = NULL, *svg = NULL;
-    gboolean json = FALSE, keep = FALSE;
+    char *site = NULL, *report = NULL, *svg = NULL, *journal = NULL;
+    gboolean json = FALSE, keep = FALSE, resume = FALSE;
     gint downtime = 300, timeout = 600, mbit = 0;
     GOptionEntry entries[] = {
         { "to", 0, 0, G_OPTION_ARG_STRING, &site,
@@ -263,6 +263,11 @@ int limevi_cmd_migrate(int argc, char **argv)
           "WAN bandwidth shared by the VC's migrations", "MBIT" },
         { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout,
           "give up (and roll back) after this long (default 600)", "S" },
+        { "journal", 0, 0, G_OPTION_ARG_FILENAME, &journal,
+          "the SQLite journal (default ~/.local/state/limevi/VC.db)",
+          "FILE" },
+        { "resume", 0, 0, G_OPTION_ARG_NONE, &resume,
+          "finish or roll back a migration whose coordinator died", NULL },
         { "keep-sources", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &keep,
           NULL, NULL },
         { NULL }
@@ -278,7 +283,7 @@ int limevi_cmd_migrate(int argc, char **argv)
     if (!vc) {
         goto out;
     }
-    if (!site) {
+    if (!site && !resume) {
         g_printerr("limevi: migrate: --to SITE is required\n");
         status = EXIT_USAGE;
         goto out;
@@ -297,8 +302,18 @@ int limevi_cmd_migrate(int argc, char **argv)
     opts.timeout_s = timeout;
     opts.bandwidth = (guint64)mbit * 1000 * 1000 / 8;
     opts.keep_sources = keep;
-    status = limevi_vc_migrate(vc, &opts);
+    if (!journal) {
+        g_autofree char *file = g_strdup_printf("%s.db", vc->name);
+
+        journal = g_build_filename(g_get_user_state_dir(), "limevi", file,
+                                   NULL);
+    }
+    opts.journal = journal;
+    opts.resume = resume;
+    status = resume ? limevi_vc_migrate_resume(vc, &opts)
+                    : limevi_vc_migrate(vc, &opts);
 out:
+    g_free(journal);
     g_free(site);
     g_free(report);
     g_free(svg);

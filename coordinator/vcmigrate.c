@@ -10,6 +10,7 @@
 
 #include <glib-unix.h>
 
+#include "journal.h"
 #include "launch.h"
 #include "locate.h"
 #include "report.h"
@@ -39,6 +40,8 @@ static const char *const phase_names[] = {
 typedef struct {
     LimeviVc *vc;
     const LimeviMigrateOptions *opts;
+    LimeviJournal *journal;
+    gint64 run_id;
     GPtrArray *migs;            /* LimeviVmMigration * */
     gboolean interrupted;
     gboolean tty;
@@ -50,6 +53,18 @@ typedef struct {
 static gint64 now_us(void)
 {
     return g_get_real_time();
+}
+
+/* Durable before the step's effects: a crash right after is resumable. */
+static gboolean journal_step(Run *run, const char *step)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!limevi_journal_step(run->journal, run->run_id, step, &error)) {
+        g_printerr("limevi: %s\n", error->message);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 static void mig_free(gpointer data)
@@ -484,6 +499,23 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
     int status = 1;
 
     run.t0 = now_us();
+    {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *site = NULL, *step = NULL;
+
+        run.journal = limevi_journal_open(opts->journal, &error);
+        if (!run.journal) {
+            g_printerr("limevi: %s\n", error->message);
+            goto out;
+        }
+        if (limevi_journal_unfinished(run.journal, vc->name, &site, &step)) {
+            g_printerr("limevi: a migration of %s to site %s was interrupted "
+                       "at step '%s'; run 'limevi migrate %s --to %s "
+                       "--resume' first\n", vc->name, site, step, vc->path,
+                       site);
+            goto out;
+        }
+    }
     if (!plan(&run, locs)) {
         goto out;
     }
@@ -504,12 +536,40 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
         }
     }
 
+    {
+        g_autoptr(GError) error = NULL;
+
+        run.run_id = limevi_journal_begin(run.journal, vc->name, opts->site,
+                                          &error);
+        for (guint i = 0; run.run_id && i < migs->len; i++) {
+            LimeviVmMigration *m = migs->pdata[i];
+
+            if (!limevi_journal_add_vm(run.journal, run.run_id, m->vm->name,
+                                       m->src->name, m->dst->name, &error)) {
+                run.run_id = 0;
+            }
+        }
+        if (!run.run_id) {
+            g_printerr("limevi: %s; nothing was changed\n", error->message);
+            goto out;
+        }
+        if (!journal_step(&run, LIMEVI_STEP_PLANNED)) {
+            goto out;
+        }
+    }
+
     /* Until every gate is released, any failure rolls everything back. */
     for (guint i = 0; i < migs->len && !first_failed(&run); i++) {
         start_destination(&run, migs->pdata[i]);
     }
+    if (!first_failed(&run)) {
+        journal_step(&run, LIMEVI_STEP_STARTED);
+    }
     for (guint i = 0; i < migs->len && !first_failed(&run); i++) {
         start_migration(&run, migs->pdata[i]);
+    }
+    if (!first_failed(&run)) {
+        journal_step(&run, LIMEVI_STEP_MIGRATING);
     }
     while (!(bad = first_failed(&run)) && !all_at_least(&run, VM_READY)) {
         pump(&run);
@@ -537,6 +597,13 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
         }
         g_printerr("limevi: rolled back: every VM of %s still runs on its "
                    "source host, routes unchanged\n", vc->name);
+        journal_step(&run, LIMEVI_STEP_ROLLED_BACK);
+        goto out;
+    }
+    /* From here on a crash must finish, not roll back. */
+    if (!journal_step(&run, LIMEVI_STEP_RELEASED)) {
+        rollback(&run);
+        journal_step(&run, LIMEVI_STEP_ROLLED_BACK);
         goto out;
     }
 
@@ -611,6 +678,7 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
     }
     wrong = verify_routes(&run);
     limevi_report(vc, opts, migs, run.t0, now_us());
+    journal_step(&run, LIMEVI_STEP_DONE);
     status = first_failed(&run) || wrong ? 1 : 0;
     if (status) {
         for (guint i = 0; i < migs->len; i++) {
@@ -623,7 +691,171 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
         }
     }
 out:
+    limevi_journal_close(run.journal);
     g_source_remove(sig_int);
     g_source_remove(sig_term);
+    return status;
+}
+
+/* ---- Resuming after the coordinator died ---- */
+
+static LimeviQmp *connect_vm(const LimeviVcHost *host, const LimeviVcVm *vm)
+{
+    g_autofree char *path = limevi_launch_path(host, vm, "qmp");
+
+    if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+        return NULL;
+    }
+    return limevi_qmp_connect(path, 3000, NULL);
+}
+
+/* The PID in @host's pid file for @vm, if that process is still the
+ * QEMU that wrote it (a stale file's PID may be anyone's now). */
+static GPid qemu_pid(const LimeviVcHost *host, const LimeviVcVm *vm)
+{
+    g_autofree char *pidfile = limevi_launch_path(host, vm, "pid");
+    g_autofree char *text = NULL, *cmdline = NULL, *proc = NULL;
+    gsize len;
+    GPid pid;
+
+    if (!g_file_get_contents(pidfile, &text, NULL, NULL)) {
+        return 0;
+    }
+    pid = (GPid)g_ascii_strtoll(text, NULL, 10);
+    proc = g_strdup_printf("/proc/%d/cmdline", (int)pid);
+    if (pid <= 0 || !g_file_get_contents(proc, &cmdline, &len, NULL)) {
+        return 0;
+    }
+    for (gsize i = 0; i + 1 < len; i++) {
+        if (!cmdline[i]) {
+            cmdline[i] = ' ';
+        }
+    }
+    return strstr(cmdline, pidfile) ? pid : 0;
+}
+
+static char *migration_status(LimeviQmp *qmp)
+{
+    JsonNode *ret = qmp ? limevi_qmp_call(qmp, "query-migrate", NULL, NULL)
+                        : NULL;
+    char *status;
+
+    if (!ret) {
+        return NULL;
+    }
+    status = g_strdup(json_object_get_string_member_with_default(
+        json_node_get_object(ret), "status", "none"));
+    json_node_unref(ret);
+    return status;
+}
+
+int limevi_vc_migrate_resume(LimeviVc *vc, const LimeviMigrateOptions *opts)
+{
+    g_autoptr(GPtrArray) migs = g_ptr_array_new_with_free_func(mig_free);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *site = NULL, *step = NULL;
+    g_auto(GStrv) rows = NULL;
+    Run run = { .vc = vc, .opts = opts, .migs = migs };
+    gboolean finish;
+    guint failed = 0, wrong;
+    int status = 1;
+
+    run.t0 = now_us();
+    run.journal = limevi_journal_open(opts->journal, &error);
+    if (!run.journal) {
+        g_printerr("limevi: %s\n", error->message);
+        return 1;
+    }
+    run.run_id = limevi_journal_unfinished(run.journal, vc->name, &site,
+                                           &step);
+    if (!run.run_id) {
+        g_print("limevi: no interrupted migration of %s to resume\n",
+                vc->name);
+        limevi_journal_close(run.journal);
+        return 0;
+    }
+    rows = limevi_journal_vms(run.journal, run.run_id);
+    for (guint i = 0; rows[i] && rows[i + 1] && rows[i + 2]; i += 3) {
+        LimeviVmMigration *m = g_new0(LimeviVmMigration, 1);
+
+        m->vm = limevi_vc_vm(vc, rows[i]);
+        m->src = limevi_vc_host(vc, rows[i + 1]);
+        m->dst = limevi_vc_host(vc, rows[i + 2]);
+        g_ptr_array_add(migs, m);
+        if (!m->vm || !m->src || !m->dst) {
+            g_printerr("limevi: %s no longer has VM %s or its hosts %s and "
+                       "%s; cannot resume\n", vc->path, rows[i], rows[i + 1],
+                       rows[i + 2]);
+            goto out;
+        }
+        m->sq = connect_vm(m->src, m->vm);
+        m->dq = connect_vm(m->dst, m->vm);
+        m->dst_pid = m->dq ? 0 : qemu_pid(m->dst, m->vm);
+        m->phase = VM_MIGRATING;
+    }
+    finish = !g_strcmp0(step, LIMEVI_STEP_RELEASED);
+    g_print("limevi: resuming the migration of %s to site %s, interrupted "
+            "at step '%s': %s\n", vc->name, site, step,
+            finish ? "finishing it" : "rolling it back");
+    if (!finish) {
+        rollback(&run);
+        journal_step(&run, LIMEVI_STEP_ROLLED_BACK);
+        g_printerr("limevi: rolled back: every VM of %s runs on its source "
+                   "host\n", vc->name);
+        goto out;
+    }
+
+    /* The gates were (maybe) released: release them all, see it through. */
+    for (guint i = 0; i < migs->len; i++) {
+        LimeviVmMigration *m = migs->pdata[i];
+
+        if (m->dq) {
+            limevi_qmp_run(m->dq, "limevi-switchover-release",
+                           "{\"netdev\":\"n0\"}", NULL);
+        }
+    }
+    for (guint i = 0; i < migs->len; i++) {
+        LimeviVmMigration *m = migs->pdata[i];
+        gint64 deadline = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+        g_autofree char *st = NULL;
+
+        for (;;) {
+            g_free(st);
+            st = migration_status(m->sq);
+            if (!st || !strcmp(st, "completed") || !strcmp(st, "failed") ||
+                !strcmp(st, "cancelled") || !strcmp(st, "none") ||
+                g_get_monotonic_time() > deadline) {
+                break;
+            }
+            g_usleep(200 * 1000);
+        }
+        if (st && !strcmp(st, "completed")) {
+            m->phase = VM_DONE;
+            limevi_qmp_run(m->sq, "quit", NULL, NULL);
+        } else if (m->sq && g_strcmp0(st, "completed")) {
+            /* The VM still runs at its source: the destination goes. */
+            m->phase = VM_FAILED;
+            m->error = g_strdup_printf("migration %s", st ? st : "lost");
+            failed++;
+            if (m->dq) {
+                limevi_qmp_run(m->dq, "quit", NULL, NULL);
+            }
+        } else {
+            m->phase = VM_DONE;     /* the source is gone: it moved */
+        }
+        g_clear_pointer(&m->sq, limevi_qmp_free);
+        g_clear_pointer(&m->dq, limevi_qmp_free);
+    }
+    wrong = verify_routes(&run);
+    journal_step(&run, LIMEVI_STEP_DONE);
+    for (guint i = 0; i < migs->len; i++) {
+        LimeviVmMigration *m = migs->pdata[i];
+
+        g_print("  %-10s %s\n", m->vm->name, m->phase == VM_DONE ?
+                m->dst->name : m->src->name);
+    }
+    status = failed || wrong ? 1 : 0;
+out:
+    limevi_journal_close(run.journal);
     return status;
 }

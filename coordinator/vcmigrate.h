@@ -21,10 +21,16 @@ typedef struct {
     guint64 bandwidth;          /* bytes/s for the whole VC; 0: no limit */
     guint timeout_s;
     gboolean keep_sources;      /* do not quit the sources (tests) */
+    const char *journal;        /* SQLite journal path */
+    gboolean resume;            /* finish or roll back an interrupted run */
 } LimeviMigrateOptions;
 
 /* Returns the exit status: 0 only when every VM moved and every route
  * agrees. */
 int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts);
+
+/* Finishes (the gates were released) or rolls back (they were not) the
+ * interrupted migration recorded in opts->journal. */
+int limevi_vc_migrate_resume(LimeviVc *vc, const LimeviMigrateOptions *opts);
 
 #endif /* LIMEVI_VCMIGRATE_H */

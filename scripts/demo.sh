@@ -123,6 +123,7 @@ sleep 3
 
 step "limevi migrate vc1 --to B"
 "$LIMEVI" migrate "$WORK/vc1.conf" --to B --bandwidth 100 \
+  --journal "$WORK/journal.db" \
   --report "$OUT/report.json" --svg "$OUT/timeline.svg"
 
 step "After the move"

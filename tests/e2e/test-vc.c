@@ -22,6 +22,7 @@ static struct {
     char *tag;
     char *dir;                  /* the VC file, run dirs */
     char *vc_file;
+    char *journal;
     GSubprocess *wan;
     GSubprocess *tap;
     GSubprocess *tap_send;
@@ -101,6 +102,7 @@ static void write_vc_file(void)
     vm_block(s, "b2", "back", "198.18.20.2", "52:54:00:18:14:02", 7004,
              "198.18.20.1", 1);
     e2e.vc_file = g_build_filename(e2e.dir, "vc1.conf", NULL);
+    e2e.journal = g_build_filename(e2e.dir, "journal.db", NULL);
     g_assert_true(g_file_set_contents(e2e.vc_file, s->str, -1, &error));
 }
 
@@ -297,7 +299,7 @@ static void test_vc_moves_to_b(void)
     g_autoptr(JsonParser) sparser = json_parser_new();
     const char *argv[] = { env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
                            "--to", "B", "--report", report, "--svg", svg,
-                           NULL };
+                           "--journal", e2e.journal, NULL };
     JsonObject *o;
     JsonArray *vms;
     int status = run(argv, &out, &err);
@@ -403,7 +405,7 @@ static void test_rollback_when_a_destination_dies(void)
     g_autofree char *out = NULL, *err = NULL;
     g_autoptr(JsonParser) parser = json_parser_new();
     const char *argv[] = { env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
-                           "--to", "A", NULL };
+                           "--to", "A", "--journal", e2e.journal, NULL };
     GThread *killer;
     JsonObject *o;
     JsonArray *vms;
@@ -439,6 +441,66 @@ static void test_rollback_when_a_destination_dies(void)
         g_assert_cmpint(json_object_get_int_member(vm, "running"), ==, 1);
         g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==,
                         "active");
+    }
+}
+
+/* Every VM runs exactly once, at @site, and every route agrees. */
+static void assert_vc_at(const char *site)
+{
+    g_autofree char *out = NULL;
+    g_autoptr(JsonParser) parser = json_parser_new();
+    JsonObject *o;
+    JsonArray *vms;
+
+    g_assert_cmpint(limevi("status", "--json", NULL, &out, NULL), ==, 0);
+    o = parse(parser, out);
+    g_assert_cmpint(json_object_get_int_member(o, "disagreements"), ==, 0);
+    vms = json_object_get_array_member(o, "vms");
+    for (guint i = 0; i < json_array_get_length(vms); i++) {
+        JsonObject *vm = json_array_get_object_element(vms, i);
+
+        g_assert_cmpint(json_object_get_int_member(vm, "running"), ==, 1);
+        g_assert_cmpstr(json_object_get_string_member(vm, "site"), ==, site);
+    }
+}
+
+/* The coordinator is killed (SIGKILL) right after it journals each step
+ * in turn; --resume then rolls back (before the release) or finishes
+ * (after it), and no VM ever runs twice or nowhere. */
+static void test_coordinator_killed_then_resumed(void)
+{
+    static const char *const steps[] = {
+        "planned", "destinations-started", "migrating", "released",
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(steps); i++) {
+        g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
+            G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+            G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+        g_autoptr(GSubprocess) p = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *out = NULL, *err = NULL;
+        const char *resume[] = { env_path("LIMEVI_CLI"), "migrate",
+                                 e2e.vc_file, "--resume", "--journal",
+                                 e2e.journal, NULL };
+        gboolean finished = !strcmp(steps[i], "released");
+        int status;
+
+        g_subprocess_launcher_setenv(l, "LIMEVI_TEST_CRASH_AT", steps[i],
+                                     TRUE);
+        p = g_subprocess_launcher_spawn(l, &error, env_path("LIMEVI_CLI"),
+                                        "migrate", e2e.vc_file, "--to", "A",
+                                        "--journal", e2e.journal, NULL);
+        g_assert_no_error(error);
+        g_assert_true(g_subprocess_wait(p, NULL, &error));
+        g_assert_true(g_subprocess_get_if_signaled(p));
+        g_assert_cmpint(g_subprocess_get_term_sig(p), ==, SIGKILL);
+
+        status = run(resume, &out, &err);
+        g_test_message("killed after '%s'; --resume: %d\n%s%s", steps[i],
+                       status, out, err);
+        g_assert_cmpint(status, ==, finished ? 0 : 1);
+        assert_vc_at(finished ? "A" : "B");
     }
 }
 
@@ -482,6 +544,8 @@ int main(int argc, char **argv)
                     test_vc_moves_to_b);
     g_test_add_func("/e2e/rollback-when-a-destination-dies",
                     test_rollback_when_a_destination_dies);
+    g_test_add_func("/e2e/coordinator-killed-at-each-step-then-resumed",
+                    test_coordinator_killed_then_resumed);
     g_test_add_func("/e2e/bad-vc-file-gives-one-precise-error",
                     test_bad_vc_file_one_precise_error);
     ret = g_test_run();
