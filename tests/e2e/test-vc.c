@@ -289,6 +289,28 @@ static void assert_stream_whole(const char *path, const char *sender,
     g_assert_cmpint(json_object_get_int_member(o, "reordered"), ==, 0);
 }
 
+/* Every VM runs exactly once, at @site, and every route agrees. */
+static void assert_vc_at(const char *site)
+{
+    g_autofree char *out = NULL;
+    g_autoptr(JsonParser) parser = json_parser_new();
+    JsonObject *o;
+    JsonArray *vms;
+
+    g_assert_cmpint(limevi("status", "--json", NULL, &out, NULL), ==, 0);
+    o = parse(parser, out);
+    g_assert_cmpint(json_object_get_int_member(o, "disagreements"), ==, 0);
+    vms = json_object_get_array_member(o, "vms");
+    for (guint i = 0; i < json_array_get_length(vms); i++) {
+        JsonObject *vm = json_array_get_object_element(vms, i);
+
+        g_assert_cmpint(json_object_get_int_member(vm, "running"), ==, 1);
+        g_assert_cmpstr(json_object_get_string_member(vm, "site"), ==, site);
+        g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==,
+                        "active");
+    }
+}
+
 static void test_vc_moves_to_b(void)
 {
     g_autofree char *out = NULL, *err = NULL;
@@ -296,7 +318,6 @@ static void test_vc_moves_to_b(void)
     g_autofree char *svg = g_build_filename(e2e.dir, "timeline.svg", NULL);
     g_autofree char *rep_text = NULL;
     g_autoptr(JsonParser) parser = json_parser_new();
-    g_autoptr(JsonParser) sparser = json_parser_new();
     const char *argv[] = { env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
                            "--to", "B", "--report", report, "--svg", svg,
                            "--journal", e2e.journal, NULL };
@@ -341,17 +362,7 @@ static void test_vc_moves_to_b(void)
                    json_object_get_int_member(o, "switchover_skew_ms"));
     g_assert_true(g_file_test(svg, G_FILE_TEST_EXISTS));
 
-    g_clear_pointer(&out, g_free);
-    g_assert_cmpint(limevi("status", "--json", NULL, &out, NULL), ==, 0);
-    o = parse(sparser, out);
-    g_assert_cmpint(json_object_get_int_member(o, "disagreements"), ==, 0);
-    vms = json_object_get_array_member(o, "vms");
-    for (guint i = 0; i < json_array_get_length(vms); i++) {
-        JsonObject *vm = json_array_get_object_element(vms, i);
-
-        g_assert_cmpstr(json_object_get_string_member(vm, "site"), ==, "B");
-        g_assert_cmpint(json_object_get_int_member(vm, "running"), ==, 1);
-    }
+    assert_vc_at("B");
 
     /* Every stream, read where each receiver now runs. */
     {
@@ -403,12 +414,9 @@ static void test_rollback_when_a_destination_dies(void)
 {
     g_autofree char *a1 = g_build_filename(e2e.dir, "a1", NULL);
     g_autofree char *out = NULL, *err = NULL;
-    g_autoptr(JsonParser) parser = json_parser_new();
     const char *argv[] = { env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
                            "--to", "A", "--journal", e2e.journal, NULL };
     GThread *killer;
-    JsonObject *o;
-    JsonArray *vms;
     int status;
 
     /* Old sockets and pid files of site A are gone with their QEMUs. */
@@ -429,39 +437,7 @@ static void test_rollback_when_a_destination_dies(void)
     g_assert_cmpint(status, ==, 1);
     g_assert_nonnull(strstr(err, "rolled back"));
 
-    g_clear_pointer(&out, g_free);
-    g_assert_cmpint(limevi("status", "--json", NULL, &out, NULL), ==, 0);
-    o = parse(parser, out);
-    g_assert_cmpint(json_object_get_int_member(o, "disagreements"), ==, 0);
-    vms = json_object_get_array_member(o, "vms");
-    for (guint i = 0; i < json_array_get_length(vms); i++) {
-        JsonObject *vm = json_array_get_object_element(vms, i);
-
-        g_assert_cmpstr(json_object_get_string_member(vm, "site"), ==, "B");
-        g_assert_cmpint(json_object_get_int_member(vm, "running"), ==, 1);
-        g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==,
-                        "active");
-    }
-}
-
-/* Every VM runs exactly once, at @site, and every route agrees. */
-static void assert_vc_at(const char *site)
-{
-    g_autofree char *out = NULL;
-    g_autoptr(JsonParser) parser = json_parser_new();
-    JsonObject *o;
-    JsonArray *vms;
-
-    g_assert_cmpint(limevi("status", "--json", NULL, &out, NULL), ==, 0);
-    o = parse(parser, out);
-    g_assert_cmpint(json_object_get_int_member(o, "disagreements"), ==, 0);
-    vms = json_object_get_array_member(o, "vms");
-    for (guint i = 0; i < json_array_get_length(vms); i++) {
-        JsonObject *vm = json_array_get_object_element(vms, i);
-
-        g_assert_cmpint(json_object_get_int_member(vm, "running"), ==, 1);
-        g_assert_cmpstr(json_object_get_string_member(vm, "site"), ==, site);
-    }
+    assert_vc_at("B");
 }
 
 /* The coordinator is killed (SIGKILL) right after it journals each step
