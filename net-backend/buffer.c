@@ -55,7 +55,9 @@ gboolean limevi_buffer_push(LimeviBuffer *buffer, const guint8 *frame,
 
     g_return_val_if_fail(len > 0 && len <= LIMEVI_WIRE_FRAME_MAX, FALSE);
 
-    if (len > buffer->limit - buffer->bytes) {
+    /* push_front() may have taken it past the limit. */
+    if (buffer->bytes >= buffer->limit ||
+        len > buffer->limit - buffer->bytes) {
         buffer->dropped++;
         return FALSE;
     }

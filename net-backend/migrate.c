@@ -370,6 +370,14 @@ static gboolean migrate_tick(gpointer data)
                       "control message %u (epoch %u)", port->vm,
                       p->peer[0] ? p->peer : "(source)", p->op, p->epoch);
             g_ptr_array_remove_index(port->pending, i);
+            /* Not synced, but resequencing must not last for ever: a
+             * restarted peer's frames would all look like duplicates. */
+            if (port->announcing &&
+                !pending_count(port, LIMEVI_CONTROL_UPDATE)) {
+                port->announcing = FALSE;
+                port->reseq_until = now_us() +
+                                    LIMEVI_RESEQ_GRACE_MS * 1000;
+            }
             continue;
         }
         p->attempts++;
@@ -537,15 +545,14 @@ void limevi_migrate_control(LimeviPort *port, const LimeviWirePacket *pkt,
         if (pkt->op == LIMEVI_CONTROL_UPDATE) {
             on_own_update(port, pkt->epoch, from);
         }
+    } else if (our_vm_left(port)) {
+        /* Our table travelled with the state: changing it here would
+         * send frames the destination has too.  Its new host decides. */
+        relay_to_destination(port, src, pkt->op, pkt->epoch, from);
+    } else if (pkt->op == LIMEVI_CONTROL_INVALIDATE) {
+        on_invalidate(port, src, pkt->epoch);
     } else {
-        if (pkt->op == LIMEVI_CONTROL_INVALIDATE) {
-            on_invalidate(port, src, pkt->epoch);
-        } else {
-            on_update(port, src, pkt->epoch, from);
-        }
-        if (our_vm_left(port)) {
-            relay_to_destination(port, src, pkt->op, pkt->epoch, from);
-        }
+        on_update(port, src, pkt->epoch, from);
     }
     /* Acknowledged even when stale, so the sender stops repeating it. */
     send_control(port, from, LIMEVI_CONTROL_ACK, pkt->op, pkt->epoch, src);
