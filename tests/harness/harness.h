@@ -49,6 +49,9 @@ int harness_run(const char *const *argv, guint timeout_ms, char **output,
 int harness_run_expect_fail(const char *const *argv, guint timeout_ms,
                             char **stderr_out, GError **err);
 
+/* A UDP port on 127.0.0.1 free right now, e.g. for a dgram netdev. */
+guint16 harness_free_udp_port(void);
+
 /* ---- Guests ---- */
 
 typedef struct HVm HVm;
@@ -101,6 +104,10 @@ JsonNode *hvm_qmp(HVm *vm, const char *cmd, const char *args_json,
  * object; json_node_unref() it), or NULL with @err set on timeout. */
 JsonNode *hvm_qmp_wait_event(HVm *vm, const char *name, guint timeout_ms,
                              GError **err);
+
+/* The one limevi netdev of @vm as query-limevi reports it; asserts there
+ * is exactly one.  *@holder owns it: json_node_unref() it. */
+JsonObject *hvm_limevi_port(HVm *vm, JsonNode **holder);
 
 const char *hvm_name(HVm *vm);
 GPid hvm_pid(HVm *vm);

@@ -123,3 +123,21 @@ void hnetns_free(HNetns *ns)
     g_free(ns->name);
     g_free(ns);
 }
+
+guint16 harness_free_udp_port(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GSocket) sock = g_socket_new(G_SOCKET_FAMILY_IPV4,
+                                           G_SOCKET_TYPE_DATAGRAM,
+                                           G_SOCKET_PROTOCOL_UDP, &err);
+    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(
+        G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) any = g_inet_socket_address_new(lo, 0);
+    g_autoptr(GSocketAddress) bound = NULL;
+
+    g_assert_no_error(err);
+    g_assert_true(g_socket_bind(sock, any, FALSE, &err));
+    bound = g_socket_get_local_address(sock, &err);
+    g_assert_no_error(err);
+    return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+}

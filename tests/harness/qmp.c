@@ -240,3 +240,16 @@ JsonNode *hvm_qmp_wait_event(HVm *vm, const char *name, guint timeout_ms,
     return hvm_qmp_take_event(vm, name, G_MININT64,
                               harness_deadline(timeout_ms), err);
 }
+
+JsonObject *hvm_limevi_port(HVm *vm, JsonNode **holder)
+{
+    g_autoptr(GError) err = NULL;
+    JsonNode *ret = hvm_qmp(vm, "query-limevi", NULL, &err);
+    JsonArray *list;
+
+    g_assert_no_error(err);
+    list = json_node_get_array(ret);
+    g_assert_cmpuint(json_array_get_length(list), ==, 1);
+    *holder = ret;
+    return json_array_get_object_element(list, 0);
+}

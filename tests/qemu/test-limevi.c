@@ -119,24 +119,10 @@ static int guest_status(HVm *vm, const char *cmd)
     return status;
 }
 
-/* The netdev n0 of @vm as query-limevi reports it. */
-static JsonObject *query(HVm *vm, JsonNode **holder)
-{
-    g_autoptr(GError) err = NULL;
-    JsonNode *ret = hvm_qmp(vm, "query-limevi", NULL, &err);
-    JsonArray *list;
-
-    g_assert_no_error(err);
-    list = json_node_get_array(ret);
-    g_assert_cmpuint(json_array_get_length(list), ==, 1);
-    *holder = ret;
-    return json_array_get_object_element(list, 0);
-}
-
 static gint64 stat_of(HVm *vm, const char *name)
 {
     JsonNode *holder;
-    JsonObject *o = query(vm, &holder);
+    JsonObject *o = hvm_limevi_port(vm, &holder);
     gint64 v = json_object_get_int_member(
         json_object_get_object_member(o, "stats"), name);
 
@@ -148,7 +134,7 @@ static gint64 stat_of(HVm *vm, const char *name)
 static char *route_of(HVm *vm, const char *peer)
 {
     JsonNode *holder;
-    JsonObject *o = query(vm, &holder);
+    JsonObject *o = hvm_limevi_port(vm, &holder);
     JsonArray *routes = json_object_get_array_member(o, "routes");
     char *s = NULL;
 

@@ -16,25 +16,6 @@
 #define MAC_A "52:54:00:4c:57:11"
 #define MAC_B "52:54:00:4c:57:12"
 
-/* A UDP port on 127.0.0.1 free right now, for a dgram netdev. */
-static guint16 free_udp_port(void)
-{
-    g_autoptr(GError) err = NULL;
-    g_autoptr(GSocket) sock = g_socket_new(G_SOCKET_FAMILY_IPV4,
-                                           G_SOCKET_TYPE_DATAGRAM,
-                                           G_SOCKET_PROTOCOL_UDP, &err);
-    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(
-        G_SOCKET_FAMILY_IPV4);
-    g_autoptr(GSocketAddress) any = g_inet_socket_address_new(lo, 0);
-    g_autoptr(GSocketAddress) bound = NULL;
-
-    g_assert_no_error(err);
-    g_assert_true(g_socket_bind(sock, any, FALSE, &err));
-    bound = g_socket_get_local_address(sock, &err);
-    g_assert_no_error(err);
-    return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
-}
-
 static HVm *start_guest(const char *name, const char *ip, const char *mac,
                         guint16 local, guint16 remote, const char *incoming)
 {
@@ -93,9 +74,9 @@ static void test_migrate_keeps_the_guest(void)
     g_autofree char *early = NULL;
     g_autofree char *sent = NULL;
     g_autofree char *line = NULL;
-    guint16 port_a = free_udp_port();
-    guint16 port_b = free_udp_port();
-    guint16 port_b2 = free_udp_port();
+    guint16 port_a = harness_free_udp_port();
+    guint16 port_b = harness_free_udp_port();
+    guint16 port_b2 = harness_free_udp_port();
     HMigrateOptions opts = {
         .return_path = TRUE, .timeout_ms = MIGRATE_TIMEOUT_MS,
     };
@@ -184,10 +165,10 @@ static void test_cancel_leaves_the_source_running(void)
     HMigrateOptions opts = { .max_bandwidth = 1 << 20, .no_wait = TRUE };
     HMigrateResult res;
 
-    b = start_guest("vm3", "198.18.1.13/24", NULL, free_udp_port(),
-                    free_udp_port(), NULL);
-    b2 = start_guest("vm3-b2", "198.18.1.13/24", NULL, free_udp_port(),
-                     free_udp_port(), "defer");
+    b = start_guest("vm3", "198.18.1.13/24", NULL, harness_free_udp_port(),
+                    harness_free_udp_port(), NULL);
+    b2 = start_guest("vm3-b2", "198.18.1.13/24", NULL, harness_free_udp_port(),
+                     harness_free_udp_port(), "defer");
     g_assert_true(hvm_wait_ready(b, BOOT_TIMEOUT_MS, &err));
     g_assert_no_error(err);
     g_assert_true(hvm_migrate(b, b2, &opts, &res, &err));
@@ -214,8 +195,8 @@ static void test_mismatched_target_fails(void)
     HMigrateOptions opts = { .return_path = TRUE, .timeout_ms = 60000 };
     HVmConfig cfg = { .name = "vm4-b2", .incoming = "defer" };
 
-    b = start_guest("vm4", "198.18.1.14/24", NULL, free_udp_port(),
-                    free_udp_port(), NULL);
+    b = start_guest("vm4", "198.18.1.14/24", NULL, harness_free_udp_port(),
+                    harness_free_udp_port(), NULL);
     /* No NIC: the target cannot load the source's virtio-net. */
     b2 = hvm_start(&cfg, &err);
     g_assert_no_error(err);

@@ -120,20 +120,10 @@ static char *guest_ok(HVm *vm, const char *cmd)
     return out;
 }
 
-static JsonObject *query(HVm *vm, JsonNode **holder)
-{
-    g_autoptr(GError) err = NULL;
-    JsonNode *ret = hvm_qmp(vm, "query-limevi", NULL, &err);
-
-    g_assert_no_error(err);
-    *holder = ret;
-    return json_array_get_object_element(json_node_get_array(ret), 0);
-}
-
 static gint64 member_of(HVm *vm, const char *group, const char *name)
 {
     JsonNode *holder;
-    JsonObject *o = query(vm, &holder);
+    JsonObject *o = hvm_limevi_port(vm, &holder);
     gint64 v = group ? json_object_get_int_member(
                            json_object_get_object_member(o, group), name)
                      : json_object_get_int_member(o, name);
@@ -145,7 +135,7 @@ static gint64 member_of(HVm *vm, const char *group, const char *name)
 static char *state_of(HVm *vm)
 {
     JsonNode *holder;
-    JsonObject *o = query(vm, &holder);
+    JsonObject *o = hvm_limevi_port(vm, &holder);
     char *s = g_strdup(json_object_get_string_member(o, "state"));
 
     json_node_unref(holder);
@@ -156,7 +146,7 @@ static char *state_of(HVm *vm)
 static char *route_of(HVm *vm, const char *peer)
 {
     JsonNode *holder;
-    JsonObject *o = query(vm, &holder);
+    JsonObject *o = hvm_limevi_port(vm, &holder);
     JsonArray *routes = json_object_get_array_member(o, "routes");
     char *s = NULL;
 

@@ -15,25 +15,6 @@ typedef struct {
 
 static Pair pair;
 
-/* A UDP port on 127.0.0.1 free right now, for a dgram netdev. */
-static guint16 free_udp_port(void)
-{
-    g_autoptr(GError) err = NULL;
-    g_autoptr(GSocket) sock = g_socket_new(G_SOCKET_FAMILY_IPV4,
-                                           G_SOCKET_TYPE_DATAGRAM,
-                                           G_SOCKET_PROTOCOL_UDP, &err);
-    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(
-        G_SOCKET_FAMILY_IPV4);
-    g_autoptr(GSocketAddress) any = g_inet_socket_address_new(lo, 0);
-    g_autoptr(GSocketAddress) bound = NULL;
-
-    g_assert_no_error(err);
-    g_assert_true(g_socket_bind(sock, any, FALSE, &err));
-    bound = g_socket_get_local_address(sock, &err);
-    g_assert_no_error(err);
-    return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
-}
-
 static HVm *start_guest(const char *name, const char *ip, const char *mac,
                         guint16 local, guint16 remote)
 {
@@ -61,8 +42,8 @@ static Pair *pair_get(void)
     if (pair.a) {
         return &pair;
     }
-    port_a = free_udp_port();
-    port_b = free_udp_port();
+    port_a = harness_free_udp_port();
+    port_b = harness_free_udp_port();
     start = g_get_monotonic_time();
     pair.a = start_guest("vm1", "198.18.1.11/24", "52:54:00:4c:56:11",
                          port_a, port_b);
