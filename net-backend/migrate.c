@@ -11,9 +11,6 @@
 #include "port.h"
 
 #define STATE_VERSION 1
-/* version, epoch, source endpoint, routes, receive sequence, learnt MACs,
- * held frames */
-#define STATE_TYPE "(uusa(ssssuutay)a(st)a(ays)ay)"
 
 static gint64 now_us(void)
 {
@@ -22,41 +19,97 @@ static gint64 now_us(void)
 
 /* ---- Control messages ---- */
 
+/* One control message as it goes on the wire. */
+typedef struct {
+    guint8 op;
+    guint8 acked_op;            /* ACK, STALE: the op answered; RELAY: the
+                                 * op relayed */
+    guint32 epoch;
+    const char *src;            /* NULL: our VM */
+    const char *dst;
+    GSocketAddress *endpoint;   /* RELAY only */
+} ControlMsg;
+
 static void pending_free(gpointer data)
 {
     LimeviPending *p = data;
 
     g_free(p->peer);
     g_clear_object(&p->addr);
+    g_free(p->about);
+    g_clear_object(&p->endpoint);
     g_free(p);
 }
 
-static void send_control(LimeviPort *port, GSocketAddress *to, guint8 op,
-                         guint8 acked_op, guint32 epoch, const char *dst)
+/* The 24-byte RELAY payload, with @endpoint written in. */
+static void encode_relay(guint8 relayed_op, GSocketAddress *endpoint,
+                         guint8 *buf)
+{
+    GInetSocketAddress *isa = G_INET_SOCKET_ADDRESS(endpoint);
+    GInetAddress *ia = g_inet_socket_address_get_address(isa);
+
+    limevi_wire_encode_relay(relayed_op, g_inet_address_get_family(ia) ==
+                             G_SOCKET_FAMILY_IPV6 ? 6 : 4,
+                             g_inet_address_to_bytes(ia),
+                             g_inet_socket_address_get_port(isa), buf);
+}
+
+static void send_control(LimeviPort *port, GSocketAddress *to,
+                         const ControlMsg *msg)
 {
     LimeviWireHeader hdr = {
         .type = LIMEVI_WIRE_TYPE_CONTROL,
-        .epoch = epoch,
+        .epoch = msg->epoch,
         .vc = port->vc,
         .lan = port->lan,
-        .src = port->vm,
-        .dst = dst,
+        .src = msg->src ? msg->src : port->vm,
+        .dst = msg->dst,
     };
-    guint8 payload[LIMEVI_WIRE_CONTROL_LEN];
+    guint8 payload[LIMEVI_WIRE_RELAY_LEN];
+    gsize plen = LIMEVI_WIRE_CONTROL_LEN;
     gsize hlen;
 
     /* Fault injection for tests: a WAN that loses control packets. */
     if (port->drop_control &&
-        (op == LIMEVI_CONTROL_UPDATE || op == LIMEVI_CONTROL_ACK)) {
+        (msg->op == LIMEVI_CONTROL_UPDATE || msg->op == LIMEVI_CONTROL_ACK)) {
         port->drop_control--;
         return;
     }
     hlen = limevi_wire_encode(&hdr, port->tx_header, sizeof(port->tx_header));
-    limevi_wire_encode_control(op, acked_op, payload);
+    if (msg->op == LIMEVI_CONTROL_RELAY) {
+        encode_relay(msg->acked_op, msg->endpoint, payload);
+        plen = LIMEVI_WIRE_RELAY_LEN;
+    } else {
+        limevi_wire_encode_control(msg->op, msg->acked_op, payload);
+    }
     if (!hlen || !limevi_udp_send(port->udp, to, port->tx_header, hlen,
-                                  payload, sizeof(payload))) {
+                                  payload, plen)) {
         port->stats.tx_errors++;
     }
+}
+
+/* Sends @p once more; FALSE while it has nowhere to go (a RELAY before
+ * our VM's new host announced itself). */
+static gboolean pending_send(LimeviPort *port, LimeviPending *p)
+{
+    ControlMsg msg = { .op = p->op, .epoch = p->epoch };
+    GSocketAddress *to = p->addr;
+
+    if (p->about) {
+        to = port->forward_to;
+        msg.acked_op = p->relayed_op;
+        msg.src = p->about;
+        msg.dst = port->vm;
+        msg.endpoint = p->endpoint;
+    } else {
+        msg.dst = p->peer[0] ? p->peer : port->vm;
+    }
+    if (!to) {
+        return FALSE;
+    }
+    p->attempts++;
+    send_control(port, to, &msg);
+    return TRUE;
 }
 
 static gboolean migrate_tick(gpointer data);
@@ -71,8 +124,16 @@ static void ensure_tick(LimeviPort *port)
     }
 }
 
-/* Sends @op to @peer ("" for our own source) until acknowledged; a newer
- * message to the same peer replaces an older one. */
+/* Sends @p now if it can, and again until answered. */
+static void pending_add(LimeviPort *port, LimeviPending *p)
+{
+    g_ptr_array_add(port->pending, p);
+    pending_send(port, p);
+    ensure_tick(port);
+}
+
+/* Sends our VM's @op to @peer ("" for our VM's other host) until
+ * answered; a newer message to the same peer replaces an older one. */
 static void send_reliably(LimeviPort *port, const char *peer,
                           GSocketAddress *addr, guint8 op, guint32 epoch)
 {
@@ -81,7 +142,7 @@ static void send_reliably(LimeviPort *port, const char *peer,
     for (guint i = 0; i < port->pending->len; i++) {
         LimeviPending *old = port->pending->pdata[i];
 
-        if (!strcmp(old->peer, peer)) {
+        if (!old->about && !strcmp(old->peer, peer)) {
             g_ptr_array_remove_index(port->pending, i);
             break;
         }
@@ -90,10 +151,7 @@ static void send_reliably(LimeviPort *port, const char *peer,
     p->addr = g_object_ref(addr);
     p->op = op;
     p->epoch = epoch;
-    p->attempts = 1;
-    g_ptr_array_add(port->pending, p);
-    send_control(port, addr, op, 0, epoch, peer[0] ? peer : port->vm);
-    ensure_tick(port);
+    pending_add(port, p);
 }
 
 static void drop_pending_op(LimeviPort *port, guint8 op)
@@ -192,7 +250,7 @@ static void forward_datagram(LimeviPort *port, const guint8 *data, gsize len)
         return;
     }
     if (port->forward_bytes + len > port->buffer_limit) {
-        limevi_buffer_count_drop(port->held);
+        limevi_port_drop_for_guest(port);
         return;
     }
     g_queue_push_tail(&port->forward, g_bytes_new(data, len));
@@ -242,13 +300,93 @@ static void rx_deliver(LimeviPort *port, GBytes *frame)
     limevi_port_deliver(port, data, len);
 }
 
+/* Whether @seq was dropped for want of room (so it was counted then). */
+static gboolean rx_was_dropped(LimeviRxSender *s, guint64 seq)
+{
+    for (guint i = 0; i < s->n_dropped; i++) {
+        if (seq >= s->dropped[i].first && seq <= s->dropped[i].last) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+/* How many numbers from next up to @end were dropped for want of room. */
+static guint64 rx_dropped_before(LimeviRxSender *s, guint64 end)
+{
+    guint64 n = 0;
+
+    for (guint i = 0; i < s->n_dropped; i++) {
+        guint64 first = MAX(s->dropped[i].first, s->next);
+        guint64 last = MIN(s->dropped[i].last, end - 1);
+
+        n += first <= last ? last - first + 1 : 0;
+    }
+    return n;
+}
+
+/*
+ * Remembers that @seq was dropped, in runs kept in order.  With every run
+ * in use the number is not remembered: the guest then waits for it as for
+ * any gap.
+ */
+static void rx_remember_dropped(LimeviRxSender *s, guint64 seq)
+{
+    guint i = 0;
+
+    while (i < s->n_dropped && s->dropped[i].first < seq) {
+        i++;
+    }
+    if (i > 0 && s->dropped[i - 1].last + 1 == seq) {
+        s->dropped[i - 1].last = seq;
+        if (i < s->n_dropped && s->dropped[i].first == seq + 1) {
+            s->dropped[i - 1].last = s->dropped[i].last;
+            s->n_dropped--;
+            memmove(&s->dropped[i], &s->dropped[i + 1],
+                    (s->n_dropped - i) * sizeof(s->dropped[0]));
+        }
+        return;
+    }
+    if (i < s->n_dropped && s->dropped[i].first == seq + 1) {
+        s->dropped[i].first = seq;
+        return;
+    }
+    if (s->n_dropped == LIMEVI_RX_DROPPED_RUNS) {
+        return;
+    }
+    memmove(&s->dropped[i + 1], &s->dropped[i],
+            (s->n_dropped - i) * sizeof(s->dropped[0]));
+    s->dropped[i] = (LimeviSeqRun){ seq, seq };
+    s->n_dropped++;
+}
+
+/* Steps over numbers dropped for want of room: nothing to wait for. */
+static void rx_skip_dropped(LimeviRxSender *s)
+{
+    while (s->n_dropped && s->dropped[0].first <= s->next) {
+        s->next = MAX(s->next, s->dropped[0].last + 1);
+        s->n_dropped--;
+        memmove(&s->dropped[0], &s->dropped[1],
+                s->n_dropped * sizeof(s->dropped[0]));
+    }
+}
+
+static void rx_drop(LimeviPort *port, LimeviRxSender *s, guint64 seq)
+{
+    rx_remember_dropped(s, seq);
+    limevi_port_drop_for_guest(port);
+}
+
 /* Delivers what the sender's held queue has in sequence. */
 static void rx_drain(LimeviPort *port, LimeviRxSender *s)
 {
     LimeviHeldFrame *h;
 
-    while ((h = g_queue_peek_head(&s->held)) && h->seq <= s->next) {
+    for (rx_skip_dropped(s);
+         (h = g_queue_peek_head(&s->held)) && h->seq <= s->next;
+         rx_skip_dropped(s)) {
         g_queue_pop_head(&s->held);
+        s->held_bytes -= g_bytes_get_size(h->frame);
         if (h->seq == s->next) {
             rx_deliver(port, h->frame);
             s->next++;
@@ -268,11 +406,52 @@ static gint compare_seq(gconstpointer a, gconstpointer b, gpointer data)
     return x < y ? -1 : x > y;
 }
 
+/*
+ * Holds a frame that came ahead of a gap, within buffer-limit bytes per
+ * sender.  Past it the frames latest in sequence, those the guest would
+ * get last, are dropped and counted like the guest buffer's.
+ */
+static void rx_hold(LimeviPort *port, LimeviRxSender *s,
+                    const LimeviWirePacket *pkt)
+{
+    LimeviHeldFrame *h;
+
+    for (GList *l = s->held.head; l; l = l->next) {
+        if (((LimeviHeldFrame *)l->data)->seq == pkt->seq) {
+            port->stats.rx_duplicates++;
+            return;
+        }
+    }
+    if (rx_was_dropped(s, pkt->seq)) {
+        port->stats.rx_duplicates++;
+        return;
+    }
+    while ((h = g_queue_peek_tail(&s->held)) && h->seq > pkt->seq &&
+           s->held_bytes + pkt->payload_len > port->buffer_limit) {
+        g_queue_pop_tail(&s->held);
+        s->held_bytes -= g_bytes_get_size(h->frame);
+        rx_drop(port, s, h->seq);
+        held_frame_free(h);
+    }
+    if (s->held_bytes + pkt->payload_len > port->buffer_limit) {
+        rx_drop(port, s, pkt->seq);
+        return;
+    }
+    h = g_new(LimeviHeldFrame, 1);
+    h->seq = pkt->seq;
+    h->frame = g_bytes_new(pkt->payload, pkt->payload_len);
+    g_queue_insert_sorted(&s->held, h, compare_seq, NULL);
+    s->held_bytes += pkt->payload_len;
+    if (!s->gap_since) {
+        s->gap_since = now_us();
+    }
+    ensure_tick(port);
+}
+
 static void rx_accept(LimeviPort *port, const LimeviWirePacket *pkt)
 {
     gboolean is_new;
     LimeviRxSender *s = rx_sender(port, &pkt->src, &is_new);
-    LimeviHeldFrame *h;
 
     if (!port->reseq || is_new) {
         s->next = pkt->seq + 1;
@@ -291,20 +470,7 @@ static void rx_accept(LimeviPort *port, const LimeviWirePacket *pkt)
     }
     /* Ahead of a gap: the frames before it are on their way through the
      * source. */
-    for (GList *l = s->held.head; l; l = l->next) {
-        if (((LimeviHeldFrame *)l->data)->seq == pkt->seq) {
-            port->stats.rx_duplicates++;
-            return;
-        }
-    }
-    h = g_new(LimeviHeldFrame, 1);
-    h->seq = pkt->seq;
-    h->frame = g_bytes_new(pkt->payload, pkt->payload_len);
-    g_queue_insert_sorted(&s->held, h, compare_seq, NULL);
-    if (!s->gap_since) {
-        s->gap_since = now_us();
-    }
-    ensure_tick(port);
+    rx_hold(port, s, pkt);
 }
 
 void limevi_migrate_data(LimeviPort *port, const LimeviWirePacket *pkt,
@@ -344,7 +510,9 @@ static gboolean rx_tick(LimeviPort *port)
         LimeviHeldFrame *h = g_queue_peek_head(&s->held);
 
         if (h && now - s->gap_since > LIMEVI_GAP_TIMEOUT_MS * 1000) {
-            port->stats.rx_gaps += h->seq - s->next;
+            /* What was dropped for want of room is counted already. */
+            port->stats.rx_gaps += h->seq - s->next -
+                                   rx_dropped_before(s, h->seq);
             s->next = h->seq;
             rx_drain(port, s);
         }
@@ -364,11 +532,13 @@ static gboolean migrate_tick(gpointer data)
 
     for (guint i = port->pending->len; i-- > 0;) {
         LimeviPending *p = port->pending->pdata[i];
+        gboolean first = !p->attempts;
 
         if (p->attempts >= LIMEVI_CONTROL_ATTEMPTS) {
-            g_warning("limevi: port %s: peer '%s' never acknowledged "
-                      "control message %u (epoch %u)", port->vm,
-                      p->peer[0] ? p->peer : "(source)", p->op, p->epoch);
+            g_warning("limevi: port %s: %s never answered control message "
+                      "%u about '%s' (epoch %u)", port->vm,
+                      p->peer[0] ? p->peer : "its other host", p->op,
+                      p->about ? p->about : port->vm, p->epoch);
             g_ptr_array_remove_index(port->pending, i);
             /* Not synced, but resequencing must not last for ever: a
              * restarted peer's frames would all look like duplicates. */
@@ -380,10 +550,9 @@ static gboolean migrate_tick(gpointer data)
             }
             continue;
         }
-        p->attempts++;
-        port->stats.control_retransmits++;
-        send_control(port, p->addr, p->op, 0, p->epoch,
-                     p->peer[0] ? p->peer : port->vm);
+        if (pending_send(port, p) && !first) {
+            port->stats.control_retransmits++;
+        }
     }
     busy = rx_tick(port) || port->pending->len;
     if (!busy) {
@@ -397,42 +566,54 @@ static gboolean migrate_tick(gpointer data)
 /*
  * Our VM has left, and a peer announces a move of its own: the VM's new
  * host must hear of it too, or its route would point at the peer's old
- * host.  The endpoint is written in, since the relay's source address is
- * ours, not the peer's.
+ * host.  The RELAY carries the endpoint, since its own source address is
+ * ours, not the peer's; it is sent until the new host answers, and only
+ * then is the peer answered, with that answer: the peer counts us as
+ * synced only once the host that now has our VM's table is.
  */
 static void relay_to_destination(LimeviPort *port, const char *vm,
                                  guint8 op, guint32 epoch,
                                  GSocketAddress *from)
 {
-    LimeviWireHeader hdr = {
-        .type = LIMEVI_WIRE_TYPE_CONTROL,
-        .epoch = epoch,
-        .vc = port->vc,
-        .lan = port->lan,
-        .src = vm,
-        .dst = port->vm,
-    };
-    GInetSocketAddress *isa = G_INET_SOCKET_ADDRESS(from);
-    GInetAddress *ia = g_inet_socket_address_get_address(isa);
-    guint8 pkt[LIMEVI_WIRE_HEADER_MAX + LIMEVI_WIRE_RELAY_LEN];
-    gsize hlen = limevi_wire_encode(&hdr, pkt, LIMEVI_WIRE_HEADER_MAX);
+    LimeviPending *p;
 
-    if (!hlen) {
-        return;
+    for (guint i = 0; i < port->pending->len; i++) {
+        LimeviPending *old = port->pending->pdata[i];
+
+        if (!old->about || strcmp(old->about, vm)) {
+            continue;
+        }
+        /* A newer one, or this very one, is on its way already. */
+        if (old->epoch > epoch ||
+            (old->epoch == epoch && old->relayed_op == op)) {
+            return;
+        }
+        g_ptr_array_remove_index(port->pending, i);
+        break;
     }
-    limevi_wire_encode_relay(op, g_inet_address_get_family(ia) ==
-                             G_SOCKET_FAMILY_IPV6 ? 6 : 4,
-                             g_inet_address_to_bytes(ia),
-                             g_inet_socket_address_get_port(isa),
-                             pkt + hlen);
-    if (port->forward_to) {
-        limevi_udp_send(port->udp, port->forward_to, pkt,
-                        hlen + LIMEVI_WIRE_RELAY_LEN, NULL, 0);
-    } else {
-        g_queue_push_tail(&port->forward,
-                          g_bytes_new(pkt, hlen + LIMEVI_WIRE_RELAY_LEN));
-        port->forward_bytes += hlen + LIMEVI_WIRE_RELAY_LEN;
-    }
+    p = g_new0(LimeviPending, 1);
+    p->peer = g_strdup("");
+    p->op = LIMEVI_CONTROL_RELAY;
+    p->epoch = epoch;
+    p->about = g_strdup(vm);
+    p->relayed_op = op;
+    p->endpoint = g_object_ref(from);
+    pending_add(port, p);
+}
+
+/* Our VM's new host answered a RELAY: the peer gets the answer. */
+static void relay_answered(LimeviPort *port, LimeviPending *p,
+                           const LimeviWirePacket *answer)
+{
+    ControlMsg msg = {
+        .op = answer->op,
+        .acked_op = p->relayed_op,
+        .epoch = answer->op == LIMEVI_CONTROL_STALE ? answer->epoch
+                                                    : p->epoch,
+        .dst = p->about,
+    };
+
+    send_control(port, p->endpoint, &msg);
 }
 
 static gboolean our_vm_left(LimeviPort *port)
@@ -443,12 +624,11 @@ static gboolean our_vm_left(LimeviPort *port)
 
 /* ---- Control messages received ---- */
 
-static void on_invalidate(LimeviPort *port, const char *vm, guint32 epoch)
+static void on_invalidate(LimeviPort *port, LimeviRoute *route,
+                          guint32 epoch)
 {
-    LimeviRoute *route = limevi_route_lookup(port->routes, vm);
-
-    if (!route || epoch < route->epoch) {
-        return;                 /* stale, or a VM we never send to */
+    if (!route) {
+        return;                 /* a VM we never send to */
     }
     if (route->status != LIMEVI_ROUTE_INVALID || route->epoch != epoch) {
         route->status = LIMEVI_ROUTE_INVALID;
@@ -457,15 +637,11 @@ static void on_invalidate(LimeviPort *port, const char *vm, guint32 epoch)
     }
 }
 
-static void on_update(LimeviPort *port, const char *vm, guint32 epoch,
-                      GSocketAddress *from)
+static void on_update(LimeviPort *port, const char *vm, LimeviRoute *route,
+                      guint32 epoch, GSocketAddress *from)
 {
-    LimeviRoute *route = limevi_route_lookup(port->routes, vm);
     g_autofree char *endpoint = limevi_udp_address_to_string(from);
 
-    if (route && epoch < route->epoch) {
-        return;
-    }
     route = limevi_route_update(port->routes, vm, from, endpoint,
                                 LIMEVI_ROUTE_VALID, port->vc,
                                 route ? route->lan : port->lan, epoch);
@@ -473,15 +649,40 @@ static void on_update(LimeviPort *port, const char *vm, guint32 epoch,
     limevi_migrate_flush_held_for(port, route);
 }
 
-/* Our own VM announced from its destination: forward there from now on. */
-static void on_own_update(LimeviPort *port, guint32 epoch,
-                          GSocketAddress *from)
+/*
+ * Applies @vm's announcement @op at @epoch, @endpoint being where it is
+ * now for an UPDATE.  Returns FALSE, changing nothing, when this port
+ * holds a newer epoch for @vm (*@held): a late retransmission must not
+ * undo a newer route.
+ */
+static gboolean apply_move(LimeviPort *port, const char *vm, guint8 op,
+                           guint32 epoch, GSocketAddress *endpoint,
+                           guint32 *held)
+{
+    LimeviRoute *route = limevi_route_lookup(port->routes, vm);
+
+    if (route && epoch < route->epoch) {
+        *held = route->epoch;
+        return FALSE;
+    }
+    if (op == LIMEVI_CONTROL_INVALIDATE) {
+        on_invalidate(port, route, epoch);
+    } else {
+        on_update(port, vm, route, epoch, endpoint);
+    }
+    return TRUE;
+}
+
+/* Our own VM announced from its destination: forward there from now on.
+ * FALSE when we do not follow it (stale, or our VM did not leave). */
+static gboolean on_own_update(LimeviPort *port, guint32 epoch,
+                              GSocketAddress *from)
 {
     if (epoch <= port->epoch ||
         (port->state != LIMEVI_PORT_MIGRATING &&
          port->state != LIMEVI_PORT_FROZEN &&
          port->state != LIMEVI_PORT_FORWARDING)) {
-        return;
+        return FALSE;
     }
     g_set_object(&port->forward_to, from);
     drop_pending_op(port, LIMEVI_CONTROL_INVALIDATE);
@@ -489,22 +690,123 @@ static void on_own_update(LimeviPort *port, guint32 epoch,
         limevi_port_migration_done(port);
     }
     forward_flush(port);
-}
-
-static void on_ack(LimeviPort *port, const LimeviWirePacket *pkt,
-                   const char *peer)
-{
+    /* Relays that waited for an address go now. */
     for (guint i = 0; i < port->pending->len; i++) {
         LimeviPending *p = port->pending->pdata[i];
 
-        if (!strcmp(p->peer, peer) && p->op == pkt->acked_op &&
-            p->epoch == pkt->epoch) {
-            g_ptr_array_remove_index(port->pending, i);
-            break;
+        if (p->about && !p->attempts) {
+            pending_send(port, p);
         }
     }
-    if (pkt->acked_op == LIMEVI_CONTROL_UPDATE) {
-        check_synced(port);
+    return TRUE;
+}
+
+/*
+ * A peer holds a newer epoch for our VM than we announced at (an
+ * operator's limevi-route-set raised it, or our VM restarted at 0).  Where
+ * our VM runs its announcement must win, so it goes again above that
+ * epoch.  Elsewhere nothing is won: an INVALIDATE stops, an UPDATE stays
+ * unanswered, so the peer is never counted as synced.
+ */
+static void on_stale(LimeviPort *port, LimeviPending *p, guint32 held)
+{
+    g_autofree char *peer = NULL;
+    g_autoptr(GSocketAddress) addr = NULL;
+
+    if (p->op == LIMEVI_CONTROL_INVALIDATE) {
+        g_ptr_array_remove(port->pending, p);
+        return;
+    }
+    if (port->state != LIMEVI_PORT_ACTIVE || !p->peer[0] ||
+        held == G_MAXUINT32) {
+        return;
+    }
+    peer = g_strdup(p->peer);
+    addr = g_object_ref(p->addr);
+    port->epoch = MAX(port->epoch, held + 1);
+    send_reliably(port, peer, addr, LIMEVI_CONTROL_UPDATE, port->epoch);
+}
+
+/* The pending message @answer (an ACK or STALE from @src) is about. */
+static LimeviPending *pending_answered(LimeviPort *port,
+                                       const LimeviWirePacket *answer,
+                                       const char *src, gboolean own)
+{
+    gboolean stale = answer->op == LIMEVI_CONTROL_STALE;
+    gboolean relay = answer->acked_op == LIMEVI_CONTROL_RELAY;
+
+    for (guint i = 0; i < port->pending->len; i++) {
+        LimeviPending *p = port->pending->pdata[i];
+
+        if (p->op != answer->acked_op ||
+            (stale ? p->epoch >= answer->epoch : p->epoch != answer->epoch)) {
+            continue;
+        }
+        /* An answer to a RELAY names the VM it was about as its source. */
+        if (relay ? !strcmp(p->about, src)
+                  : !p->about && !strcmp(p->peer, own ? "" : src)) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static void on_answer(LimeviPort *port, const LimeviWirePacket *pkt,
+                      const char *src, gboolean own)
+{
+    LimeviPending *p = pending_answered(port, pkt, src, own);
+
+    if (!p) {
+        return;                 /* late, or not ours */
+    }
+    if (p->about) {
+        relay_answered(port, p, pkt);
+    } else if (pkt->op == LIMEVI_CONTROL_STALE) {
+        on_stale(port, p, pkt->epoch);
+        return;
+    }
+    g_ptr_array_remove(port->pending, p);
+    check_synced(port);
+}
+
+/* Tells @vm's host at @to whether its @op at @epoch was applied. */
+static void answer_move(LimeviPort *port, GSocketAddress *to,
+                        const char *vm, guint8 op, guint32 epoch,
+                        gboolean applied, guint32 held)
+{
+    ControlMsg msg = {
+        .op = applied ? LIMEVI_CONTROL_ACK : LIMEVI_CONTROL_STALE,
+        .acked_op = op,
+        .epoch = applied ? epoch : held,
+        .dst = vm,
+    };
+
+    send_control(port, to, &msg);
+}
+
+/* Our VM's old host passed on @src's announcement: apply it, and answer
+ * the old host, which answers @src. */
+static void on_relay(LimeviPort *port, const LimeviWirePacket *pkt,
+                     const char *src, GSocketAddress *from)
+{
+    g_autoptr(GInetAddress) ia = g_inet_address_new_from_bytes(
+        pkt->relay_addr, pkt->relay_family == 6 ? G_SOCKET_FAMILY_IPV6
+                                                : G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) endpoint =
+        g_inet_socket_address_new(ia, pkt->relay_port);
+    guint32 held = 0;
+    gboolean applied = apply_move(port, src, pkt->acked_op, pkt->epoch,
+                                  endpoint, &held);
+    ControlMsg msg = {
+        .op = applied ? LIMEVI_CONTROL_ACK : LIMEVI_CONTROL_STALE,
+        .acked_op = LIMEVI_CONTROL_RELAY,
+        .epoch = applied ? pkt->epoch : held,
+        .src = src,
+        .dst = port->vm,
+    };
+
+    if (from) {
+        send_control(port, from, &msg);
     }
 }
 
@@ -513,28 +815,18 @@ void limevi_migrate_control(LimeviPort *port, const LimeviWirePacket *pkt,
 {
     char src[LIMEVI_WIRE_NAME_MAX + 1];
     gboolean own = limevi_wire_name_equal(&pkt->src, port->vm, port->vm_len);
+    guint32 held = 0;
 
     memcpy(src, pkt->src.str, pkt->src.len);
     src[pkt->src.len] = '\0';
-    if (pkt->op == LIMEVI_CONTROL_ACK) {
-        on_ack(port, pkt, own ? "" : src);
+    switch (pkt->op) {
+    case LIMEVI_CONTROL_ACK:
+    case LIMEVI_CONTROL_STALE:
+        on_answer(port, pkt, src, own);
         return;
-    }
-    if (pkt->op == LIMEVI_CONTROL_RELAY) {
-        g_autoptr(GInetAddress) ia = g_inet_address_new_from_bytes(
-            pkt->relay_addr, pkt->relay_family == 6 ? G_SOCKET_FAMILY_IPV6
-                                                    : G_SOCKET_FAMILY_IPV4);
-        g_autoptr(GSocketAddress) endpoint =
-            g_inet_socket_address_new(ia, pkt->relay_port);
-
-        /* Already acknowledged by our old host: applied, not answered. */
-        if (own) {
-            return;
-        }
-        if (pkt->acked_op == LIMEVI_CONTROL_INVALIDATE) {
-            on_invalidate(port, src, pkt->epoch);
-        } else {
-            on_update(port, src, pkt->epoch, endpoint);
+    case LIMEVI_CONTROL_RELAY:
+        if (!own) {
+            on_relay(port, pkt, src, from);
         }
         return;
     }
@@ -542,20 +834,22 @@ void limevi_migrate_control(LimeviPort *port, const LimeviWirePacket *pkt,
         return;                 /* nowhere to answer, nothing to learn */
     }
     if (own) {
-        if (pkt->op == LIMEVI_CONTROL_UPDATE) {
-            on_own_update(port, pkt->epoch, from);
+        /* From our VM's new host; answered only when followed, so a host
+         * we do not forward to never counts us as synced. */
+        if (pkt->op == LIMEVI_CONTROL_UPDATE &&
+            on_own_update(port, pkt->epoch, from)) {
+            answer_move(port, from, src, pkt->op, pkt->epoch, TRUE, 0);
         }
     } else if (our_vm_left(port)) {
         /* Our table travelled with the state: changing it here would
          * send frames the destination has too.  Its new host decides. */
         relay_to_destination(port, src, pkt->op, pkt->epoch, from);
-    } else if (pkt->op == LIMEVI_CONTROL_INVALIDATE) {
-        on_invalidate(port, src, pkt->epoch);
     } else {
-        on_update(port, src, pkt->epoch, from);
+        gboolean applied = apply_move(port, src, pkt->op, pkt->epoch, from,
+                                      &held);
+
+        answer_move(port, from, src, pkt->op, pkt->epoch, applied, held);
     }
-    /* Acknowledged even when stale, so the sender stops repeating it. */
-    send_control(port, from, LIMEVI_CONTROL_ACK, pkt->op, pkt->epoch, src);
 }
 
 /* ---- The migration, as the embedder drives it ---- */
@@ -627,6 +921,8 @@ void limevi_port_migration_failed(LimeviPort *port)
     port->saved = FALSE;
     g_clear_object(&port->forward_to);
     drop_pending_op(port, LIMEVI_CONTROL_INVALIDATE);
+    /* Unanswered, their peers send again: to us, who apply them now. */
+    drop_pending_op(port, LIMEVI_CONTROL_RELAY);
     limevi_port_set_state(port, LIMEVI_PORT_ACTIVE);
     /* Frames that arrived after the state was saved come after the held
      * ones, in their order. */
@@ -679,9 +975,29 @@ static void save_mac(const guint8 mac[6], const char *vm, gpointer data)
                                                     mac, 6, 1), vm);
 }
 
+/*
+ * Where the destination reaches us.  Bound to a wildcard (source and
+ * destination run the same command line), the address the kernel sends
+ * from towards a peer of our LAN: the destination is on that network too.
+ */
+static char *reachable_endpoint(LimeviPort *port)
+{
+    LimeviRouteIter it;
+    LimeviRoute *route;
+
+    limevi_route_iter_init(&it, port->routes);
+    while ((route = limevi_route_iter_next(&it))) {
+        if (!strcmp(route->vc, port->vc) && !strcmp(route->lan, port->lan)) {
+            return limevi_udp_endpoint_toward(port->udp, route->addr);
+        }
+    }
+    return limevi_udp_endpoint_toward(port->udp, NULL);
+}
+
 GBytes *limevi_port_save(LimeviPort *port)
 {
     g_autoptr(GBytes) held = limevi_buffer_save(port->held);
+    g_autofree char *source = reachable_endpoint(port);
     GVariantBuilder routes, rx, macs;
     LimeviRouteIter it;
     LimeviRoute *route;
@@ -714,7 +1030,7 @@ GBytes *limevi_port_save(LimeviPort *port)
     limevi_mac_table_foreach(port->macs, save_mac, &macs);
     state = g_variant_ref_sink(g_variant_new(
         "(uus@a(ssssuutay)@a(st)@a(ays)@ay)", STATE_VERSION, port->epoch,
-        port->listen, g_variant_builder_end(&routes),
+        source, g_variant_builder_end(&routes),
         g_variant_builder_end(&rx), g_variant_builder_end(&macs),
         g_variant_new_from_bytes(G_VARIANT_TYPE("ay"), held, TRUE)));
     bytes = g_variant_get_data_as_bytes(state);
@@ -751,7 +1067,7 @@ gboolean limevi_port_load(LimeviPort *port, const guint8 *data, gsize len,
     GVariant *row;
 
     state = g_variant_ref_sink(g_variant_new_from_bytes(
-        G_VARIANT_TYPE(STATE_TYPE), bytes, FALSE));
+        G_VARIANT_TYPE(LIMEVI_STATE_TYPE), bytes, FALSE));
     if (!g_variant_is_normal_form(state)) {
         return load_fail(error, "malformed");
     }
@@ -764,6 +1080,11 @@ gboolean limevi_port_load(LimeviPort *port, const guint8 *data, gsize len,
         return FALSE;
     }
     source = limevi_udp_parse_endpoint(source_ep, "source", TRUE, NULL);
+    /* A wildcard (a source without peers) would lead back to ourselves. */
+    if (source && g_inet_address_get_is_any(g_inet_socket_address_get_address(
+                      G_INET_SOCKET_ADDRESS(source)))) {
+        g_clear_object(&source);
+    }
 
     /* Build everything aside first: a bad state changes nothing. */
     table = limevi_route_table_new();

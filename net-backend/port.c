@@ -45,14 +45,27 @@ static void port_flush(LimeviPort *port)
     }
 }
 
-static void port_hold(LimeviPort *port, const guint8 *frame, gsize len)
+/* The guest's buffer counted a frame it dropped: the embedder hears of it. */
+static void port_guest_overflowed(LimeviPort *port)
 {
-    if (!limevi_buffer_push(port->held, frame, len) &&
-        port->ops.buffer_overflow) {
-        LimeviBufferInfo info;
+    LimeviBufferInfo info;
 
+    if (port->ops.buffer_overflow) {
         limevi_buffer_get_info(port->held, &info);
         port->ops.buffer_overflow(port->opaque, NULL, info.dropped);
+    }
+}
+
+void limevi_port_drop_for_guest(LimeviPort *port)
+{
+    limevi_buffer_count_drop(port->held);
+    port_guest_overflowed(port);
+}
+
+static void port_hold(LimeviPort *port, const guint8 *frame, gsize len)
+{
+    if (!limevi_buffer_push(port->held, frame, len)) {
+        port_guest_overflowed(port);
     }
 }
 
@@ -117,7 +130,7 @@ void limevi_port_send_to(LimeviPort *port, LimeviRoute *route,
     LimeviWireHeader hdr = {
         .type = LIMEVI_WIRE_TYPE_DATA,
         .epoch = port->epoch,
-        .seq = route->tx_seq++,
+        .seq = route->tx_seq,
         .vc = port->vc,
         .lan = port->lan,
         .src = port->vm,
@@ -126,8 +139,11 @@ void limevi_port_send_to(LimeviPort *port, LimeviRoute *route,
     gsize hlen = limevi_wire_encode(&hdr, port->tx_header,
                                     sizeof(port->tx_header));
 
+    /* A number is used up only by a frame sent: the receiver would
+     * otherwise wait for the one that never left. */
     if (hlen && limevi_udp_send(port->udp, route->addr, port->tx_header,
                                 hlen, frame, len)) {
+        route->tx_seq++;
         port->stats.tx_frames++;
         port->stats.tx_bytes += len;
     } else {
@@ -498,7 +514,7 @@ LimeviPort *limevi_port_new(const LimeviPortConfig *config,
     if (!port->udp) {
         return NULL;
     }
-    port->listen = limevi_udp_local_string(port->udp);
+    port->listen = limevi_udp_endpoint_toward(port->udp, NULL);
     limevi_port_set_state(port, LIMEVI_PORT_ACTIVE);
     return g_steal_pointer(&port);
 }

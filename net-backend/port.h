@@ -25,20 +25,47 @@
 /* How long the destination keeps resequencing after its peers synced. */
 #define LIMEVI_RESEQ_GRACE_MS       2000
 
-/* A control message sent until acknowledged. */
+/* How many runs of sequence numbers a sender's resequencing queue
+ * remembers having dropped, so that the guest does not wait for them. */
+#define LIMEVI_RX_DROPPED_RUNS      16
+
+/* The migration state's GVariant type: version, epoch, the source's
+ * endpoint, routes, receive sequence, learnt MACs, held frames. */
+#define LIMEVI_STATE_TYPE           "(uusa(ssssuutay)a(st)a(ays)ay)"
+
+/*
+ * A control message sent until answered: our VM's INVALIDATE or UPDATE
+ * to a peer or to our VM's other host, or a RELAY of a peer's
+ * announcement to our VM's new host.
+ */
 typedef struct {
-    char *peer;                 /* the VM it is for; "" for our own source */
-    GSocketAddress *addr;
+    char *peer;                 /* the VM it is for; "" for our VM's other
+                                 * host */
+    GSocketAddress *addr;       /* NULL for a RELAY: it goes to forward_to */
     guint8 op;
     guint32 epoch;
-    guint attempts;
+    guint attempts;             /* sent so often; 0: not yet */
+    /* RELAY only: the moving VM, its announcement's op, and where that
+     * came from (written in, and answered there). */
+    char *about;
+    guint8 relayed_op;
+    GSocketAddress *endpoint;
 } LimeviPending;
+
+/* Sequence numbers first..last, dropped for want of room. */
+typedef struct {
+    guint64 first;
+    guint64 last;
+} LimeviSeqRun;
 
 /* What the receive side knows of one sender. */
 typedef struct {
     guint64 next;               /* the sequence number expected next */
     GQueue held;                /* LimeviHeldFrame, by seq: ahead of a gap */
+    guint64 held_bytes;         /* frame bytes in @held: buffer_limit at most */
     gint64 gap_since;           /* when the oldest gap opened (us) */
+    LimeviSeqRun dropped[LIMEVI_RX_DROPPED_RUNS];   /* by first */
+    guint n_dropped;
 } LimeviRxSender;
 
 typedef struct {
@@ -76,7 +103,7 @@ struct LimeviPort {
     GSocketAddress *forward_to; /* the destination, once it announced */
 
     /* Migration, destination side. */
-    GSocketAddress *source_addr;    /* where the source port listens */
+    GSocketAddress *source_addr;    /* where the source port is reached */
     GHashTable *rx;             /* sender vm -> LimeviRxSender */
     gboolean reseq;             /* deliver in sequence, drop duplicates */
     gint64 reseq_until;         /* 0: until peers synced */
@@ -102,6 +129,9 @@ void limevi_port_receive(LimeviPort *port, const guint8 *data, gsize len);
 
 /* port.c, for migrate.c */
 void limevi_port_deliver(LimeviPort *port, const guint8 *frame, gsize len);
+/* A frame for the guest was dropped for want of room outside the guest's
+ * buffer: counted with that buffer's drops, and the embedder is told. */
+void limevi_port_drop_for_guest(LimeviPort *port);
 void limevi_port_send_to(LimeviPort *port, LimeviRoute *route,
                          const guint8 *frame, gsize len, gboolean unicast);
 void limevi_port_set_state(LimeviPort *port, LimeviPortState state);

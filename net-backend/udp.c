@@ -249,12 +249,46 @@ void limevi_udp_free(LimeviUdp *udp)
     g_free(udp);
 }
 
-char *limevi_udp_local_string(LimeviUdp *udp)
+/* Connecting a UDP socket sends nothing: it only has the kernel choose a
+ * route, and with it the source address. */
+static GInetAddress *udp_source_toward(GSocketAddress *peer)
+{
+    g_autoptr(GSocket) probe = g_socket_new(
+        g_socket_address_get_family(peer), G_SOCKET_TYPE_DATAGRAM,
+        G_SOCKET_PROTOCOL_UDP, NULL);
+    g_autoptr(GSocketAddress) local = NULL;
+
+    if (!probe || !g_socket_connect(probe, peer, NULL, NULL)) {
+        return NULL;
+    }
+    local = g_socket_get_local_address(probe, NULL);
+    if (!local) {
+        return NULL;
+    }
+    return g_object_ref(g_inet_socket_address_get_address(
+        G_INET_SOCKET_ADDRESS(local)));
+}
+
+char *limevi_udp_endpoint_toward(LimeviUdp *udp, GSocketAddress *peer)
 {
     g_autoptr(GSocketAddress) local =
         g_socket_get_local_address(udp->socket, NULL);
+    g_autoptr(GInetAddress) source = NULL;
+    g_autoptr(GSocketAddress) reached = NULL;
+    GInetSocketAddress *inet;
 
-    return local ? limevi_udp_address_to_string(local) : g_strdup("");
+    if (!local) {
+        return g_strdup("");
+    }
+    inet = G_INET_SOCKET_ADDRESS(local);
+    if (!peer ||
+        !g_inet_address_get_is_any(g_inet_socket_address_get_address(inet)) ||
+        !(source = udp_source_toward(peer))) {
+        return limevi_udp_address_to_string(local);
+    }
+    reached = g_inet_socket_address_new(source,
+                                        g_inet_socket_address_get_port(inet));
+    return limevi_udp_address_to_string(reached);
 }
 
 gboolean limevi_udp_send(LimeviUdp *udp, GSocketAddress *to,

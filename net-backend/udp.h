@@ -50,8 +50,13 @@ LimeviUdp *limevi_udp_new(GSocketAddress *addr, const char *spec,
                           GError **error);
 void limevi_udp_free(LimeviUdp *udp);
 
-/* The bound address with the port the kernel chose; g_free() it. */
-char *limevi_udp_local_string(LimeviUdp *udp);
+/*
+ * Where @peer reaches this socket, as "HOST:PORT" with the port the kernel
+ * chose: the bound address, or when it is a wildcard (0.0.0.0, [::]), the
+ * local address the kernel picks to send to @peer.  @peer NULL, or no
+ * route to it, gives the bound address.  g_free() it.
+ */
+char *limevi_udp_endpoint_toward(LimeviUdp *udp, GSocketAddress *peer);
 
 /*
  * Sends @hdr and @payload as one datagram, gathered by the kernel (no

@@ -109,8 +109,10 @@ static LimeviWireStatus decode_control(LimeviWirePacket *pkt)
     case LIMEVI_CONTROL_UPDATE:
         return pkt->acked_op == 0 ? LIMEVI_WIRE_OK : LIMEVI_WIRE_BAD_CONTROL;
     case LIMEVI_CONTROL_ACK:
+    case LIMEVI_CONTROL_STALE:
         return pkt->acked_op == LIMEVI_CONTROL_INVALIDATE ||
-               pkt->acked_op == LIMEVI_CONTROL_UPDATE ?
+               pkt->acked_op == LIMEVI_CONTROL_UPDATE ||
+               pkt->acked_op == LIMEVI_CONTROL_RELAY ?
                LIMEVI_WIRE_OK : LIMEVI_WIRE_BAD_CONTROL;
     default:
         return LIMEVI_WIRE_BAD_CONTROL;

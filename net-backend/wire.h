@@ -34,13 +34,17 @@
  * CONTROL payload: u8 op, u8 acked_op, u16 reserved (sent as 0).
  *   op 1 ROUTE_INVALIDATE  src is moving: hold frames for it (epoch: new)
  *   op 2 ROUTE_UPDATE      src is now at this packet's source address
- *   op 3 ACK               of acked_op (1 or 2) about VM dst at epoch
- * acked_op is 0 unless op is ACK.
+ *   op 3 ACK               acked_op (1 or 2) about VM dst at epoch was
+ *                          applied; acked_op 4: the RELAY about VM src at
+ *                          epoch was, dst being the VM it was relayed for
  *   op 4 RELAY             acked_op (1 or 2) about VM src at epoch, passed
  *                          on by a VM's old host to its new one, with the
  *                          endpoint written in (20 more bytes):
  *     4  u16 port   6  u8 family (4 or 6)   7  u8 reserved
  *     8  16 bytes address (IPv4: the first 4)
+ *   op 5 STALE             as ACK, but not applied: the receiver holds a
+ *                          newer epoch for that VM, given in epoch
+ * acked_op is 0 for ops 1 and 2.
  *
  * Names are not NUL-terminated on the wire; their bytes are
  * [A-Za-z0-9_.-], as limevi_name_valid() demands of the configuration.
@@ -76,6 +80,7 @@
 #define LIMEVI_CONTROL_UPDATE       2
 #define LIMEVI_CONTROL_ACK          3
 #define LIMEVI_CONTROL_RELAY        4
+#define LIMEVI_CONTROL_STALE        5
 
 /* Why a packet was rejected; the port counts BAD_VERSION in rx_bad_version
  * and every other rejection in rx_malformed. */
@@ -114,7 +119,7 @@ typedef struct {
     const guint8 *payload;
     gsize payload_len;
     guint8 op;                  /* CONTROL only */
-    guint8 acked_op;            /* CONTROL ACK and RELAY only */
+    guint8 acked_op;            /* CONTROL ACK, RELAY and STALE only */
     /* RELAY only: the endpoint; family 4 or 6, address in network order. */
     guint8 relay_family;
     guint16 relay_port;

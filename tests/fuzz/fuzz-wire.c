@@ -108,14 +108,30 @@ static gsize make_seed(GRand *rand, guint8 *buf, gsize size)
 
     g_assert_cmpuint(hlen, >=, LIMEVI_WIRE_HEADER_MIN);
     g_assert_cmpuint(hlen + frame_len, <=, size);
-    /* One seed in eight is a control message. */
+    /* One seed in eight is a control message, of every op. */
     if (g_rand_int_range(rand, 0, 8) == 0) {
+        static const guint8 v6[16] = { 0xfd, [15] = 1 };
+        static const guint8 answerable[] = {
+            LIMEVI_CONTROL_INVALIDATE, LIMEVI_CONTROL_UPDATE,
+            LIMEVI_CONTROL_RELAY,
+        };
         guint8 op = g_rand_int_range(rand, LIMEVI_CONTROL_INVALIDATE,
-                                     LIMEVI_CONTROL_ACK + 1);
+                                     LIMEVI_CONTROL_STALE + 1);
+        guint8 acked_op = answerable[g_rand_int_range(
+            rand, 0, G_N_ELEMENTS(answerable))];
 
         buf[LIMEVI_WIRE_OFF_TYPE] = LIMEVI_WIRE_TYPE_CONTROL;
-        limevi_wire_encode_control(op, op == LIMEVI_CONTROL_ACK ?
-                                   LIMEVI_CONTROL_UPDATE : 0, buf + hlen);
+        if (op == LIMEVI_CONTROL_RELAY) {
+            limevi_wire_encode_relay(g_rand_boolean(rand) ?
+                                     LIMEVI_CONTROL_UPDATE :
+                                     LIMEVI_CONTROL_INVALIDATE,
+                                     g_rand_boolean(rand) ? 4 : 6, v6,
+                                     g_rand_int(rand), buf + hlen);
+            return hlen + LIMEVI_WIRE_RELAY_LEN;
+        }
+        limevi_wire_encode_control(op, op == LIMEVI_CONTROL_ACK ||
+                                   op == LIMEVI_CONTROL_STALE ? acked_op : 0,
+                                   buf + hlen);
         return hlen + LIMEVI_WIRE_CONTROL_LEN;
     }
     for (gsize i = 0; i < frame_len; i++) {
@@ -288,7 +304,19 @@ static void check_decoded(const guint8 *buf, gsize len,
                          pkt->op == LIMEVI_CONTROL_RELAY ?
                          LIMEVI_WIRE_RELAY_LEN : LIMEVI_WIRE_CONTROL_LEN);
         g_assert_true(pkt->op >= LIMEVI_CONTROL_INVALIDATE &&
-                      pkt->op <= LIMEVI_CONTROL_RELAY);
+                      pkt->op <= LIMEVI_CONTROL_STALE);
+        g_assert_cmpuint(pkt->acked_op, ==, pkt->payload[1]);
+        /* Only announcements are answered or relayed, and only relays
+         * are answered besides. */
+        if (pkt->op == LIMEVI_CONTROL_INVALIDATE ||
+            pkt->op == LIMEVI_CONTROL_UPDATE) {
+            g_assert_cmpuint(pkt->acked_op, ==, 0);
+        } else {
+            g_assert_true(pkt->acked_op == LIMEVI_CONTROL_INVALIDATE ||
+                          pkt->acked_op == LIMEVI_CONTROL_UPDATE ||
+                          (pkt->acked_op == LIMEVI_CONTROL_RELAY &&
+                           pkt->op != LIMEVI_CONTROL_RELAY));
+        }
     } else {
         g_assert_cmpuint(pkt->payload_len, >=, LIMEVI_WIRE_FRAME_MIN);
         g_assert_cmpuint(pkt->payload_len, <=, LIMEVI_WIRE_FRAME_MAX);

@@ -43,6 +43,17 @@ static void guest_route_changed(gpointer opaque, const LimeviRouteInfo *info,
     g_array_append_val(guest->removed, removed);
 }
 
+static void guest_buffer_overflow(gpointer opaque, const char *peer,
+                                  guint64 dropped)
+{
+    FakeGuest *guest = opaque;
+
+    if (!peer) {
+        guest->overflows++;
+        guest->overflow_dropped = dropped;
+    }
+}
+
 static gint64 guest_now(gpointer opaque)
 {
     FakeGuest *guest = opaque;
@@ -57,6 +68,7 @@ LimeviPortOps fake_guest_ops(void)
         .can_receive = guest_can_receive,
         .route_changed = guest_route_changed,
         .now = guest_now,
+        .buffer_overflow = guest_buffer_overflow,
     };
 
     return ops;
@@ -99,7 +111,7 @@ LimeviPort *fake_guest_start(FakeGuest *guest, GMainContext *context,
     config->vm = vm;
     config->vc = vc;
     config->lan = lan;
-    config->listen = "127.0.0.1:0";
+    config->listen = config->listen ? config->listen : "127.0.0.1:0";
     config->context = context;
     guest->port = limevi_port_new(config, &ops, guest, &error);
     g_assert_no_error(error);
@@ -111,7 +123,7 @@ char *fake_guest_listen(FakeGuest *guest)
 {
     g_autoptr(LimeviPortInfo) info = limevi_port_get_info(guest->port);
 
-    return g_strdup(info->listen);
+    return g_strdup_printf("127.0.0.1:%s", strrchr(info->listen, ':') + 1);
 }
 
 void test_frame(guint8 *buf, gsize len, const guint8 *dst,

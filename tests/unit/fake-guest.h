@@ -18,6 +18,8 @@ typedef struct {
     GPtrArray *routes;          /* LimeviRouteInfo copies, per change */
     GArray *removed;            /* gboolean, per change */
     gint64 now;                 /* the port's clock, microseconds */
+    guint overflows;            /* buffer_overflow() calls for our guest */
+    guint64 overflow_dropped;   /* the count the latest one gave */
 } FakeGuest;
 
 FakeGuest *fake_guest_new(void);
@@ -28,14 +30,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(FakeGuest, fake_guest_free)
 LimeviPortOps fake_guest_ops(void);
 
 /*
- * Starts a port for @guest on 127.0.0.1 with an ephemeral port, on
- * @context; asserts it starts.  @config may be NULL for defaults.
+ * Starts a port for @guest on @context, bound to @config->listen, or when
+ * that is NULL to 127.0.0.1 with an ephemeral port; asserts it starts.
+ * @config may be NULL for defaults.
  */
 LimeviPort *fake_guest_start(FakeGuest *guest, GMainContext *context,
                              const char *vm, const char *vc,
                              const char *lan, LimeviPortConfig *config);
 
-/* The port's bound address, "127.0.0.1:PORT"; g_free() it. */
+/* Where ports on this host reach the port, "127.0.0.1:PORT" (whichever
+ * address it is bound to); g_free() it. */
 char *fake_guest_listen(FakeGuest *guest);
 
 /* An Ethernet frame of @len bytes carrying @id after the header. */

@@ -149,6 +149,10 @@ static void test_control_round_trip(void)
         { LIMEVI_CONTROL_UPDATE, 0 },
         { LIMEVI_CONTROL_ACK, LIMEVI_CONTROL_INVALIDATE },
         { LIMEVI_CONTROL_ACK, LIMEVI_CONTROL_UPDATE },
+        { LIMEVI_CONTROL_ACK, LIMEVI_CONTROL_RELAY },
+        { LIMEVI_CONTROL_STALE, LIMEVI_CONTROL_INVALIDATE },
+        { LIMEVI_CONTROL_STALE, LIMEVI_CONTROL_UPDATE },
+        { LIMEVI_CONTROL_STALE, LIMEVI_CONTROL_RELAY },
     };
 
     for (gsize i = 0; i < G_N_ELEMENTS(ops); i++) {
@@ -267,6 +271,9 @@ static void make_control(Packet *p, guint8 op, guint8 acked_op)
 }
 static void control_unknown_op(Packet *p) { make_control(p, 9, 0); }
 static void control_ack_of_nothing(Packet *p) { make_control(p, 3, 0); }
+static void control_stale_of_nothing(Packet *p) { make_control(p, 5, 0); }
+static void control_ack_of_ack(Packet *p) { make_control(p, 3, 3); }
+static void control_stale_of_stale(Packet *p) { make_control(p, 5, 5); }
 static void control_update_acked(Packet *p) { make_control(p, 2, 1); }
 static void control_5_bytes(Packet *p)
 {
@@ -292,6 +299,12 @@ static const Malformed malformed[] = {
     { "bad-control/unknown-op", control_unknown_op, 0,
       LIMEVI_WIRE_BAD_CONTROL },
     { "bad-control/ack-of-nothing", control_ack_of_nothing, 0,
+      LIMEVI_WIRE_BAD_CONTROL },
+    { "bad-control/ack-of-ack", control_ack_of_ack, 0,
+      LIMEVI_WIRE_BAD_CONTROL },
+    { "bad-control/stale-of-nothing", control_stale_of_nothing, 0,
+      LIMEVI_WIRE_BAD_CONTROL },
+    { "bad-control/stale-of-stale", control_stale_of_stale, 0,
       LIMEVI_WIRE_BAD_CONTROL },
     { "bad-control/update-with-acked-op", control_update_acked, 0,
       LIMEVI_WIRE_BAD_CONTROL },
