@@ -15,8 +15,10 @@
 #include "harness.h"
 
 #define RATE 200
-#define SECONDS 120
-#define COUNT (RATE * SECONDS)
+#define SECONDS 120             /* of the streams the move to B carries */
+/* Of the streams a failed migration must not disturb: long enough to
+ * run through it. */
+#define ROLLBACK_SECONDS 40
 
 static struct {
     char *tag;
@@ -65,7 +67,7 @@ static int limevi(const char *cmd, const char *extra1, const char *extra2,
 
 static void vm_block(GString *s, const char *name, const char *lan,
                      const char *ip, const char *mac, guint port,
-                     const char *peer_ip, guint senders)
+                     const char *peer_ip, guint senders, guint count)
 {
     g_string_append_printf(s,
         "[vm %s]\nhost = a1\nlan = %s\nmac = %s\nmemory = 128\nport = %u\n"
@@ -78,10 +80,11 @@ static void vm_block(GString *s, const char *name, const char *lan,
         "-serial file:${run_dir}/${vm}.log\n\n",
         name, lan, mac, port, env_path("LIMEVI_QEMU"),
         env_path("LIMEVI_GUEST_DIR"), env_path("LIMEVI_GUEST_DIR"), ip, name,
-        senders, peer_ip, RATE, COUNT, name);
+        senders, peer_ip, RATE, count, name);
 }
 
-static void write_vc_file(void)
+/* The VC file, its VMs streaming for @seconds once booted. */
+static void write_vc_file(guint seconds)
 {
     g_autoptr(GString) s = g_string_new(NULL);
     g_autoptr(GError) error = NULL;
@@ -94,15 +97,13 @@ static void write_vc_file(void)
         "run-dir = %s/b1\n\n", e2e.tag, e2e.dir, e2e.tag, e2e.dir);
     /* Every VM streams to its LAN neighbour; w1 also hears the TAP. */
     vm_block(s, "w1", "front", "198.18.10.1", "52:54:00:18:0a:01", 7001,
-             "198.18.10.2", 2);
+             "198.18.10.2", 2, RATE * seconds);
     vm_block(s, "w2", "front", "198.18.10.2", "52:54:00:18:0a:02", 7002,
-             "198.18.10.1", 1);
+             "198.18.10.1", 1, RATE * seconds);
     vm_block(s, "b1", "back", "198.18.20.1", "52:54:00:18:14:01", 7003,
-             "198.18.20.2", 1);
+             "198.18.20.2", 1, RATE * seconds);
     vm_block(s, "b2", "back", "198.18.20.2", "52:54:00:18:14:02", 7004,
-             "198.18.20.1", 1);
-    e2e.vc_file = g_build_filename(e2e.dir, "vc1.conf", NULL);
-    e2e.journal = g_build_filename(e2e.dir, "journal.db", NULL);
+             "198.18.20.1", 1, RATE * seconds);
     g_assert_true(g_file_set_contents(e2e.vc_file, s->str, -1, &error));
 }
 
@@ -157,42 +158,22 @@ static void ns_run_ok(const char *ns, const char *const *cmd)
     }
 }
 
-static void setup(void)
+/* Starts the VC at site A, its VMs streaming for @seconds, and a TAP
+ * endpoint at site A streaming into w1 as a host tool would; returns
+ * once every stream runs. */
+static void start_vc(guint seconds)
 {
-    g_autofree char *ns_wan = NULL, *ns_a = NULL, *ready = NULL;
+    g_autofree char *ns_a = g_strdup_printf("%s-A", e2e.tag);
+    g_autofree char *count = g_strdup_printf("%u", RATE * seconds);
+    g_autofree char *rate = g_strdup_printf("%u", RATE);
     g_autofree char *out = NULL, *err = NULL;
     g_autoptr(GError) error = NULL;
     const char *vms[] = { "w1", "w2", "b1", "b2" };
 
-    e2e.tag = g_strdup_printf("lve%d", (int)getpid());
-    e2e.dir = g_dir_make_tmp("limevi-e2e-XXXXXX", &error);
-    g_assert_no_error(error);
-    {
-        const char *argv[] = { "bash", env_path("LIMEVI_WAN_SITES"), "up",
-                               e2e.tag, "A", "B", NULL };
-
-        g_assert_cmpint(run(argv, &out, &err), ==, 0);
-    }
-    ns_wan = g_strdup_printf("%s-wan", e2e.tag);
-    ns_a = g_strdup_printf("%s-A", e2e.tag);
-    ready = g_build_filename(e2e.dir, "wan.ready", NULL);
-    e2e.wan = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error,
-        "ip", "netns", "exec", ns_wan, env_path("LIMEVI_WAN"),
-        "--site", "A=A", "--site", "B=B",
-        "--link", "A-B:delay=25ms,jitter=1ms,rate=200mbit",
-        "--ready-file", ready, NULL);
-    g_assert_no_error(error);
-    for (guint i = 0; i < 100 && !g_file_test(ready, G_FILE_TEST_EXISTS);
-         i++) {
-        g_usleep(100000);
-    }
-    write_vc_file();
-    g_clear_pointer(&out, g_free);
-    g_clear_pointer(&err, g_free);
+    write_vc_file(seconds);
     if (limevi("start", NULL, NULL, &out, &err) != 0) {
         g_error("limevi start failed: %s", err);
     }
-    /* A TAP endpoint at site A, streaming into w1 as a host tool would. */
     e2e.tap = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error,
         "ip", "netns", "exec", ns_a, env_path("LIMEVI_TAP"), "--tap",
         "lve0", "--vm", "tap", "--vc", "vc1", "--lan", "front", "--listen",
@@ -223,10 +204,60 @@ static void setup(void)
     }
     e2e.tap_send = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE,
         &error, "ip", "netns", "exec", ns_a, env_path("LIMEVI_PROBE"),
-        "send", "--to", "198.18.10.1:7000", "--rate", "200", "--count",
-        "24000", "--id", "tap", NULL);
+        "send", "--to", "198.18.10.1:7000", "--rate", rate, "--count",
+        count, "--id", "tap", NULL);
     g_assert_no_error(error);
     g_usleep(5 * G_USEC_PER_SEC);
+}
+
+/* Quits every QEMU of the VC, on every host, and ends the TAP endpoint
+ * and its sender. */
+static void stop_vc(void)
+{
+    GSubprocess **procs[] = { &e2e.tap_send, &e2e.tap };
+
+    if (e2e.vc_file) {
+        limevi("stop", NULL, NULL, NULL, NULL);
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(procs); i++) {
+        if (*procs[i]) {
+            g_subprocess_force_exit(*procs[i]);
+            g_subprocess_wait(*procs[i], NULL, NULL);
+            g_clear_object(procs[i]);
+        }
+    }
+}
+
+static void setup(void)
+{
+    g_autofree char *ns_wan = NULL, *ready = NULL;
+    g_autofree char *out = NULL, *err = NULL;
+    g_autoptr(GError) error = NULL;
+
+    e2e.tag = g_strdup_printf("lve%d", (int)getpid());
+    e2e.dir = g_dir_make_tmp("limevi-e2e-XXXXXX", &error);
+    g_assert_no_error(error);
+    {
+        const char *argv[] = { "bash", env_path("LIMEVI_WAN_SITES"), "up",
+                               e2e.tag, "A", "B", NULL };
+
+        g_assert_cmpint(run(argv, &out, &err), ==, 0);
+    }
+    ns_wan = g_strdup_printf("%s-wan", e2e.tag);
+    ready = g_build_filename(e2e.dir, "wan.ready", NULL);
+    e2e.wan = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error,
+        "ip", "netns", "exec", ns_wan, env_path("LIMEVI_WAN"),
+        "--site", "A=A", "--site", "B=B",
+        "--link", "A-B:delay=25ms,jitter=1ms,rate=200mbit",
+        "--ready-file", ready, NULL);
+    g_assert_no_error(error);
+    for (guint i = 0; i < 100 && !g_file_test(ready, G_FILE_TEST_EXISTS);
+         i++) {
+        g_usleep(100000);
+    }
+    e2e.vc_file = g_build_filename(e2e.dir, "vc1.conf", NULL);
+    e2e.journal = g_build_filename(e2e.dir, "journal.db", NULL);
+    start_vc(SECONDS);
 }
 
 static void teardown(void)
@@ -234,15 +265,7 @@ static void teardown(void)
     const char *argv[] = { "bash", g_getenv("LIMEVI_WAN_SITES"), "down",
                            e2e.tag, "A", "B", NULL };
 
-    if (e2e.vc_file) {
-        limevi("stop", NULL, NULL, NULL, NULL);
-    }
-    if (e2e.tap_send) {
-        g_subprocess_force_exit(e2e.tap_send);
-    }
-    if (e2e.tap) {
-        g_subprocess_force_exit(e2e.tap);
-    }
+    stop_vc();
     if (e2e.wan) {
         g_subprocess_send_signal(e2e.wan, SIGTERM);
     }
@@ -289,11 +312,29 @@ static void assert_stream_whole(const char *path, const char *sender,
     g_assert_cmpint(json_object_get_int_member(o, "reordered"), ==, 0);
 }
 
-/* Every VM runs exactly once, at @site, and every route agrees. */
-static void assert_vc_at(const char *site)
+/* Every stream of the VC whole, read where each receiver ran to the
+ * end, on @host: each VM hears its LAN neighbour, w1 the TAP too. */
+static void assert_streams_whole(const char *host, guint seconds)
+{
+    const char *pairs[][2] = {
+        { "w1", "w2" }, { "w2", "w1" }, { "b1", "b2" }, { "b2", "b1" },
+        { "w1", "tap" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(pairs); i++) {
+        g_autofree char *log = log_path(host, pairs[i][0]);
+
+        assert_stream_whole(log, pairs[i][1], RATE * seconds);
+    }
+}
+
+/* Every VM runs exactly once, at @site, and every route agrees and is
+ * valid.  With @routes, *@routes is every VM's routes as text. */
+static void assert_vc_at(const char *site, char **routes)
 {
     g_autofree char *out = NULL;
     g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GString) text = g_string_new(NULL);
     JsonObject *o;
     JsonArray *vms;
 
@@ -303,11 +344,27 @@ static void assert_vc_at(const char *site)
     vms = json_object_get_array_member(o, "vms");
     for (guint i = 0; i < json_array_get_length(vms); i++) {
         JsonObject *vm = json_array_get_object_element(vms, i);
+        JsonArray *list = json_object_get_array_member(vm, "routes");
 
         g_assert_cmpint(json_object_get_int_member(vm, "running"), ==, 1);
         g_assert_cmpstr(json_object_get_string_member(vm, "site"), ==, site);
         g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==,
                         "active");
+        g_string_append_printf(text, "%s:",
+                               json_object_get_string_member(vm, "vm"));
+        for (guint r = 0; r < json_array_get_length(list); r++) {
+            JsonObject *route = json_array_get_object_element(list, r);
+
+            g_assert_cmpstr(json_object_get_string_member(route, "status"),
+                            ==, "valid");
+            g_string_append_printf(text, " %s=%s",
+                json_object_get_string_member(route, "vm"),
+                json_object_get_string_member(route, "endpoint"));
+        }
+        g_string_append_c(text, '\n');
+    }
+    if (routes) {
+        *routes = g_strdup(text->str);
     }
 }
 
@@ -362,25 +419,71 @@ static void test_vc_moves_to_b(void)
                    json_object_get_int_member(o, "switchover_skew_ms"));
     g_assert_true(g_file_test(svg, G_FILE_TEST_EXISTS));
 
-    assert_vc_at("B");
+    assert_vc_at("B", NULL);
+    assert_streams_whole("b1", SECONDS);
+}
 
-    /* Every stream, read where each receiver now runs. */
-    {
-        const char *pairs[][2] = {
-            { "w1", "w2" }, { "w2", "w1" }, { "b1", "b2" }, { "b2", "b1" },
-        };
+/* Runs `limevi migrate VC-FILE --to SITE` with the test's journal. */
+static int migrate(const char *vc_file, const char *site, char **out,
+                   char **err)
+{
+    const char *argv[] = { env_path("LIMEVI_CLI"), "migrate", vc_file,
+                           "--to", site, "--journal", e2e.journal, NULL };
+    int status = run(argv, out, err);
 
-        for (guint i = 0; i < G_N_ELEMENTS(pairs); i++) {
-            g_autofree char *log = log_path("b1", pairs[i][0]);
+    g_test_message("limevi migrate --to %s: exit %d\n%s%s", site, status,
+                   *out, *err);
+    return status;
+}
 
-            assert_stream_whole(log, pairs[i][1], COUNT);
+/* How many QEMUs run on @host: processes with a file of its run-dir
+ * (-qmp, -pidfile) on their command line. */
+static guint qemus_on(const char *host)
+{
+    g_autofree char *run_dir = g_strdup_printf("%s/%s/", e2e.dir, host);
+    g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+    const char *pid;
+    guint n = 0;
+
+    while (proc && (pid = g_dir_read_name(proc))) {
+        g_autofree char *path = g_build_filename("/proc", pid, "cmdline",
+                                                 NULL);
+        g_autofree char *cmdline = NULL;
+        gsize len;
+
+        if (!g_ascii_isdigit(pid[0]) ||
+            !g_file_get_contents(path, &cmdline, &len, NULL)) {
+            continue;
         }
-        {
-            g_autofree char *log = log_path("b1", "w1");
-
-            assert_stream_whole(log, "tap", 24000);
+        for (gsize i = 0; i + 1 < len; i++) {
+            cmdline[i] = cmdline[i] ? cmdline[i] : ' ';
         }
+        n += strstr(cmdline, run_dir) != NULL;
     }
+    return n;
+}
+
+/* No QEMU is left on @host (a QEMU told to quit takes a moment). */
+static void assert_no_qemu_on(const char *host)
+{
+    guint n = qemus_on(host);
+
+    for (guint i = 0; n && i < 300; i++) {
+        g_usleep(100000);
+        n = qemus_on(host);
+    }
+    g_assert_cmpuint(n, ==, 0);
+}
+
+/* What a user checks after a move that failed before the switchover:
+ * limevi exited 1 saying it rolled back, and no destination QEMU is left
+ * on @abandoned, the host the VMs were moving to. */
+static void assert_rolled_back(int status, const char *err,
+                               const char *abandoned)
+{
+    g_assert_cmpint(status, ==, 1);
+    g_assert_nonnull(strstr(err, "rolled back"));
+    assert_no_qemu_on(abandoned);
 }
 
 /* Kills the first destination QEMU that appears under @data's run-dir. */
@@ -414,8 +517,6 @@ static void test_rollback_when_a_destination_dies(void)
 {
     g_autofree char *a1 = g_build_filename(e2e.dir, "a1", NULL);
     g_autofree char *out = NULL, *err = NULL;
-    const char *argv[] = { env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
-                           "--to", "A", "--journal", e2e.journal, NULL };
     GThread *killer;
     int status;
 
@@ -431,13 +532,10 @@ static void test_rollback_when_a_destination_dies(void)
         }
     }
     killer = g_thread_new("killer", kill_first_destination, a1);
-    status = run(argv, &out, &err);
+    status = migrate(e2e.vc_file, "A", &out, &err);
     g_assert_true(GPOINTER_TO_INT(g_thread_join(killer)));
-    g_test_message("limevi migrate --to A:\n%s%s", out, err);
-    g_assert_cmpint(status, ==, 1);
-    g_assert_nonnull(strstr(err, "rolled back"));
-
-    assert_vc_at("B");
+    assert_rolled_back(status, err, "a1");
+    assert_vc_at("B", NULL);
 }
 
 /* The coordinator is killed (SIGKILL) right after it journals each step
@@ -476,8 +574,63 @@ static void test_coordinator_killed_then_resumed(void)
         g_test_message("killed after '%s'; --resume: %d\n%s%s", steps[i],
                        status, out, err);
         g_assert_cmpint(status, ==, finished ? 0 : 1);
-        assert_vc_at(finished ? "A" : "B");
+        assert_vc_at(finished ? "A" : "B", NULL);
     }
+}
+
+/* The VC file as it reads once @vm was given 256 MiB (it runs with 128):
+ * its destination QEMU, started from this file, has more RAM than its
+ * source, and refuses the source's RAM on the way in. */
+static char *vc_file_with_more_memory(const char *vm)
+{
+    g_autoptr(GKeyFile) file = g_key_file_new();
+    g_autoptr(GError) error = NULL;
+    g_autofree char *group = g_strdup_printf("vm %s", vm);
+    char *path = g_build_filename(e2e.dir, "vc1-more-memory.conf", NULL);
+
+    g_key_file_load_from_file(file, e2e.vc_file, G_KEY_FILE_NONE, &error);
+    g_assert_no_error(error);
+    g_key_file_set_value(file, group, "memory", "256");
+    g_key_file_save_to_file(file, path, &error);
+    g_assert_no_error(error);
+    return path;
+}
+
+/* One VM's migration fails inside QEMU while every stream runs: w2's
+ * destination has more memory than its source and refuses its RAM.
+ * limevi names w2 and says what QEMU said; every VM stays at its source
+ * with the same routes, no destination is left, and no frame is lost,
+ * duplicated or reordered. */
+static void test_rollback_when_a_migration_fails_in_qemu(void)
+{
+    static const char failed[] = "limevi: VM w2: migration failed: ";
+    g_autofree char *more_memory = NULL, *before = NULL, *after = NULL;
+    g_autofree char *out = NULL, *err = NULL, *why = NULL;
+    const char *line;
+    int status;
+
+    /* Fresh streams from site A, to run through the failed migration. */
+    stop_vc();
+    assert_no_qemu_on("a1");
+    assert_no_qemu_on("b1");
+    start_vc(ROLLBACK_SECONDS);
+    assert_vc_at("A", &before);
+    g_assert_cmpuint(qemus_on("a1"), ==, 4);
+    more_memory = vc_file_with_more_memory("w2");
+
+    status = migrate(more_memory, "B", &out, &err);
+    assert_rolled_back(status, err, "b1");
+    line = strstr(err, failed);
+    g_assert_nonnull(line);
+    /* QEMU's error-desc, not the placeholder for a failure without one. */
+    why = g_strndup(line + strlen(failed), strcspn(line + strlen(failed),
+                                                   "\n"));
+    g_assert_cmpuint(strlen(why), >, 0);
+    g_assert_cmpstr(why, !=, "no reason given");
+    assert_vc_at("A", &after);
+    g_assert_cmpstr(after, ==, before);
+    g_assert_cmpuint(qemus_on("a1"), ==, 4);
+    assert_streams_whole("a1", ROLLBACK_SECONDS);
 }
 
 static void test_bad_vc_file_one_precise_error(void)
@@ -522,6 +675,8 @@ int main(int argc, char **argv)
                     test_rollback_when_a_destination_dies);
     g_test_add_func("/e2e/coordinator-killed-at-each-step-then-resumed",
                     test_coordinator_killed_then_resumed);
+    g_test_add_func("/e2e/rollback-when-a-migration-fails-in-qemu",
+                    test_rollback_when_a_migration_fails_in_qemu);
     g_test_add_func("/e2e/bad-vc-file-gives-one-precise-error",
                     test_bad_vc_file_one_precise_error);
     ret = g_test_run();
