@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "launch.h"
+#include "virt.h"
 #include "locate.h"
 #include "vcmigrate.h"
 
@@ -69,6 +70,16 @@ int limevi_cmd_start(int argc, char **argv)
         if (loc->host) {
             g_print("%s: already runs on %s\n", loc->vm->name,
                     loc->host->name);
+            continue;
+        }
+        if (host->libvirt) {
+            if (!limevi_virt_start(vc, loc->vm, host, &error)) {
+                g_printerr("limevi: %s\n", error->message);
+                status = EXIT_FAILED;
+            } else {
+                g_print("%s: started on %s (libvirt)\n", loc->vm->name,
+                        host->name);
+            }
             continue;
         }
         qemu = limevi_launch_argv(vc, loc->vm, host, FALSE, &error);

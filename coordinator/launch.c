@@ -19,28 +19,12 @@ char *limevi_launch_path(const LimeviVcHost *host, const LimeviVcVm *vm,
     return g_build_filename(host->run_dir, file, NULL);
 }
 
-char **limevi_launch_argv(const LimeviVc *vc, const LimeviVcVm *vm,
-                          const LimeviVcHost *host, gboolean incoming,
-                          GError **error)
+char *limevi_launch_netdev(const LimeviVc *vc, const LimeviVcVm *vm,
+                           const LimeviVcHost *host, gboolean gate)
 {
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GString) netdev = g_string_new(NULL);
-    g_auto(GStrv) base = NULL;
+    GString *netdev = g_string_new(NULL);
     guint n = 0;
 
-    base = limevi_vc_vm_qemu_argv(vc, vm, host, error);
-    if (!base) {
-        return NULL;
-    }
-    if (host->netns) {
-        g_ptr_array_add(argv, g_strdup("ip"));
-        g_ptr_array_add(argv, g_strdup("netns"));
-        g_ptr_array_add(argv, g_strdup("exec"));
-        g_ptr_array_add(argv, g_strdup(host->netns));
-    }
-    for (guint i = 0; base[i]; i++) {
-        g_ptr_array_add(argv, g_strdup(base[i]));
-    }
     g_string_printf(netdev, "limevi,id=n0,vm=%s,vc=%s,lan=%s,listen=%s:%u",
                     vm->name, vc->name, vm->lan, host->address, vm->port);
     for (guint i = 0; i < vc->vms->len; i++) {
@@ -55,11 +39,34 @@ char **limevi_launch_argv(const LimeviVc *vc, const LimeviVcVm *vm,
                                peer->port);
         n++;
     }
-    if (incoming) {
+    if (gate) {
         g_string_append(netdev, ",gate=on");
     }
+    return g_string_free(netdev, FALSE);
+}
+
+char **limevi_launch_argv(const LimeviVc *vc, const LimeviVcVm *vm,
+                          const LimeviVcHost *host, gboolean incoming,
+                          GError **error)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_auto(GStrv) base = NULL;
+
+    base = limevi_vc_vm_qemu_argv(vc, vm, host, error);
+    if (!base) {
+        return NULL;
+    }
+    if (host->netns) {
+        g_ptr_array_add(argv, g_strdup("ip"));
+        g_ptr_array_add(argv, g_strdup("netns"));
+        g_ptr_array_add(argv, g_strdup("exec"));
+        g_ptr_array_add(argv, g_strdup(host->netns));
+    }
+    for (guint i = 0; base[i]; i++) {
+        g_ptr_array_add(argv, g_strdup(base[i]));
+    }
     g_ptr_array_add(argv, g_strdup("-netdev"));
-    g_ptr_array_add(argv, g_strdup(netdev->str));
+    g_ptr_array_add(argv, limevi_launch_netdev(vc, vm, host, incoming));
     g_ptr_array_add(argv, g_strdup("-device"));
     g_ptr_array_add(argv, g_strdup_printf("virtio-net-pci,netdev=n0,mac=%s,"
                                           "romfile=", vm->mac));

@@ -14,6 +14,12 @@
 char *limevi_launch_path(const LimeviVcHost *host, const LimeviVcVm *vm,
                          const char *suffix);
 
+/* The -netdev limevi value for @vm on @host: listening on the host's
+ * address, routes to the VMs of its LAN where the VC file says they run;
+ * with @gate, gate=on. */
+char *limevi_launch_netdev(const LimeviVc *vc, const LimeviVcVm *vm,
+                           const LimeviVcHost *host, gboolean gate);
+
 /*
  * The command line that runs @vm on @host: the VC file's "qemu" line with
  * ${vm} ${memory} ${mac} ${host} ${run_dir} expanded, then -netdev limevi

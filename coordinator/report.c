@@ -93,6 +93,8 @@ static void write_json(const LimeviVc *vc, const LimeviMigrateOptions *opts,
                                    ms(m->t_synced - m->t_resume) : -1);
         json_builder_set_member_name(b, "frames_forwarded");
         json_builder_add_int_value(b, m->forwarded);
+        json_builder_set_member_name(b, "routes_repaired");
+        json_builder_add_int_value(b, m->repaired);
         json_builder_end_object(b);
     }
     json_builder_end_array(b);

@@ -10,6 +10,7 @@
 #include "qmp.h"
 #include "vcfile.h"
 #include "vcmigrate.h"
+#include "virt.h"
 
 typedef enum {
     VM_PLANNED,
@@ -29,6 +30,7 @@ typedef struct {
     const LimeviVcHost *dst;
     LimeviQmp *sq;              /* source QEMU */
     LimeviQmp *dq;              /* destination QEMU */
+    LimeviVirtMigration *virt;  /* libvirt's migration job, or NULL */
     GPid dst_pid;
     LimeviVmPhase phase;
     char *error;
@@ -41,6 +43,7 @@ typedef struct {
     gint64 t_stop, t_resume, t_synced;
     gint64 total_ms, downtime_ms;
     gint64 forwarded;           /* frames the source forwarded */
+    guint repaired;             /* peers' routes to it limevi had to set */
 } LimeviVmMigration;
 
 /* Prints the report and writes opts->report (JSON) and opts->svg. */

@@ -17,10 +17,10 @@
 
 static const char *const vc_keys[] = { "name", "lans", NULL };
 static const char *const host_keys[] = {
-    "site", "address", "netns", "run-dir", NULL
+    "site", "address", "netns", "run-dir", "libvirt", NULL
 };
 static const char *const vm_keys[] = {
-    "host", "lan", "mac", "memory", "port", "qemu", NULL
+    "host", "lan", "mac", "memory", "port", "qemu", "domain", NULL
 };
 
 typedef struct {
@@ -385,6 +385,19 @@ static char **qemu_argv(const LimeviVcVm *vm, const LimeviVcHost *host,
     return g_steal_pointer(&argv);
 }
 
+char *limevi_vc_expand(const LimeviVc *vc, const LimeviVcVm *vm,
+                       const LimeviVcHost *host, const char *text,
+                       GError **error)
+{
+    char *out;
+
+    if (!qemu_expand(vm, host, text, &out, error)) {
+        g_prefix_error(error, "%s: [vm %s]: ", vc->path, vm->name);
+        return NULL;
+    }
+    return out;
+}
+
 char **limevi_vc_vm_qemu_argv(const LimeviVc *vc, const LimeviVcVm *vm,
                               const LimeviVcHost *host, GError **error)
 {
@@ -409,6 +422,7 @@ static void vc_host_free(LimeviVcHost *host)
     g_free(host->address);
     g_free(host->netns);
     g_free(host->run_dir);
+    g_free(host->libvirt);
     g_free(host);
 }
 
@@ -419,6 +433,7 @@ static void vc_vm_free(LimeviVcVm *vm)
     g_free(vm->lan);
     g_free(vm->mac);
     g_free(vm->qemu);
+    g_free(vm->domain);
     g_free(vm);
 }
 
@@ -581,7 +596,8 @@ static gboolean vc_parse_host(VcParser *p, LimeviVc *vc, const char *group,
                        "expects a namespace name without '/', got '%s'",
                        host->netns);
     }
-    return vc_get(p, group, "run-dir", TRUE, &host->run_dir, error);
+    return vc_get(p, group, "run-dir", TRUE, &host->run_dir, error) &&
+           vc_get(p, group, "libvirt", FALSE, &host->libvirt, error);
 }
 
 static gboolean vc_parse_vm(VcParser *p, LimeviVc *vc, const char *group,
@@ -593,6 +609,7 @@ static gboolean vc_parse_vm(VcParser *p, LimeviVc *vc, const char *group,
     g_autofree char *port = NULL;
     g_autoptr(GError) local = NULL;
     g_auto(GStrv) argv = NULL;
+    const LimeviVcHost *at;
     guint64 number;
     guint8 first;
     gboolean zero;
@@ -667,13 +684,28 @@ static gboolean vc_parse_vm(VcParser *p, LimeviVc *vc, const char *group,
         }
     }
 
-    if (!vc_get(p, group, "qemu", TRUE, &vm->qemu, error)) {
+    /* A libvirt host runs the VM from its domain XML, others from its
+     * QEMU line: the VM needs the one of the host it is on. */
+    at = limevi_vc_host(vc, vm->host);
+    if (!vc_get(p, group, "qemu", !at->libvirt, &vm->qemu, error) ||
+        !vc_get(p, group, "domain", at->libvirt != NULL, &vm->domain,
+                error)) {
         return FALSE;
     }
-    argv = qemu_argv(vm, NULL, &local);
-    if (!argv) {
+    if (vm->qemu && !(argv = qemu_argv(vm, NULL, &local))) {
         return vc_fail(p, error, local->code, group, "qemu", "%s",
                        local->message);
+    }
+    if (vm->domain && !g_path_is_absolute(vm->domain)) {
+        g_autofree char *dir = g_path_get_dirname(p->path);
+        char *abs = g_build_filename(dir, vm->domain, NULL);
+
+        g_free(vm->domain);
+        vm->domain = abs;
+    }
+    if (vm->domain && !g_file_test(vm->domain, G_FILE_TEST_IS_REGULAR)) {
+        return vc_fail(p, error, LIMEVI_ERROR_INVALID, group, "domain",
+                       "no domain XML file %s", vm->domain);
     }
     return TRUE;
 }

@@ -19,6 +19,7 @@ typedef struct {
     char *address;              /* IPv4 literal */
     char *netns;                /* NULL: the coordinator's namespace */
     char *run_dir;              /* holds VM.qmp of each VM on this host */
+    char *libvirt;              /* libvirt URI; NULL: QEMU run directly */
 } LimeviVcHost;
 
 typedef struct {
@@ -28,7 +29,8 @@ typedef struct {
     char *mac;                  /* xx:xx:xx:xx:xx:xx, lower case */
     guint memory;               /* MiB */
     guint16 port;               /* UDP port of its tunnel endpoint */
-    char *qemu;                 /* the command line as written */
+    char *qemu;                 /* the command line as written, or NULL */
+    char *domain;               /* domain XML template path, or NULL */
 } LimeviVcVm;
 
 typedef struct {
@@ -61,6 +63,11 @@ GPtrArray *limevi_vc_hosts_at_site(const LimeviVc *vc, const char *site);
  */
 char **limevi_vc_vm_qemu_argv(const LimeviVc *vc, const LimeviVcVm *vm,
                               const LimeviVcHost *host, GError **error);
+
+/* @text with the variables of limevi_vc_vm_qemu_argv() replaced. */
+char *limevi_vc_expand(const LimeviVc *vc, const LimeviVcVm *vm,
+                       const LimeviVcHost *host, const char *text,
+                       GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LimeviVc, limevi_vc_free)
 

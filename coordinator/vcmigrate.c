@@ -14,6 +14,7 @@
 #include "launch.h"
 #include "locate.h"
 #include "report.h"
+#include "virt.h"
 #include "vcmigrate.h"
 
 #define POLL_MS 200
@@ -71,6 +72,10 @@ static void mig_free(gpointer data)
 {
     LimeviVmMigration *m = data;
 
+    if (m->virt) {
+        limevi_virt_migration_abort(m->virt);
+        limevi_virt_migration_free(m->virt);
+    }
     limevi_qmp_free(m->sq);
     limevi_qmp_free(m->dq);
     g_free(m->error);
@@ -157,15 +162,65 @@ static gboolean set_caps(LimeviQmp *qmp, GError **error)
 static gboolean start_destination(Run *run, LimeviVmMigration *m)
 {
     g_autoptr(GError) error = NULL;
-    g_auto(GStrv) argv = limevi_launch_argv(run->vc, m->vm, m->dst, TRUE,
-                                            &error);
+    g_auto(GStrv) argv = NULL;
     g_autofree char *qmp = limevi_launch_path(m->dst, m->vm, "qmp");
 
     set_phase(run, m, VM_STARTING);
+    if (m->dst->libvirt) {
+        return TRUE;            /* libvirt starts it as it migrates */
+    }
+    argv = limevi_launch_argv(run->vc, m->vm, m->dst, TRUE, &error);
     if (!argv || !(m->dst_pid = limevi_launch(argv, m->vm, m->dst, &error)) ||
         !(m->dq = limevi_qmp_connect(qmp, CONNECT_TIMEOUT_MS, &error))) {
         return fail_vm(m, error);
     }
+    return TRUE;
+}
+
+/* The VM's share of the VC's bandwidth, 0 when none was given. */
+static guint64 bandwidth_share(Run *run)
+{
+    return run->opts->bandwidth ? MAX(run->opts->bandwidth / run->migs->len,
+                                      1) : 0;
+}
+
+/*
+ * libvirt sets the capabilities itself (return-path and switchover-ack
+ * when both QEMUs have them, events) and starts the destination; we only
+ * need QMP to the destination QEMU once libvirt started it.
+ */
+static gboolean start_virt_migration(Run *run, LimeviVmMigration *m)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *qmp = limevi_launch_path(m->dst, m->vm, "qmp");
+    g_autofree char *params = g_strdup_printf("{\"downtime-limit\":%u}",
+                                              run->opts->downtime_limit_ms);
+    gint64 deadline = g_get_monotonic_time() +
+                      CONNECT_TIMEOUT_MS * G_GINT64_CONSTANT(1000);
+
+    /* libvirt keeps QEMU's own times to itself. */
+    m->total_ms = m->downtime_ms = -1;
+    if (!limevi_qmp_run(m->sq, "migrate-set-parameters", params, &error) ||
+        !(m->virt = limevi_virt_migrate(run->vc, m->vm, m->src, m->dst,
+                                        bandwidth_share(run), &error))) {
+        return fail_vm(m, error);
+    }
+    while (!(m->dq = limevi_qmp_connect(qmp, 200, NULL))) {
+        if (limevi_virt_migration_ended(m->virt, 100, &error)) {
+            if (!error) {
+                g_set_error(&error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                            "libvirt ended the migration before the gate");
+            }
+            return fail_vm(m, error);
+        }
+        if (g_get_monotonic_time() > deadline) {
+            g_set_error(&error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                        "no QMP at %s: libvirt did not start the "
+                        "destination in %d s", qmp, CONNECT_TIMEOUT_MS / 1000);
+            return fail_vm(m, error);
+        }
+    }
+    set_phase(run, m, VM_MIGRATING);
     return TRUE;
 }
 
@@ -179,6 +234,9 @@ static gboolean start_migration(Run *run, LimeviVmMigration *m)
     JsonArray *addrs;
     const char *port;
 
+    if (m->dst->libvirt) {
+        return start_virt_migration(run, m);
+    }
     if (!set_caps(m->sq, &error) || !set_caps(m->dq, &error)) {
         return fail_vm(m, error);
     }
@@ -191,7 +249,7 @@ static gboolean start_migration(Run *run, LimeviVmMigration *m)
     if (run->opts->bandwidth) {
         g_autofree char *bw = g_strdup_printf(
             "{\"max-bandwidth\":%" G_GUINT64_FORMAT "}",
-            MAX(run->opts->bandwidth / run->migs->len, 1));
+            bandwidth_share(run));
 
         if (!limevi_qmp_run(m->sq, "migrate-set-parameters", bw, &error)) {
             return fail_vm(m, error);
@@ -231,13 +289,38 @@ static gboolean poll_migration(Run *run, LimeviVmMigration *m)
 {
     g_autoptr(GError) error = NULL;
     gint64 asked = g_get_monotonic_time();
-    JsonNode *ret = limevi_qmp_call(m->sq, "query-migrate", NULL, &error);
+    JsonNode *ret;
     JsonObject *o, *ram;
     const char *status;
+
+    if (m->phase == VM_DONE || m->phase == VM_FAILED) {
+        return m->phase == VM_DONE;
+    }
+    /* libvirt's job ends after QEMU's: then the source QEMU is gone. */
+    if (m->virt && limevi_virt_migration_ended(m->virt, 0, &error)) {
+        if (error) {
+            return fail_vm(m, error);
+        }
+        set_phase(run, m, VM_DONE);
+        return TRUE;
+    }
+    ret = limevi_qmp_call(m->sq, "query-migrate", NULL, &error);
 
     if (g_get_monotonic_time() - asked > 2 * G_USEC_PER_SEC) {
         g_printerr("limevi: VM %s: its QEMU took %.1f s to answer\n",
                    m->vm->name, (g_get_monotonic_time() - asked) / 1e6);
+    }
+    if (!ret && m->virt) {
+        /* libvirt may have just ended it and stopped the source. */
+        g_clear_error(&error);
+        if (limevi_virt_migration_ended(m->virt, 10000, &error) && !error) {
+            set_phase(run, m, VM_DONE);
+            return TRUE;
+        }
+        if (!error) {
+            g_set_error(&error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                        "the source QEMU went away during migration");
+        }
     }
     if (!ret) {
         return fail_vm(m, error);
@@ -307,7 +390,9 @@ static void rollback(Run *run)
     for (guint i = 0; i < run->migs->len; i++) {
         LimeviVmMigration *m = run->migs->pdata[i];
 
-        if (m->sq && m->phase >= VM_MIGRATING) {
+        if (m->virt) {
+            limevi_virt_migration_abort(m->virt);
+        } else if (m->sq && m->phase >= VM_MIGRATING) {
             limevi_qmp_run(m->sq, "migrate_cancel", NULL, NULL);
         }
     }
@@ -330,7 +415,10 @@ static void rollback(Run *run)
             }
             g_usleep(100 * 1000);
         }
-        if (m->dq) {
+        if (m->virt) {
+            /* libvirt removes the destination domain itself. */
+            limevi_virt_migration_ended(m->virt, 30000, NULL);
+        } else if (m->dq) {
             limevi_qmp_run(m->dq, "quit", NULL, NULL);
         } else if (m->dst_pid) {
             kill(m->dst_pid, SIGTERM);
@@ -383,13 +471,35 @@ static guint verify_routes(Run *run)
                            want) != 0 ||
                     strcmp(json_object_get_string_member(route, "status"),
                            "valid") != 0) {
+                    g_autofree char *args = g_strdup_printf(
+                        "{\"netdev\":\"n0\",\"vm\":\"%s\",\"endpoint\":"
+                        "\"%s\",\"status\":\"valid\"}", peer, want);
+                    g_autoptr(GError) error = NULL;
+
+                    /* A move the VMs missed (its old host gone before it
+                     * passed it on): set it, which also sends the frames
+                     * held for the VM. */
+                    if (limevi_qmp_run(loc->qmp, "limevi-route-set", args,
+                                       &error)) {
+                        g_printerr("limevi: repaired %s's route to %s: "
+                                   "was %s %s, now %s valid\n",
+                                   loc->vm->name, peer,
+                                   json_object_get_string_member(route,
+                                                                 "endpoint"),
+                                   json_object_get_string_member(route,
+                                                                 "status"),
+                                   want);
+                        m->repaired++;
+                        continue;
+                    }
                     g_printerr("limevi: %s's route to %s is %s %s, "
-                               "expected %s valid\n", loc->vm->name, peer,
+                               "expected %s valid, and setting it failed: "
+                               "%s\n", loc->vm->name, peer,
                                json_object_get_string_member(route,
                                                              "endpoint"),
                                json_object_get_string_member(route,
                                                              "status"),
-                               want);
+                               want, error->message);
                     wrong++;
                 }
             }
@@ -448,6 +558,17 @@ static gboolean plan(Run *run, GPtrArray *locs)
         m->vm = loc->vm;
         m->src = loc->host;
         m->dst = targets->pdata[next++ % targets->len];
+        if (!m->src->libvirt != !m->dst->libvirt ||
+            (m->dst->libvirt ? !m->vm->domain : !m->vm->qemu)) {
+            g_printerr("limevi: VM %s cannot move from %s to %s: %s; "
+                       "nothing was changed\n", m->vm->name, m->src->name,
+                       m->dst->name, !m->src->libvirt != !m->dst->libvirt ?
+                       "one is a libvirt host and the other is not" :
+                       m->dst->libvirt ? "it has no 'domain' key" :
+                                         "it has no 'qemu' key");
+            g_free(m);
+            return FALSE;
+        }
         m->sq = g_steal_pointer(&loc->qmp);
         m->phase = VM_PLANNED;
         g_ptr_array_add(run->migs, m);
@@ -647,7 +768,10 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
             }
             continue;
         }
-        e = limevi_qmp_event(m->dq, "LIMEVI_PEERS_SYNCED", SYNC_TIMEOUT_MS,
+        /* With libvirt the sources are gone already: what did not sync
+         * by now, the route check below repairs. */
+        e = limevi_qmp_event(m->dq, "LIMEVI_PEERS_SYNCED",
+                             m->virt ? SYNC_TIMEOUT_MS / 10 : SYNC_TIMEOUT_MS,
                              NULL);
         if (e) {
             m->t_synced = limevi_qmp_event_time(e);
@@ -669,7 +793,19 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
         if (ret) {
             json_node_unref(ret);
         }
-        if (m->phase == VM_DONE && !opts->keep_sources) {
+        if (m->virt) {
+            g_autoptr(GError) error = NULL;
+
+            /* libvirt resumes the destination and stops the source. */
+            if (!limevi_virt_migration_ended(m->virt, SYNC_TIMEOUT_MS,
+                                             &error) || error) {
+                if (!error) {
+                    g_set_error(&error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                "libvirt did not finish the migration");
+                }
+                fail_vm(m, error);
+            }
+        } else if (m->phase == VM_DONE && !opts->keep_sources) {
             limevi_qmp_run(m->sq, "quit", NULL, NULL);
         }
         /* QMP serves one client at a time: let the check below in. */

@@ -14,7 +14,9 @@ PKGS=(
   busybox-static cpio kmod iproute2 iputils-ping
   file xz-utils zstd
 )
-BACKPORTS_PKGS=(meson)
+# libvirt 11 (not bookworm's 9): switchover-ack through migrations it runs.
+BACKPORTS_PKGS=(meson libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu
+  libvirt-clients)
 
 # The stamp records the package list; it changes when the list does.
 want="$(printf '%s\n' "${PKGS[@]}" "${BACKPORTS_PKGS[@]}" | sha256sum | cut -c1-16)"

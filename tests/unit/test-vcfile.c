@@ -91,7 +91,7 @@ static const BadVc bad_vcs[] = {
     { "unknown-key", "netns = lv-site-a", "netnz = lv-site-a",
       LIMEVI_ERROR_INVALID,
       "9: [host a1] key 'netnz': unknown key; "
-      "known are site, address, netns, run-dir" },
+      "known are site, address, netns, run-dir, libvirt" },
     { "unknown-group", "[host b1]", "[hots b1]",
       LIMEVI_ERROR_INVALID,
       "12: [hots b1]: unknown group; expected [vc], [host NAME] or "

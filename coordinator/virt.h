@@ -1,0 +1,54 @@
+/*
+ * libvirt as the way to a host's QEMUs (a [host] with `libvirt = URI`):
+ * libvirt starts the VM from its domain XML and runs its migration
+ * (peer to peer, as `virsh migrate --p2p --live`), while the coordinator
+ * still follows and gates it through a QMP socket of its own that the
+ * domain XML gives QEMU: libvirt refuses monitor commands to a domain
+ * that is migrating in, and the switchover gate is released there.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef LIMEVI_VIRT_H
+#define LIMEVI_VIRT_H
+
+#include "vcfile.h"
+
+/*
+ * The domain XML of @vm on @host: its template with the VC file's
+ * variables expanded, a UUID derived from the VC and VM names when the
+ * template has none (the destination's must equal the source's), and
+ * QEMU arguments for -netdev limevi, the NIC and QMP at RUN-DIR/VM.qmp.
+ */
+char *limevi_virt_domain_xml(const LimeviVc *vc, const LimeviVcVm *vm,
+                             const LimeviVcHost *host, gboolean gate,
+                             GError **error);
+
+/* Starts @vm on @host as a transient domain. */
+gboolean limevi_virt_start(const LimeviVc *vc, const LimeviVcVm *vm,
+                           const LimeviVcHost *host, GError **error);
+
+typedef struct LimeviVirtMigration LimeviVirtMigration;
+
+/*
+ * Starts @vm's live migration from @src to @dst in a thread of its own
+ * (the libvirt call blocks until the VM moved or failed); @bandwidth in
+ * bytes/s, 0 for libvirt's default.
+ */
+LimeviVirtMigration *limevi_virt_migrate(const LimeviVc *vc,
+                                         const LimeviVcVm *vm,
+                                         const LimeviVcHost *src,
+                                         const LimeviVcHost *dst,
+                                         guint64 bandwidth, GError **error);
+
+/* Waits up to @timeout_ms for the migration to end; FALSE while it runs.
+ * When it ended, @error says why it failed (unset: it succeeded). */
+gboolean limevi_virt_migration_ended(LimeviVirtMigration *mig,
+                                     guint timeout_ms, GError **error);
+
+/* Cancels the migration (libvirt removes the destination domain). */
+void limevi_virt_migration_abort(LimeviVirtMigration *mig);
+
+/* Waits for the migration thread (abort it first if it may hang). */
+void limevi_virt_migration_free(LimeviVirtMigration *mig);
+
+#endif /* LIMEVI_VIRT_H */
