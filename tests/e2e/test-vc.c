@@ -19,8 +19,11 @@
 /* Of the streams a failed migration must not disturb: long enough to
  * run through it. */
 #define ROLLBACK_SECONDS 40
+/* Of the streams the move through libvirt carries. */
+#define LIBVIRT_SECONDS 60
 
 static struct {
+    gboolean libvirt;           /* hosts are libvirtds, VMs their domains */
     char *tag;
     char *dir;                  /* the VC file, run dirs */
     char *vc_file;
@@ -65,22 +68,85 @@ static int limevi(const char *cmd, const char *extra1, const char *extra2,
     return run(argv, out, err);
 }
 
+/* The guest's kernel command line: its address, name and probes. */
+static char *guest_append(const char *name, const char *ip,
+                          const char *peer_ip, guint senders, guint count)
+{
+    return g_strdup_printf("console=ttyS0 quiet limevi.ip=%s/24 "
+        "limevi.name=%s limevi.run=probe,recv,--port,7000,--senders,%u,"
+        "--timeout-ms,200000 limevi.run=probe,send,--to,%s:7000,--rate,%u,"
+        "--count,%u,--id,%s,--delay-ms,3000", ip, name, senders, peer_ip,
+        RATE, count, name);
+}
+
+/* A libvirt domain for the VM, as an operator would write it (limevi
+ * adds the NIC, -netdev limevi and QMP). */
+static char *write_domain_xml(const char *name, const char *append)
+{
+    g_autofree char *file = g_strdup_printf("%s.xml", name);
+    char *path = g_build_filename(e2e.dir, file, NULL);
+    g_autofree char *xml = g_strdup_printf(
+        "<domain type='qemu'>\n  <name>${vm}</name>\n"
+        "  <memory unit='MiB'>${memory}</memory>\n  <vcpu>1</vcpu>\n"
+        "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n"
+        "    <kernel>%s/vmlinux</kernel>\n    <initrd>%s/initrd.img</initrd>\n"
+        "    <cmdline>%s</cmdline>\n  </os>\n  <cpu mode='maximum'/>\n"
+        "  <devices>\n    <emulator>%s</emulator>\n"
+        "    <controller type='usb' model='none'/>\n"
+        "    <memballoon model='none'/>\n"
+        "    <serial type='file'><source path='${run_dir}/${vm}.log'/>"
+        "</serial>\n  </devices>\n</domain>\n",
+        env_path("LIMEVI_GUEST_DIR"), env_path("LIMEVI_GUEST_DIR"), append,
+        env_path("LIMEVI_QEMU"));
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(g_file_set_contents(path, xml, -1, &error));
+    return path;
+}
+
 static void vm_block(GString *s, const char *name, const char *lan,
                      const char *ip, const char *mac, guint port,
                      const char *peer_ip, guint senders, guint count)
 {
+    g_autofree char *append = guest_append(name, ip, peer_ip, senders,
+                                           count);
+
     g_string_append_printf(s,
-        "[vm %s]\nhost = a1\nlan = %s\nmac = %s\nmemory = 128\nport = %u\n"
+        "[vm %s]\nhost = a1\nlan = %s\nmac = %s\nmemory = 128\nport = %u\n",
+        name, lan, mac, port);
+    if (e2e.libvirt) {
+        g_autofree char *xml = write_domain_xml(name, append);
+
+        g_string_append_printf(s, "domain = %s\n\n", xml);
+        return;
+    }
+    g_string_append_printf(s,
         "qemu = %s -machine pc -accel tcg -cpu max -m ${memory} -nodefaults "
         "-no-user-config -display none -kernel %s/vmlinux -initrd "
-        "%s/initrd.img -append \"console=ttyS0 quiet limevi.ip=%s/24 "
-        "limevi.name=%s limevi.run=probe,recv,--port,7000,--senders,%u,"
-        "--timeout-ms,200000 limevi.run=probe,send,--to,%s:7000,--rate,%u,"
-        "--count,%u,--id,%s,--delay-ms,3000\" "
-        "-serial file:${run_dir}/${vm}.log\n\n",
-        name, lan, mac, port, env_path("LIMEVI_QEMU"),
-        env_path("LIMEVI_GUEST_DIR"), env_path("LIMEVI_GUEST_DIR"), ip, name,
-        senders, peer_ip, RATE, count, name);
+        "%s/initrd.img -append \"%s\" -serial file:${run_dir}/${vm}.log\n\n",
+        env_path("LIMEVI_QEMU"), env_path("LIMEVI_GUEST_DIR"),
+        env_path("LIMEVI_GUEST_DIR"), append);
+}
+
+/* The URI of site @site's libvirtd (see tests/libvirt/libvirtd-site.sh). */
+static char *libvirt_uri(const char *site)
+{
+    return g_strdup_printf("qemu+unix:///system?socket=%s/libvirt-%s/run/"
+                           "libvirt-sock", e2e.dir, site);
+}
+
+static void host_block(GString *s, const char *name, const char *site,
+                       guint n)
+{
+    g_string_append_printf(s, "[host %s]\nsite = %s\naddress = 198.18.0.%u\n"
+                           "netns = %s-%s\nrun-dir = %s/%s\n", name, site, n,
+                           e2e.tag, site, e2e.dir, name);
+    if (e2e.libvirt) {
+        g_autofree char *uri = libvirt_uri(site);
+
+        g_string_append_printf(s, "libvirt = %s\n", uri);
+    }
+    g_string_append_c(s, '\n');
 }
 
 /* The VC file, its VMs streaming for @seconds once booted. */
@@ -89,12 +155,9 @@ static void write_vc_file(guint seconds)
     g_autoptr(GString) s = g_string_new(NULL);
     g_autoptr(GError) error = NULL;
 
-    g_string_append_printf(s,
-        "[vc]\nname = vc1\nlans = front;back\n\n"
-        "[host a1]\nsite = A\naddress = 198.18.0.1\nnetns = %s-A\n"
-        "run-dir = %s/a1\n\n"
-        "[host b1]\nsite = B\naddress = 198.18.0.2\nnetns = %s-B\n"
-        "run-dir = %s/b1\n\n", e2e.tag, e2e.dir, e2e.tag, e2e.dir);
+    g_string_append(s, "[vc]\nname = vc1\nlans = front;back\n\n");
+    host_block(s, "a1", "A", 1);
+    host_block(s, "b1", "B", 2);
     /* Every VM streams to its LAN neighbour; w1 also hears the TAP. */
     vm_block(s, "w1", "front", "198.18.10.1", "52:54:00:18:0a:01", 7001,
              "198.18.10.2", 2, RATE * seconds);
@@ -228,6 +291,24 @@ static void stop_vc(void)
     }
 }
 
+static void libvirtd_sites(const char *cmd)
+{
+    const char *sites[] = { "A", "B" };
+
+    for (guint i = 0; i < G_N_ELEMENTS(sites); i++) {
+        g_autofree char *ns = g_strdup_printf("%s-%s", e2e.tag, sites[i]);
+        g_autofree char *base = g_strdup_printf("libvirt-%s", sites[i]);
+        g_autofree char *dir = g_build_filename(e2e.dir, base, NULL);
+        g_autofree char *err = NULL;
+        const char *argv[] = { "bash", env_path("LIMEVI_LIBVIRTD_SITE"), cmd,
+                               ns, dir, NULL };
+
+        if (run(argv, NULL, &err) != 0) {
+            g_error("libvirtd-site.sh %s %s: %s", cmd, ns, err);
+        }
+    }
+}
+
 static void setup(void)
 {
     g_autofree char *ns_wan = NULL, *ready = NULL;
@@ -266,6 +347,9 @@ static void teardown(void)
                            e2e.tag, "A", "B", NULL };
 
     stop_vc();
+    if (e2e.libvirt) {
+        libvirtd_sites("down");
+    }
     if (e2e.wan) {
         g_subprocess_send_signal(e2e.wan, SIGTERM);
     }
@@ -368,7 +452,9 @@ static void assert_vc_at(const char *site, char **routes)
     }
 }
 
-static void test_vc_moves_to_b(void)
+/* `limevi migrate --to B` moves the VC running at A, its streams lasting
+ * @seconds: every VM moved, the gates held, and every stream whole. */
+static void assert_vc_moves_to_b(guint seconds)
 {
     g_autofree char *out = NULL, *err = NULL;
     g_autofree char *report = g_build_filename(e2e.dir, "report.json", NULL);
@@ -394,6 +480,14 @@ static void test_vc_moves_to_b(void)
         g_assert_true(json_object_get_boolean_member(vm, "ok"));
         g_assert_cmpstr(json_object_get_string_member(vm, "to"), ==, "b1");
         g_assert_cmpint(json_object_get_int_member(vm, "pause_ms"), >=, 0);
+        /* With QMP the sources stay until every peer followed, so the
+         * VMs learn every move themselves; libvirt stops a source as
+         * soon as its VM runs at the destination (docs/migration.md). */
+        if (!e2e.libvirt) {
+            g_assert_cmpint(json_object_get_int_member(vm,
+                                                       "routes_repaired"),
+                            ==, 0);
+        }
     }
     g_assert_cmpint(json_object_get_int_member(o, "switchover_skew_ms"), >=,
                     0);
@@ -420,7 +514,12 @@ static void test_vc_moves_to_b(void)
     g_assert_true(g_file_test(svg, G_FILE_TEST_EXISTS));
 
     assert_vc_at("B", NULL);
-    assert_streams_whole("b1", SECONDS);
+    assert_streams_whole("b1", seconds);
+}
+
+static void test_vc_moves_to_b(void)
+{
+    assert_vc_moves_to_b(SECONDS);
 }
 
 /* Runs `limevi migrate VC-FILE --to SITE` with the test's journal. */
@@ -633,6 +732,23 @@ static void test_rollback_when_a_migration_fails_in_qemu(void)
     assert_streams_whole("a1", ROLLBACK_SECONDS);
 }
 
+/* The same VC as libvirt domains, one libvirtd per site: libvirt runs
+ * each migration (peer to peer), limevi gates and releases them. */
+static void test_vc_moves_through_libvirt(void)
+{
+    stop_vc();
+    assert_no_qemu_on("a1");
+    assert_no_qemu_on("b1");
+    libvirtd_sites("up");
+    e2e.libvirt = TRUE;
+    start_vc(LIBVIRT_SECONDS);
+    assert_vc_at("A", NULL);
+    g_assert_cmpuint(qemus_on("a1"), ==, 4);
+    assert_vc_moves_to_b(LIBVIRT_SECONDS);
+    /* libvirt stopped every source. */
+    assert_no_qemu_on("a1");
+}
+
 static void test_bad_vc_file_one_precise_error(void)
 {
     g_autofree char *bad = g_build_filename(e2e.dir, "bad.conf", NULL);
@@ -679,6 +795,8 @@ int main(int argc, char **argv)
                     test_rollback_when_a_migration_fails_in_qemu);
     g_test_add_func("/e2e/bad-vc-file-gives-one-precise-error",
                     test_bad_vc_file_one_precise_error);
+    g_test_add_func("/e2e/vc-moves-through-libvirt-losing-nothing",
+                    test_vc_moves_through_libvirt);
     ret = g_test_run();
     teardown();
     return ret;
