@@ -55,6 +55,14 @@ typedef struct {
 } BadVc;
 
 static const BadVc bad_vcs[] = {
+    { "libvirt-vm-without-domain", "run-dir = /run/limevi/b1\n",
+      "run-dir = /run/limevi/b1\nlibvirt = qemu:///system\n",
+      LIMEVI_ERROR_INVALID,
+      "26: [vm db] key 'domain': required key is missing" },
+    { "domain-file-missing", "qemu = qemu-system-x86_64 -m ${memory}\n",
+      "qemu = q\ndomain = /nonexistent/db.xml\n",
+      LIMEVI_ERROR_INVALID,
+      "33: [vm db] key 'domain': no domain XML file /nonexistent/db.xml" },
     { "missing-key", "mac = 52:54:00:18:00:02\n", "",
       LIMEVI_ERROR_INVALID,
       "25: [vm db] key 'mac': required key is missing" },
