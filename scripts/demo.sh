@@ -59,7 +59,7 @@ lan = $lan
 mac = $mac
 memory = 256
 port = $port
-qemu = $QEMU -machine pc -accel $ACCEL -cpu max -m \${memory} -nodefaults -no-user-config -display none -kernel $KERNEL -initrd $GUEST/initrd.img -append "console=ttyS0 quiet limevi.ip=$ip/24 limevi.name=$name $runs" -serial file:\${run_dir}/\${vm}.log
+qemu = $QEMU -machine pc -accel $ACCEL -cpu max -m \${memory} -nodefaults -no-user-config -display none -kernel $KERNEL -initrd $GUEST/initrd.img -append "console=ttyS0 quiet no_timer_check limevi.ip=$ip/24 limevi.name=$name $runs" -serial file:\${run_dir}/\${vm}.log
 
 VM
 }

@@ -72,7 +72,7 @@ static int limevi(const char *cmd, const char *extra1, const char *extra2,
 static char *guest_append(const char *name, const char *ip,
                           const char *peer_ip, guint senders, guint count)
 {
-    return g_strdup_printf("console=ttyS0 quiet limevi.ip=%s/24 "
+    return g_strdup_printf("console=ttyS0 quiet no_timer_check limevi.ip=%s/24 "
         "limevi.name=%s limevi.run=probe,recv,--port,7000,--senders,%u,"
         "--timeout-ms,200000 limevi.run=probe,send,--to,%s:7000,--rate,%u,"
         "--count,%u,--id,%s,--delay-ms,3000", ip, name, senders, peer_ip,
