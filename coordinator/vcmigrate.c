@@ -598,6 +598,16 @@ static LimeviVmMigration *first_failed(Run *run)
     return NULL;
 }
 
+static gboolean any_virt(Run *run)
+{
+    for (guint i = 0; i < run->migs->len; i++) {
+        if (((LimeviVmMigration *)run->migs->pdata[i])->virt) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
 static void pump(Run *run)
 {
     while (g_main_context_iteration(NULL, FALSE)) {
@@ -616,6 +626,7 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
     guint sig_term = g_unix_signal_add(SIGTERM, on_signal, &run);
     LimeviVmMigration *bad = NULL;
     const char *why = NULL;
+    gint64 sync_deadline;
     guint wrong;
     int status = 1;
 
@@ -757,8 +768,13 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
         print_progress(&run, FALSE);
         g_usleep(POLL_MS * 1000);
     }
+    /* One wait for every VM's sync, not one per VM. */
+    sync_deadline = g_get_monotonic_time() +
+                    (gint64)SYNC_TIMEOUT_MS * 1000 /
+                    (any_virt(&run) ? 10 : 1);
     for (guint i = 0; i < migs->len; i++) {
         LimeviVmMigration *m = migs->pdata[i];
+        gint64 left = (sync_deadline - g_get_monotonic_time()) / 1000;
         JsonObject *e;
 
         if (m->phase != VM_DONE) {
@@ -769,9 +785,8 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
             continue;
         }
         /* With libvirt the sources are gone already: what did not sync
-         * by now, the route check below repairs. */
-        e = limevi_qmp_event(m->dq, "LIMEVI_PEERS_SYNCED",
-                             m->virt ? SYNC_TIMEOUT_MS / 10 : SYNC_TIMEOUT_MS,
+         * soon, the route check below repairs. */
+        e = limevi_qmp_event(m->dq, "LIMEVI_PEERS_SYNCED", MAX(left, 0),
                              NULL);
         if (e) {
             m->t_synced = limevi_qmp_event_time(e);
