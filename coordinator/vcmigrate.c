@@ -344,6 +344,17 @@ static gboolean poll_migration(Run *run, LimeviVmMigration *m)
     }
     m->expected_downtime = json_object_get_int_member_with_default(
         o, "expected-downtime", -1);
+    /* Until libvirt issues `migrate`, QEMU still shows the outcome of
+     * the VM's last migration: libvirt's own end says whether this one
+     * failed. */
+    if (m->virt && (!strcmp(status, "failed") ||
+                    !strcmp(status, "cancelled"))) {
+        json_node_unref(ret);
+        if (limevi_virt_migration_ended(m->virt, 0, &error) && error) {
+            return fail_vm(m, error);
+        }
+        return TRUE;
+    }
     if (!strcmp(status, "failed") || !strcmp(status, "cancelled")) {
         m->error = g_strdup_printf("migration %s: %s", status,
             json_object_get_string_member_with_default(o, "error-desc",
@@ -980,7 +991,15 @@ int limevi_vc_migrate_resume(LimeviVc *vc, const LimeviMigrateOptions *opts)
             }
             g_usleep(200 * 1000);
         }
-        if (st && !strcmp(st, "completed")) {
+        if (st && !strcmp(st, "completed") && m->src->libvirt) {
+            /* libvirt resumes the destination, then stops the source
+             * itself; a source quit before would fail its job. */
+            m->phase = VM_DONE;
+            while (g_get_monotonic_time() < deadline &&
+                   limevi_qmp_run(m->sq, "query-status", NULL, NULL)) {
+                g_usleep(200 * 1000);
+            }
+        } else if (st && !strcmp(st, "completed")) {
             m->phase = VM_DONE;
             limevi_qmp_run(m->sq, "quit", NULL, NULL);
         } else if (m->sq && g_strcmp0(st, "completed")) {

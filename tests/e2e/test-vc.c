@@ -369,6 +369,15 @@ static JsonObject *parse(JsonParser *parser, const char *text)
 }
 
 /* The probe's result line for @sender in @path. */
+static void dbg_dump(const char *when)
+{
+    g_autofree char *out = NULL;
+    const char *argv[] = { "python3", "/tmp/dbg/qdump.py", e2e.dir, NULL };
+
+    run(argv, &out, NULL);
+    g_test_message("DBG %s:\n%s", when, out);
+}
+
 static void assert_stream_whole(const char *path, const char *sender,
                                 guint count)
 {
@@ -390,6 +399,9 @@ static void assert_stream_whole(const char *path, const char *sender,
     copy = g_strndup(line, strcspn(line, "\r\n"));
     o = parse(parser, copy);
     g_test_message("%s: %s", path, copy);
+    if (json_object_get_int_member(o, "lost")) {
+        dbg_dump("lost");
+    }
     g_assert_cmpint(json_object_get_int_member(o, "received"), ==, count);
     g_assert_cmpint(json_object_get_int_member(o, "lost"), ==, 0);
     g_assert_cmpint(json_object_get_int_member(o, "duplicated"), ==, 0);
@@ -469,6 +481,7 @@ static void assert_vc_moves_to_b(guint seconds)
     int status = run(argv, &out, &err);
 
     g_test_message("limevi migrate:\n%s%s", out, err);
+    dbg_dump("after migrate");
     g_assert_cmpint(status, ==, 0);
     g_assert_true(g_file_get_contents(report, &rep_text, NULL, NULL));
     o = parse(parser, rep_text);
@@ -640,13 +653,9 @@ static void test_rollback_when_a_destination_dies(void)
 /* The coordinator is killed (SIGKILL) right after it journals each step
  * in turn; --resume then rolls back (before the release) or finishes
  * (after it), and no VM ever runs twice or nowhere. */
-static void test_coordinator_killed_then_resumed(void)
+static void assert_killed_then_resumed(const char *const *steps, guint n)
 {
-    static const char *const steps[] = {
-        "planned", "destinations-started", "migrating", "released",
-    };
-
-    for (guint i = 0; i < G_N_ELEMENTS(steps); i++) {
+    for (guint i = 0; i < n; i++) {
         g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
             G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
             G_SUBPROCESS_FLAGS_STDERR_SILENCE);
@@ -675,6 +684,15 @@ static void test_coordinator_killed_then_resumed(void)
         g_assert_cmpint(status, ==, finished ? 0 : 1);
         assert_vc_at(finished ? "A" : "B", NULL);
     }
+}
+
+static void test_coordinator_killed_then_resumed(void)
+{
+    static const char *const steps[] = {
+        "planned", "destinations-started", "migrating", "released",
+    };
+
+    assert_killed_then_resumed(steps, G_N_ELEMENTS(steps));
 }
 
 /* The VC file as it reads once @vm was given 256 MiB (it runs with 128):
@@ -749,6 +767,17 @@ static void test_vc_moves_through_libvirt(void)
     assert_no_qemu_on("a1");
 }
 
+/* libvirt's peer-to-peer jobs outlive a killed coordinator: --resume
+ * cancels them (before the release) or sees them through (after). */
+static void test_libvirt_coordinator_killed_then_resumed(void)
+{
+    static const char *const steps[] = { "migrating", "released" };
+
+    g_assert_true(e2e.libvirt);
+    assert_killed_then_resumed(steps, G_N_ELEMENTS(steps));
+    assert_no_qemu_on("b1");
+}
+
 static void test_bad_vc_file_one_precise_error(void)
 {
     g_autofree char *bad = g_build_filename(e2e.dir, "bad.conf", NULL);
@@ -797,6 +826,8 @@ int main(int argc, char **argv)
                     test_bad_vc_file_one_precise_error);
     g_test_add_func("/e2e/vc-moves-through-libvirt-losing-nothing",
                     test_vc_moves_through_libvirt);
+    g_test_add_func("/e2e/libvirt-coordinator-killed-then-resumed",
+                    test_libvirt_coordinator_killed_then_resumed);
     ret = g_test_run();
     teardown();
     return ret;
