@@ -369,15 +369,6 @@ static JsonObject *parse(JsonParser *parser, const char *text)
 }
 
 /* The probe's result line for @sender in @path. */
-static void dbg_dump(const char *when)
-{
-    g_autofree char *out = NULL;
-    const char *argv[] = { "python3", "/tmp/dbg/qdump.py", e2e.dir, NULL };
-
-    run(argv, &out, NULL);
-    g_test_message("DBG %s:\n%s", when, out);
-}
-
 static void assert_stream_whole(const char *path, const char *sender,
                                 guint count)
 {
@@ -399,9 +390,6 @@ static void assert_stream_whole(const char *path, const char *sender,
     copy = g_strndup(line, strcspn(line, "\r\n"));
     o = parse(parser, copy);
     g_test_message("%s: %s", path, copy);
-    if (json_object_get_int_member(o, "lost")) {
-        dbg_dump("lost");
-    }
     g_assert_cmpint(json_object_get_int_member(o, "received"), ==, count);
     g_assert_cmpint(json_object_get_int_member(o, "lost"), ==, 0);
     g_assert_cmpint(json_object_get_int_member(o, "duplicated"), ==, 0);
@@ -481,7 +469,6 @@ static void assert_vc_moves_to_b(guint seconds)
     int status = run(argv, &out, &err);
 
     g_test_message("limevi migrate:\n%s%s", out, err);
-    dbg_dump("after migrate");
     g_assert_cmpint(status, ==, 0);
     g_assert_true(g_file_get_contents(report, &rep_text, NULL, NULL));
     o = parse(parser, rep_text);
