@@ -496,11 +496,31 @@ void limevi_migrate_data(LimeviPort *port, const LimeviWirePacket *pkt,
     }
 }
 
-/* Gives up on gaps that stayed open too long; ends resequencing. */
+/*
+ * Whether our VM's old host may still forward frames to us: it answers
+ * our UPDATE only once it forwards (and after what it queued), so until
+ * then a gap is a frame on its way through it, however loaded it or the
+ * WAN is.  Given up on after LIMEVI_CONTROL_ATTEMPTS (a dead source).
+ */
+static gboolean rx_source_owes(LimeviPort *port)
+{
+    for (guint i = 0; i < port->pending->len; i++) {
+        LimeviPending *p = port->pending->pdata[i];
+
+        if (!p->about && !p->peer[0] && p->op == LIMEVI_CONTROL_UPDATE) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+/* Gives up on gaps that stayed open too long once the source answered;
+ * ends resequencing. */
 static gboolean rx_tick(LimeviPort *port)
 {
     gint64 now = now_us();
     gboolean holding = FALSE;
+    gboolean source_owes = rx_source_owes(port);
     GHashTableIter it;
     gpointer value;
 
@@ -509,7 +529,10 @@ static gboolean rx_tick(LimeviPort *port)
         LimeviRxSender *s = value;
         LimeviHeldFrame *h = g_queue_peek_head(&s->held);
 
-        if (h && now - s->gap_since > LIMEVI_GAP_TIMEOUT_MS * 1000) {
+        if (h && source_owes) {
+            /* The timeout runs from the source's answer. */
+            s->gap_since = now;
+        } else if (h && now - s->gap_since > LIMEVI_GAP_TIMEOUT_MS * 1000) {
             /* What was dropped for want of room is counted already. */
             port->stats.rx_gaps += h->seq - s->next -
                                    rx_dropped_before(s, h->seq);

@@ -667,6 +667,83 @@ static void test_failed_send_uses_no_sequence_number(void)
     trio_clear(&t);
 }
 
+/*
+ * A loaded source (or a slow WAN) answers the destination's UPDATE, and
+ * forwards what reached it after its save, later than the gap timeout.
+ * d holds p's frames 4-5, which p flushed at once, for as long as the
+ * source has not answered: 3 comes late and the guest gets 3, 4, 5 in
+ * order; nothing is given up as a gap, nothing counted as a duplicate.
+ * Once the source has answered, a gap is given up after the timeout.
+ */
+static void test_gap_waits_while_source_forwards(void)
+{
+    Trio t;
+    g_autoptr(GBytes) state = NULL;
+    g_autoptr(GBytes) slow = NULL;
+    g_autoptr(GSocket) mute = NULL;
+    g_autoptr(GSocketAddress) any = NULL;
+    g_autoptr(GSocketAddress) local = NULL;
+    g_autoptr(GInetAddress) lo = NULL;
+    g_autoptr(LimeviPortInfo) di = NULL;
+    g_autofree char *mute_ep = NULL;
+    g_autoptr(GError) error = NULL;
+
+    trio_init(&t);
+    p_reaches_s(&t, 2);
+    limevi_port_migration_start(t.s->port);
+    limevi_port_freeze(t.s->port);
+    state = limevi_port_save(t.s->port);
+    /* The source, as d reaches it: it reads nothing, answers nothing. */
+    lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+    any = g_inet_socket_address_new(lo, 0);
+    mute = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+                        G_SOCKET_PROTOCOL_UDP, &error);
+    g_assert_no_error(error);
+    g_assert_true(g_socket_bind(mute, any, FALSE, &error));
+    local = g_socket_get_local_address(mute, &error);
+    g_assert_no_error(error);
+    mute_ep = g_strdup_printf("127.0.0.1:%u", port_of(local));
+    slow = state_with_source(state, mute_ep);
+    arrive(t.d, slow);
+
+    receive_from_p(t.d, 4);     /* flushed by p */
+    receive_from_p(t.d, 5);
+    test_spin(t.context, LIMEVI_GAP_TIMEOUT_MS + 300);
+    g_assert_cmpuint(t.d->frames->len, ==, 0);
+    receive_from_p(t.d, 3);     /* forwarded by the source, late */
+    assert_ids(t.d, 3, 5);
+    di = info(t.d);
+    g_assert_cmpuint(di->stats.rx_gaps, ==, 0);
+    g_assert_cmpuint(di->stats.rx_duplicates, ==, 0);
+    g_clear_pointer(&di, limevi_port_info_free);
+
+    /* The source answers (it forwarded everything): 6 never comes. */
+    {
+        guint8 buf[LIMEVI_WIRE_HEADER_MAX + LIMEVI_WIRE_CONTROL_LEN];
+        LimeviWireHeader hdr = {
+            .type = LIMEVI_WIRE_TYPE_CONTROL,
+            .epoch = 2,
+            .vc = "vc1",
+            .lan = "lan1",
+            .src = "r",
+            .dst = "r",
+        };
+        gsize hlen = limevi_wire_encode(&hdr, buf, sizeof(buf));
+
+        g_assert_cmpuint(hlen, >, 0);
+        limevi_wire_encode_control(LIMEVI_CONTROL_ACK,
+                                   LIMEVI_CONTROL_UPDATE, buf + hlen);
+        limevi_port_receive(t.d->port, buf, hlen + LIMEVI_WIRE_CONTROL_LEN);
+    }
+    receive_from_p(t.d, 7);
+    test_spin(t.context, LIMEVI_GAP_TIMEOUT_MS + 300);
+    g_assert_cmpuint(t.d->frames->len, ==, 4);
+    g_assert_cmpuint(test_frame_id(t.d->frames->pdata[3]), ==, 7);
+    di = info(t.d);
+    g_assert_cmpuint(di->stats.rx_gaps, ==, 1);
+    trio_clear(&t);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -684,6 +761,8 @@ int main(int argc, char **argv)
                     test_resequencing_bounded_by_buffer_limit);
     g_test_add_func("/migrate/failed-send/uses-no-sequence-number",
                     test_failed_send_uses_no_sequence_number);
+    g_test_add_func("/migrate/resequencing/gap-waits-while-source-forwards",
+                    test_gap_waits_while_source_forwards);
     g_test_add_func("/migrate/wildcard-listen/carries-reachable-source",
                     test_wildcard_listen_carries_reachable_source);
     return g_test_run();
