@@ -85,7 +85,7 @@ run-dir = $WORK/b1
 $(vm web front 198.18.10.1 52:54:00:18:0a:01 7001 \
   "limevi.run=probe,recv,--port,7000,--senders,2,--timeout-ms,120000")
 $(vm app front 198.18.10.2 52:54:00:18:0a:02 7002 \
-  "limevi.run=probe,send,--to,198.18.10.1:7000,--rate,1000,--count,75000,--id,app,--delay-ms,3000")
+  "limevi.run=probe,send,--to,198.18.10.1:7000,--rate,1000,--count,75000,--id,app,--delay-ms,3000,--wait-peer-ms,60000")
 $(vm db back 198.18.20.1 52:54:00:18:14:01 7003 "")
 CONF
 echo "  VC file: $WORK/vc1.conf"
@@ -116,7 +116,7 @@ done
 echo "  web, app and db are up; for 75 s app streams 1000 frames/s to web,"
 echo "  and a TAP endpoint at site A 500 frames/s"
 ip netns exec "$TAG-A" "$PROBE" send --to 198.18.10.1:7000 --rate 500 \
-  --count 37500 --id tap >"$WORK/tap-send.json" 2>&1 &
+  --count 37500 --id tap --wait-peer-ms 60000 >"$WORK/tap-send.json" 2>&1 &
 PIDS+=($!)
 sleep 3
 "$LIMEVI" status "$WORK/vc1.conf" || true

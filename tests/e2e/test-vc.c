@@ -75,7 +75,8 @@ static char *guest_append(const char *name, const char *ip,
     return g_strdup_printf("console=ttyS0 quiet no_timer_check limevi.ip=%s/24 "
         "limevi.name=%s limevi.run=probe,recv,--port,7000,--senders,%u,"
         "--timeout-ms,200000 limevi.run=probe,send,--to,%s:7000,--rate,%u,"
-        "--count,%u,--id,%s,--delay-ms,3000", ip, name, senders, peer_ip,
+        "--count,%u,--id,%s,--delay-ms,3000,--wait-peer-ms,120000", ip, name,
+        senders, peer_ip,
         RATE, count, name);
 }
 
@@ -268,7 +269,7 @@ static void start_vc(guint seconds)
     e2e.tap_send = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE,
         &error, "ip", "netns", "exec", ns_a, env_path("LIMEVI_PROBE"),
         "send", "--to", "198.18.10.1:7000", "--rate", rate, "--count",
-        count, "--id", "tap", NULL);
+        count, "--id", "tap", "--wait-peer-ms", "120000", NULL);
     g_assert_no_error(error);
     g_usleep(5 * G_USEC_PER_SEC);
 }

@@ -23,7 +23,7 @@
 
 static const char usage[] =
     "usage: probe send --to IP:PORT --rate FPS --count N [--size BYTES]"
-    " [--delay-ms MS]"
+    " [--delay-ms MS] [--wait-peer-ms MS]"
     " [--id NAME]\n"
     "       probe recv --port PORT [--bind IP] [--timeout-ms MS]"
     " [--duration-ms MS]\n"
@@ -81,10 +81,39 @@ static int parse_ipv4_endpoint(const char *s, struct sockaddr_in *sa)
     return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
+/* A datagram no stream has (shorter than any header): "are you there". */
+static const char hello[] = "HELLO";
+#define HELLO_LEN (sizeof(hello) - 1)
+
+/*
+ * Streams started at boot must not begin before their receiver listens
+ * (guests boot seconds apart on a loaded host): say hello every 200 ms
+ * until the receiver echoes it, for at most @wait_ms.
+ */
+static int wait_for_receiver(int fd, const struct sockaddr_in *dst,
+                             long long wait_ms)
+{
+    int64_t end = now_ns(CLOCK_MONOTONIC) + wait_ms * 1000000;
+    char buf[16];
+
+    while (now_ns(CLOCK_MONOTONIC) < end) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+        sendto(fd, hello, HELLO_LEN, 0, (const struct sockaddr *)dst,
+               sizeof(*dst));
+        if (poll(&pfd, 1, 200) > 0 &&
+            recv(fd, buf, sizeof(buf), MSG_DONTWAIT) == (ssize_t)HELLO_LEN &&
+            !memcmp(buf, hello, HELLO_LEN)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int cmd_send(int argc, char **argv)
 {
     const char *to = NULL, *id = "probe";
-    long long rate = 0, count = 0, size = 64, delay_ms = 0;
+    long long rate = 0, count = 0, size = 64, delay_ms = 0, wait_ms = 0;
     struct sockaddr_in dst;
     static uint8_t buf[PROBE_DATAGRAM_MAX];
     ProbeHeader hdr = { 0 };
@@ -120,6 +149,11 @@ static int cmd_send(int argc, char **argv)
             if (parse_num(val, 0, 3600000, &delay_ms) < 0) {
                 return fail("'--delay-ms' must be 0..3600000, got '%s'", val);
             }
+        } else if (!strcmp(opt, "--wait-peer-ms")) {
+            if (parse_num(val, 0, 3600000, &wait_ms) < 0) {
+                return fail("'--wait-peer-ms' must be 0..3600000, got '%s'",
+                            val);
+            }
         } else {
             return fail("unknown option '%s'", opt);
         }
@@ -145,6 +179,10 @@ static int cmd_send(int argc, char **argv)
 
         while (nanosleep(&d, &d) < 0 && errno == EINTR) {
         }
+    }
+    if (wait_ms && !wait_for_receiver(fd, &dst, wait_ms)) {
+        fprintf(stderr, "probe: no answer from %s in %lld ms; sending "
+                "anyway\n", to, wait_ms);
     }
     snprintf(hdr.id, sizeof(hdr.id), "%s", id);
     hdr.count = count;
@@ -278,6 +316,8 @@ static int cmd_recv(int argc, char **argv)
         struct pollfd pfd = { .fd = fd, .events = POLLIN };
         ProbeHeader hdr;
         StreamStats *s;
+        struct sockaddr_in from;
+        socklen_t from_len;
         ssize_t len;
 
         if (duration_ms && start + duration_ms * 1000000 - now < wait_ns) {
@@ -289,8 +329,14 @@ static int cmd_recv(int argc, char **argv)
         if (poll(&pfd, 1, (wait_ns + 999999) / 1000000) <= 0) {
             continue;
         }
-        len = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        from_len = sizeof(from);
+        len = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT,
+                       (struct sockaddr *)&from, &from_len);
         if (len < 0) {
+            continue;
+        }
+        if (len == (ssize_t)HELLO_LEN && !memcmp(buf, hello, HELLO_LEN)) {
+            sendto(fd, buf, len, 0, (struct sockaddr *)&from, from_len);
             continue;
         }
         last = now_ns(CLOCK_MONOTONIC);
