@@ -403,6 +403,8 @@ static void rollback(Run *run)
 
         if (m->virt) {
             limevi_virt_migration_abort(m->virt);
+        } else if (m->src->libvirt) {
+            limevi_virt_wait_idle(m->src, m->vm, TRUE, 30000);
         } else if (m->sq && m->phase >= VM_MIGRATING) {
             limevi_qmp_run(m->sq, "migrate_cancel", NULL, NULL);
         }
@@ -429,6 +431,10 @@ static void rollback(Run *run)
         if (m->virt) {
             /* libvirt removes the destination domain itself. */
             limevi_virt_migration_ended(m->virt, 30000, NULL);
+        } else if (m->src->libvirt) {
+            /* A job of a coordinator that died: it must be over before
+             * the next migration. */
+            limevi_virt_wait_idle(m->src, m->vm, FALSE, 30000);
         } else if (m->dq) {
             limevi_qmp_run(m->dq, "quit", NULL, NULL);
         } else if (m->dst_pid) {
@@ -472,8 +478,11 @@ static guint verify_routes(Run *run)
 
             for (guint k = 0; k < run->migs->len; k++) {
                 LimeviVmMigration *m = run->migs->pdata[k];
+                /* A VM whose move failed still runs at its source. */
                 g_autofree char *want = g_strdup_printf(
-                    "%s:%u", m->dst->address, m->vm->port);
+                    "%s:%u", m->phase == VM_DONE ? m->dst->address
+                                                 : m->src->address,
+                    m->vm->port);
 
                 if (strcmp(m->vm->name, peer) != 0) {
                     continue;
@@ -619,6 +628,40 @@ static gboolean any_virt(Run *run)
     return FALSE;
 }
 
+/*
+ * libvirt stops each source as soon as its VM runs at the destination,
+ * so an old host cannot pass on the moves of peers that switch over with
+ * it, and frames sent to it then are lost.  So before the release, every
+ * moving VM holds its frames for the other moving VMs of its LAN (the
+ * held frames travel with its state); each such route turns valid when
+ * the peer's announcement arrives, or when the route check after the
+ * migration sets it.
+ */
+static void hold_between_movers(Run *run)
+{
+    for (guint i = 0; i < run->migs->len; i++) {
+        LimeviVmMigration *m = run->migs->pdata[i];
+
+        for (guint k = 0; k < run->migs->len; k++) {
+            LimeviVmMigration *p = run->migs->pdata[k];
+            g_autofree char *args = NULL;
+            g_autoptr(GError) error = NULL;
+
+            if (p == m || strcmp(p->vm->lan, m->vm->lan) != 0) {
+                continue;
+            }
+            args = g_strdup_printf("{\"netdev\":\"n0\",\"vm\":\"%s\","
+                                   "\"endpoint\":\"%s:%u\",\"status\":"
+                                   "\"invalid\"}", p->vm->name,
+                                   p->src->address, p->vm->port);
+            if (!limevi_qmp_run(m->sq, "limevi-route-set", args, &error)) {
+                g_printerr("limevi: VM %s: holding frames for %s: %s\n",
+                           m->vm->name, p->vm->name, error->message);
+            }
+        }
+    }
+}
+
 static void pump(Run *run)
 {
     while (g_main_context_iteration(NULL, FALSE)) {
@@ -750,6 +793,9 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
         goto out;
     }
 
+    if (any_virt(&run)) {
+        hold_between_movers(&run);
+    }
     /* Every VM converged: full speed for the last round, then switch
      * them over together. */
     for (guint i = 0; i < migs->len; i++) {
@@ -781,8 +827,7 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
     }
     /* One wait for every VM's sync, not one per VM. */
     sync_deadline = g_get_monotonic_time() +
-                    (gint64)SYNC_TIMEOUT_MS * 1000 /
-                    (any_virt(&run) ? 10 : 1);
+                    (any_virt(&run) ? 0 : (gint64)SYNC_TIMEOUT_MS * 1000);
     for (guint i = 0; i < migs->len; i++) {
         LimeviVmMigration *m = migs->pdata[i];
         gint64 left = (sync_deadline - g_get_monotonic_time()) / 1000;
@@ -795,8 +840,8 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
             }
             continue;
         }
-        /* With libvirt the sources are gone already: what did not sync
-         * soon, the route check below repairs. */
+        /* With libvirt the sources are gone already and frames between
+         * moved VMs wait: the route check below sets what did not sync. */
         e = limevi_qmp_event(m->dq, "LIMEVI_PEERS_SYNCED", MAX(left, 0),
                              NULL);
         if (e) {
@@ -984,9 +1029,15 @@ int limevi_vc_migrate_resume(LimeviVc *vc, const LimeviMigrateOptions *opts)
         for (;;) {
             g_free(st);
             st = migration_status(m->sq);
-            if (!st || !strcmp(st, "completed") || !strcmp(st, "failed") ||
-                !strcmp(st, "cancelled") || !strcmp(st, "none") ||
+            if (!st || !strcmp(st, "completed") ||
                 g_get_monotonic_time() > deadline) {
+                break;
+            }
+            /* Until libvirt issues `migrate`, QEMU shows the outcome of
+             * the last migration: only libvirt's job says it is over. */
+            if ((!strcmp(st, "failed") || !strcmp(st, "cancelled") ||
+                 !strcmp(st, "none")) &&
+                (!m->src->libvirt || !limevi_virt_job_active(m->src, m->vm))) {
                 break;
             }
             g_usleep(200 * 1000);
@@ -1007,7 +1058,10 @@ int limevi_vc_migrate_resume(LimeviVc *vc, const LimeviMigrateOptions *opts)
             m->phase = VM_FAILED;
             m->error = g_strdup_printf("migration %s", st ? st : "lost");
             failed++;
-            if (m->dq) {
+            if (m->src->libvirt) {
+                /* libvirt removes the destination with its job. */
+                limevi_virt_wait_idle(m->src, m->vm, TRUE, 30000);
+            } else if (m->dq) {
                 limevi_qmp_run(m->dq, "quit", NULL, NULL);
             }
         } else {

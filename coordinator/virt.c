@@ -280,6 +280,57 @@ gboolean limevi_virt_migration_ended(LimeviVirtMigration *mig,
     return ended;
 }
 
+gboolean limevi_virt_wait_idle(const LimeviVcHost *host,
+                               const LimeviVcVm *vm, gboolean abort,
+                               guint timeout_ms)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    virConnectPtr conn = virt_open(host, NULL);
+    virDomainPtr dom = conn ? virDomainLookupByName(conn, vm->name) : NULL;
+    gboolean idle = !dom;
+
+    /* An error here is "no job": nothing to cancel. */
+    if (dom && abort) {
+        virDomainAbortJob(dom);
+    }
+
+    while (dom && g_get_monotonic_time() < deadline) {
+        virDomainJobInfo info;
+
+        if (virDomainGetJobInfo(dom, &info) < 0 ||
+            info.type == VIR_DOMAIN_JOB_NONE) {
+            idle = TRUE;
+            break;
+        }
+        g_usleep(100 * 1000);
+    }
+    if (dom) {
+        virDomainFree(dom);
+    }
+    if (conn) {
+        virConnectClose(conn);
+    }
+    return idle;
+}
+
+gboolean limevi_virt_job_active(const LimeviVcHost *host,
+                                const LimeviVcVm *vm)
+{
+    virConnectPtr conn = virt_open(host, NULL);
+    virDomainPtr dom = conn ? virDomainLookupByName(conn, vm->name) : NULL;
+    virDomainJobInfo info;
+    gboolean active = dom && virDomainGetJobInfo(dom, &info) == 0 &&
+                      info.type != VIR_DOMAIN_JOB_NONE;
+
+    if (dom) {
+        virDomainFree(dom);
+    }
+    if (conn) {
+        virConnectClose(conn);
+    }
+    return active;
+}
+
 void limevi_virt_migration_abort(LimeviVirtMigration *mig)
 {
     if (!limevi_virt_migration_ended(mig, 0, NULL)) {

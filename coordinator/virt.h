@@ -45,6 +45,17 @@ LimeviVirtMigration *limevi_virt_migrate(const LimeviVc *vc,
 gboolean limevi_virt_migration_ended(LimeviVirtMigration *mig,
                                      guint timeout_ms, GError **error);
 
+/* With @abort, cancels libvirt's job on @vm at @host (a migration a
+ * killed coordinator started, wherever libvirt is in it); then waits up
+ * to @timeout_ms until libvirt runs no job on it. */
+gboolean limevi_virt_wait_idle(const LimeviVcHost *host,
+                               const LimeviVcVm *vm, gboolean abort,
+                               guint timeout_ms);
+
+/* Whether libvirt runs a job (a migration) on @vm at @host now. */
+gboolean limevi_virt_job_active(const LimeviVcHost *host,
+                                const LimeviVcVm *vm);
+
 /* Cancels the migration (libvirt removes the destination domain). */
 void limevi_virt_migration_abort(LimeviVirtMigration *mig);
 
