@@ -29,11 +29,10 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "bench.h"
 #include "harness.h"
 
 #define BOOT_TIMEOUT_MS 180000
@@ -70,45 +69,9 @@ static struct {
     gboolean setup_on[N_SETUPS];
     gboolean link_on[N_LINKS];
     char *json_path;
-    gboolean verbose;
 } opt = {
     .runs = 3, .rate = 2000, .seconds = 20, .lead_ms = 2000, .size = 100,
 };
-
-/* Set by SIGINT/SIGTERM: the bench stops at its next step and cleans up
- * rather than dying with namespaces left behind. */
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-    interrupted = 1;
-}
-
-#define BENCH_ERROR (g_quark_from_static_string("bench-error"))
-
-static void vlog(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
-
-static void vlog(const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!opt.verbose) {
-        return;
-    }
-    va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "# %s\n", msg);
-}
-
-static gboolean check_interrupted(GError **err)
-{
-    if (interrupted) {
-        g_set_error(err, BENCH_ERROR, 0, "interrupted");
-        return FALSE;
-    }
-    return TRUE;
-}
 
 /* ---- One run's numbers ---- */
 
@@ -164,18 +127,8 @@ static gboolean run_in(HNetns *ns, const char *const *argv, GError **err)
     int status = ns ? hnetns_run(ns, argv, IP_TIMEOUT_MS, &output, err)
                     : harness_run(argv, IP_TIMEOUT_MS, &output, err);
 
-    if (status < 0) {
-        return FALSE;
-    }
-    if (status != 0) {
-        g_autofree char *cmd = g_strjoinv(" ", (char **)argv);
-
-        g_set_error(err, BENCH_ERROR, 0, "'%s'%s%s failed (%d): %s", cmd,
-                    ns ? " in " : "", ns ? hnetns_name(ns) : "", status,
-                    g_strchomp(output));
-        return FALSE;
-    }
-    return TRUE;
+    return bench_command_ok(status, argv, ns ? hnetns_name(ns) : NULL,
+                            output, err);
 }
 
 /* Splits @cmd on spaces and runs it in @ns: for fixed commands only. */
@@ -191,7 +144,7 @@ static gboolean sh_in(HNetns *ns, GError **err, const char *fmt, ...)
     va_start(ap, fmt);
     cmd = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    vlog("%s: %s", ns ? hnetns_name(ns) : "host", cmd);
+    bench_log("%s: %s", ns ? hnetns_name(ns) : "host", cmd);
     argv = g_strsplit(cmd, " ", -1);
     return run_in(ns, (const char *const *)argv, err);
 }
@@ -323,8 +276,8 @@ static HVm *start_vm(Bed *b, guint host, const char *name, const char *ip,
         .netns = hnetns_name(b->host[host]), .incoming = incoming,
     };
 
-    vlog("start %s on host %u: %s%s", name, host + 1, netdev,
-         incoming ? " (incoming)" : "");
+    bench_log("start %s on host %u: %s%s", name, host + 1, netdev,
+              incoming ? " (incoming)" : "");
     return hvm_start(&cfg, err);
 }
 
@@ -465,7 +418,7 @@ static gboolean migrate_r(Bed *b, guint to, HMigrateResult *res,
     if (!dst) {
         return FALSE;
     }
-    vlog("migrate r: host %u -> host %u", b->r_host + 1, to + 1);
+    bench_log("migrate r: host %u -> host %u", b->r_host + 1, to + 1);
     if (!hvm_migrate(b->r, dst, &mopts, res, err)) {
         g_autofree char *text = hvm_stderr(b->r);
 
@@ -503,14 +456,9 @@ static gboolean migrate_r(Bed *b, guint to, HMigrateResult *res,
 static gboolean recv_start(HVm *vm, const char *tag, guint port,
                            GError **err)
 {
-    g_autofree char *cmd = g_strdup_printf(
-        "probe recv --port %u --senders 1 --timeout-ms 10000 "
-        "--ready-file /tmp/%s.ready > /tmp/%s.json 2>&1 &", port, tag, tag);
-    g_autofree char *wait = g_strdup_printf(
-        "i=0; while [ ! -e /tmp/%s.ready ] && [ $i -lt 200 ]; do "
-        "sleep 0.05; i=$((i+1)); done; [ -e /tmp/%s.ready ]", tag, tag);
+    g_autofree char *cmd = bench_probe_recv_command(tag, port, 10000);
 
-    return guest_do(vm, cmd, err) && guest_do(vm, wait, err);
+    return guest_do(vm, cmd, err);
 }
 
 /* The JSON line about @sender in @vm's /tmp/@tag.json (both "probe
@@ -521,24 +469,13 @@ static JsonObject *recv_result(HVm *vm, const char *tag, const char *sender,
 {
     g_autofree char *cmd = g_strdup_printf("wait; cat /tmp/%s.json", tag);
     g_autofree char *out = guest_ok(vm, cmd, err);
-    g_auto(GStrv) lines = NULL;
+    JsonObject *o;
 
     if (!out) {
         return NULL;
     }
-    lines = g_strsplit(out, "\n", -1);
-    for (guint i = 0; lines[i]; i++) {
-        JsonObject *o;
-
-        if (!g_str_has_prefix(lines[i], "{") ||
-            !json_parser_load_from_data(parser, lines[i], -1, NULL)) {
-            continue;
-        }
-        o = json_node_get_object(json_parser_get_root(parser));
-        if (!g_strcmp0(json_object_get_string_member_with_default(
-                           o, "sender", NULL), sender)) {
-            return o;
-        }
+    if ((o = bench_probe_result(out, sender, parser))) {
+        return o;
     }
     g_set_error(err, BENCH_ERROR, 0, "%s: no probe result from %s in: %s",
                 hvm_name(vm), sender, out);
@@ -568,7 +505,7 @@ static gboolean run_once(Bed *b, Sample *s, GError **err)
         /* Let the announcements of the move back settle. */
         g_usleep(G_USEC_PER_SEC);
     }
-    if (!check_interrupted(err) || !recv_start(b->r, tag, port, err)) {
+    if (!bench_check_interrupted(err) || !recv_start(b->r, tag, port, err)) {
         return FALSE;
     }
     tap0 = tap_dropped(b);
@@ -582,7 +519,7 @@ static gboolean run_once(Bed *b, Sample *s, GError **err)
         return FALSE;
     }
     g_usleep(opt.lead_ms * 1000);
-    if (!check_interrupted(err) || !migrate_r(b, 1, &res, err)) {
+    if (!bench_check_interrupted(err) || !migrate_r(b, 1, &res, err)) {
         return FALSE;
     }
     s->completed_at_ms = (g_get_monotonic_time() - t0) / 1000;
@@ -714,17 +651,6 @@ static void print_table(GPtrArray *samples, Setup setup, Link link)
     print_row("mean", lost, dup, gap, down, pause, "");
 }
 
-/* "a vs b (ratio)", or just "a vs b" when b is 0. */
-static char *ratio_text(double a, double b, const char *unit)
-{
-    if (b == 0) {
-        return g_strdup_printf("%.1f%s vs %.1f%s (%s)", a, unit, b, unit,
-                               a == 0 ? "both zero" : "no ratio");
-    }
-    return g_strdup_printf("%.1f%s vs %.1f%s, ratio %.3f", a, unit, b, unit,
-                           a / b);
-}
-
 static void print_ratios(GPtrArray *samples, Link link)
 {
     Summary lv = summarize(samples, SETUP_LIMEVI, link);
@@ -735,8 +661,8 @@ static void print_ratios(GPtrArray *samples, Link link)
     if (!lv.n || !st.n) {
         return;
     }
-    lost = ratio_text(lv.lost, st.lost, "");
-    gap = ratio_text(lv.max_gap_ms, st.max_gap_ms, " ms");
+    lost = bench_ratio_text(lv.lost, st.lost, "");
+    gap = bench_ratio_text(lv.max_gap_ms, st.max_gap_ms, " ms");
     printf("\nLimeVI / standard, %s (means):\n", link_title[link]);
     printf("  frames lost:  %s\n", lost);
     printf("  longest gap:  %s\n", gap);
@@ -745,27 +671,19 @@ static void print_ratios(GPtrArray *samples, Link link)
 static gboolean write_json(GPtrArray *samples, GError **err)
 {
     g_autoptr(JsonBuilder) jb = json_builder_new();
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = NULL;
 
     json_builder_begin_object(jb);
     json_builder_set_member_name(jb, "config");
     json_builder_begin_object(jb);
-    json_builder_set_member_name(jb, "runs");
-    json_builder_add_int_value(jb, opt.runs);
-    json_builder_set_member_name(jb, "rate");
-    json_builder_add_int_value(jb, opt.rate);
-    json_builder_set_member_name(jb, "seconds");
-    json_builder_add_int_value(jb, opt.seconds);
-    json_builder_set_member_name(jb, "lead_ms");
-    json_builder_add_int_value(jb, opt.lead_ms);
-    json_builder_set_member_name(jb, "size");
-    json_builder_add_int_value(jb, opt.size);
-    json_builder_set_member_name(jb, "limevi_net");
-    json_builder_add_string_value(jb, opt.limevi_veth ? "veth" : "loopback");
-    json_builder_set_member_name(jb, "shaped");
-    json_builder_add_string_value(jb, "tbf rate " SHAPE_RATE
-                                  " burst 32kbit latency 50ms");
+    bench_json_int(jb, "runs", opt.runs);
+    bench_json_int(jb, "rate", opt.rate);
+    bench_json_int(jb, "seconds", opt.seconds);
+    bench_json_int(jb, "lead_ms", opt.lead_ms);
+    bench_json_int(jb, "size", opt.size);
+    bench_json_string(jb, "limevi_net",
+                      opt.limevi_veth ? "veth" : "loopback");
+    bench_json_string(jb, "shaped",
+                      "tbf rate " SHAPE_RATE " burst 32kbit latency 50ms");
     json_builder_end_object(jb);
 
     json_builder_set_member_name(jb, "results");
@@ -774,37 +692,27 @@ static gboolean write_json(GPtrArray *samples, GError **err)
         Sample *s = g_ptr_array_index(samples, i);
 
         json_builder_begin_object(jb);
-        json_builder_set_member_name(jb, "setup");
-        json_builder_add_string_value(jb, setup_name[s->setup]);
-        json_builder_set_member_name(jb, "link");
-        json_builder_add_string_value(jb, link_name[s->link]);
-        json_builder_set_member_name(jb, "run");
-        json_builder_add_int_value(jb, s->run);
+        bench_json_string(jb, "setup", setup_name[s->setup]);
+        bench_json_string(jb, "link", link_name[s->link]);
+        bench_json_int(jb, "run", s->run);
         json_builder_set_member_name(jb, "ok");
         json_builder_add_boolean_value(jb, !s->error);
         if (s->error) {
-            json_builder_set_member_name(jb, "error");
-            json_builder_add_string_value(jb, s->error);
+            bench_json_string(jb, "error", s->error);
         } else {
-#define INT_MEMBER(name, v) \
-            json_builder_set_member_name(jb, name); \
-            json_builder_add_int_value(jb, v)
-            INT_MEMBER("sent", s->sent);
-            INT_MEMBER("received", s->received);
-            INT_MEMBER("lost", s->lost);
-            INT_MEMBER("duplicated", s->duplicated);
-            INT_MEMBER("reordered", s->reordered);
-            json_builder_set_member_name(jb, "max_gap_ms");
-            json_builder_add_double_value(jb, s->max_gap_ms);
-            INT_MEMBER("downtime_ms", s->downtime_ms);
-            INT_MEMBER("pause_ms", s->pause_ms);
-            INT_MEMBER("total_ms", s->total_ms);
-            INT_MEMBER("completed_at_ms", s->completed_at_ms);
-            INT_MEMBER("tap_dropped", s->tap_dropped);
-            INT_MEMBER("qdisc_dropped", s->qdisc_dropped);
-#undef INT_MEMBER
-            json_builder_set_member_name(jb, "stream_ms");
-            json_builder_add_double_value(jb, s->stream_ms);
+            bench_json_int(jb, "sent", s->sent);
+            bench_json_int(jb, "received", s->received);
+            bench_json_int(jb, "lost", s->lost);
+            bench_json_int(jb, "duplicated", s->duplicated);
+            bench_json_int(jb, "reordered", s->reordered);
+            bench_json_double(jb, "max_gap_ms", s->max_gap_ms);
+            bench_json_int(jb, "downtime_ms", s->downtime_ms);
+            bench_json_int(jb, "pause_ms", s->pause_ms);
+            bench_json_int(jb, "total_ms", s->total_ms);
+            bench_json_int(jb, "completed_at_ms", s->completed_at_ms);
+            bench_json_int(jb, "tap_dropped", s->tap_dropped);
+            bench_json_int(jb, "qdisc_dropped", s->qdisc_dropped);
+            bench_json_double(jb, "stream_ms", s->stream_ms);
             json_builder_set_member_name(jb, "switchover_in_stream");
             json_builder_add_boolean_value(jb, s->in_stream);
         }
@@ -812,11 +720,7 @@ static gboolean write_json(GPtrArray *samples, GError **err)
     }
     json_builder_end_array(jb);
     json_builder_end_object(jb);
-
-    root = json_builder_get_root(jb);
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, TRUE);
-    return json_generator_to_file(gen, opt.json_path, err);
+    return bench_json_write(jb, opt.json_path, err);
 }
 
 /* ---- main ---- */
@@ -865,18 +769,14 @@ static gboolean parse_args(int *argc, char ***argv, GError **err)
         { "limevi-net", 0, 0, G_OPTION_ARG_STRING, &limevi_net,
           "LimeVI tunnels on one namespace's loopback (default) or "
           "between the two hosts' veth", "loopback|veth" },
-        { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt.verbose,
-          "Log every step on stderr", NULL },
         { NULL },
     };
-    g_autoptr(GOptionContext) ctx = g_option_context_new(
-        "- live migration blackout, LimeVI vs bridge + VXLAN");
 
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    g_option_context_set_description(ctx,
-        "Needs root, LIMEVI_QEMU (the patched QEMU) and LIMEVI_GUEST_DIR "
-        "(the test guest);\nbench/migration-blackout.sh sets both.\n");
-    if (!g_option_context_parse(ctx, argc, argv, err)) {
+    if (!bench_parse_options(argc, argv, entries,
+            "- live migration blackout, LimeVI vs bridge + VXLAN",
+            "Needs root, LIMEVI_QEMU (the patched QEMU) and LIMEVI_GUEST_DIR "
+            "(the test guest);\nbench/migration-blackout.sh sets both.\n",
+            err)) {
         return FALSE;
     }
     if (runs < 1 || runs > 100 || rate < 1 || rate > 100000 ||
@@ -917,62 +817,34 @@ static gboolean parse_args(int *argc, char ***argv, GError **err)
     return TRUE;
 }
 
-static gboolean environment_ok(GError **err)
-{
-    const char *qemu = g_getenv("LIMEVI_QEMU");
-    const char *dir = g_getenv("LIMEVI_GUEST_DIR");
-    g_autofree char *kernel = dir ? g_build_filename(dir, "vmlinux", NULL)
-                                  : NULL;
-    g_autofree char *initrd = dir ? g_build_filename(dir, "initrd.img", NULL)
-                                  : NULL;
-
-    if (geteuid() != 0) {
-        g_set_error(err, BENCH_ERROR, 0, "needs root (network namespaces)");
-        return FALSE;
-    }
-    if (!qemu || !g_file_test(qemu, G_FILE_TEST_IS_EXECUTABLE)) {
-        g_set_error(err, BENCH_ERROR, 0, "LIMEVI_QEMU ('%s') is not an "
-                    "executable: make qemu", qemu ? qemu : "");
-        return FALSE;
-    }
-    if (!dir || !g_file_test(kernel, G_FILE_TEST_EXISTS) ||
-        !g_file_test(initrd, G_FILE_TEST_EXISTS)) {
-        g_set_error(err, BENCH_ERROR, 0, "LIMEVI_GUEST_DIR ('%s') holds no "
-                    "vmlinux and initrd.img: make guest", dir ? dir : "");
-        return FALSE;
-    }
-    return TRUE;
-}
-
 int main(int argc, char **argv)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(GPtrArray) samples = g_ptr_array_new_with_free_func(
         (GDestroyNotify)sample_free);
-    struct sigaction sa = { .sa_handler = on_signal };
     guint failed = 0;
 
-    if (!parse_args(&argc, &argv, &err) || !environment_ok(&err)) {
+    if (!parse_args(&argc, &argv, &err) || !bench_environment_ok(&err)) {
         fprintf(stderr, "migration-blackout: %s\n", err->message);
         return 2;
     }
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    bench_catch_signals();
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     printf("migration-blackout: %u run(s) per setup and link; p streams "
            "%u datagrams/s of %u bytes for %u s to r, which migrates %u ms "
            "in\n", opt.runs, opt.rate, opt.size, opt.seconds, opt.lead_ms);
 
-    for (Link link = 0; link < N_LINKS && !interrupted; link++) {
-        for (Setup setup = 0; setup < N_SETUPS && !interrupted; setup++) {
+    for (Link link = 0; link < N_LINKS && !bench_interrupted; link++) {
+        for (Setup setup = 0; setup < N_SETUPS && !bench_interrupted;
+             setup++) {
             Bed *bed = NULL;
 
             if (!opt.link_on[link] || !opt.setup_on[setup]) {
                 continue;
             }
-            for (guint run = 1; run <= opt.runs && !interrupted; run++) {
+            for (guint run = 1; run <= opt.runs && !bench_interrupted;
+                 run++) {
                 Sample *s = g_new0(Sample, 1);
                 g_autoptr(GError) local = NULL;
 
@@ -1023,7 +895,7 @@ int main(int argc, char **argv)
                 err->message);
         return 1;
     }
-    if (interrupted) {
+    if (bench_interrupted) {
         fprintf(stderr, "migration-blackout: interrupted\n");
         return 130;
     }
