@@ -240,9 +240,8 @@ static gboolean start_migration(Run *run, LimeviVmMigration *m)
     if (!set_caps(m->sq, &error) || !set_caps(m->dq, &error)) {
         return fail_vm(m, error);
     }
-    params = g_strdup_printf("{\"downtime-limit\":%u%s}",
-                             run->opts->downtime_limit_ms,
-                             run->opts->bandwidth ? "" : "");
+    params = g_strdup_printf("{\"downtime-limit\":%u}",
+                             run->opts->downtime_limit_ms);
     if (!limevi_qmp_run(m->sq, "migrate-set-parameters", params, &error)) {
         return fail_vm(m, error);
     }
@@ -404,7 +403,8 @@ static void rollback(Run *run)
         if (m->virt) {
             limevi_virt_migration_abort(m->virt);
         } else if (m->src->libvirt) {
-            limevi_virt_wait_idle(m->src, m->vm, TRUE, 30000);
+            /* Cancel them all first; the loop below waits them out. */
+            limevi_virt_wait_idle(m->src, m->vm, TRUE, 0);
         } else if (m->sq && m->phase >= VM_MIGRATING) {
             limevi_qmp_run(m->sq, "migrate_cancel", NULL, NULL);
         }
