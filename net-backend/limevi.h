@@ -199,6 +199,35 @@ gboolean limevi_port_route_del(LimeviPort *port, const char *vm,
  * the source's state; activate() when the guest runs (peers and the
  * source are told where it is now).
  */
+/*
+ * What happened to the VM, as the embedder sees it.  The embedder only
+ * reports these; the port's state machine decides what follows (see the
+ * table in port.c).  Events that mean nothing in the current state are
+ * ignored and traced.
+ */
+typedef enum {
+    LIMEVI_EVENT_MIGRATION_SETUP,   /* source: pre-copy begins */
+    LIMEVI_EVENT_SWITCHOVER,        /* source: the guest stopped for the
+                                     * switchover (idempotent) */
+    LIMEVI_EVENT_MIGRATION_DONE,    /* source: the VM runs at the dest. */
+    LIMEVI_EVENT_MIGRATION_FAILED,  /* source: the VM stays here */
+    LIMEVI_EVENT_INCOMING,          /* destination: before the state */
+    LIMEVI_EVENT_GUEST_STOPPED,     /* the guest stopped, any reason */
+    LIMEVI_EVENT_GUEST_RUNNING,     /* the guest runs (again) here */
+} LimeviPortEvent;
+
+void limevi_port_event(LimeviPort *port, LimeviPortEvent event);
+const char *limevi_port_event_name(LimeviPortEvent event);
+
+/*
+ * The version of the migration state limevi_port_save() writes, for the
+ * embedder's section registration (as slirp_state_version()).
+ * limevi_port_load() also reads every older version down to
+ * LIMEVI_STATE_VERSION_MIN; docs/state.md has the layout.
+ */
+guint32 limevi_state_version(void);
+
+/* Deprecated by limevi_port_event(); kept until the glue stops using them. */
 void limevi_port_migration_start(LimeviPort *port);
 void limevi_port_freeze(LimeviPort *port);
 GBytes *limevi_port_save(LimeviPort *port);

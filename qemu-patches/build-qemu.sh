@@ -75,8 +75,14 @@ done < "$PATCHES/series"
 # 5. A minimal x86_64 system emulator; firmware from Debian's packages.
 say "configuring (log: $dir/configure.log)"
 mkdir -p "$dir/build"
+# ccache, with paths made relative to the cache, turns a rebuild under a
+# new key (a patch or a library change) into mostly cache hits.
+export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache} CCACHE_BASEDIR=$dir
+export CCACHE_NOHASHDIR=1 CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+cc=cc
+command -v ccache >/dev/null && cc="ccache cc"
 (cd "$dir/build" &&
- PKG_CONFIG_PATH=$dir/stage/lib/pkgconfig ../src/configure \
+ PKG_CONFIG_PATH=$dir/stage/lib/pkgconfig ../src/configure --cc="$cc" \
    --target-list=x86_64-softmmu --python=/usr/bin/python3 \
    --without-default-features --disable-install-blobs --disable-docs \
    --disable-user --disable-werror --enable-tcg --enable-kvm \
@@ -100,8 +106,8 @@ done
   die "the built QEMU does not list the limevi netdev"
 
 touch "$dir/.done"
-# Older keys are dead weight (about 1 GB each).
-find "$CACHE/qemu" -mindepth 1 -maxdepth 1 -type d ! -name "$key" \
-  -exec rm -rf {} +
+# Older keys are dead weight (about 1 GB each); keep the three newest so
+# that work trees on other branches do not rebuild each other away.
+ls -1dt "$CACHE"/qemu/*/ | tail -n +4 | xargs -r rm -rf
 ln -sfn "$dir/build/qemu-system-x86_64" "$OUT/qemu-system-x86_64"
 say "built $OUT/qemu-system-x86_64 (QEMU $version, key $key)"

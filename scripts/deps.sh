@@ -12,7 +12,7 @@ PKGS=(
   libslirp-dev libfdt-dev libpixman-1-dev zlib1g-dev
   seabios ipxe-qemu qemu-system-data
   busybox-static cpio kmod iproute2 iputils-ping
-  file xz-utils zstd
+  file xz-utils zstd ccache
 )
 # libvirt 11 (not bookworm's 9): switchover-ack through migrations it runs.
 BACKPORTS_PKGS=(meson libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu
