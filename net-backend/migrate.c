@@ -1218,3 +1218,60 @@ void limevi_migrate_cleanup(LimeviPort *port)
     g_clear_object(&port->forward_to);
     g_clear_object(&port->source_addr);
 }
+
+/* Until the state machine moves into port.c: events onto the old calls. */
+void limevi_port_event(LimeviPort *port, LimeviPortEvent event)
+{
+    switch (event) {
+    case LIMEVI_EVENT_MIGRATION_SETUP:
+        limevi_port_migration_start(port);
+        break;
+    case LIMEVI_EVENT_SWITCHOVER:
+        limevi_port_freeze(port);
+        break;
+    case LIMEVI_EVENT_MIGRATION_DONE:
+        limevi_port_migration_done(port);
+        break;
+    case LIMEVI_EVENT_MIGRATION_FAILED:
+        limevi_port_migration_failed(port);
+        break;
+    case LIMEVI_EVENT_INCOMING:
+        limevi_port_set_incoming(port);
+        break;
+    case LIMEVI_EVENT_GUEST_STOPPED:
+        break;
+    case LIMEVI_EVENT_GUEST_RUNNING:
+        switch (port->state) {
+        case LIMEVI_PORT_INCOMING:
+            limevi_port_activate(port);
+            break;
+        case LIMEVI_PORT_FROZEN:
+            limevi_port_migration_failed(port);
+            break;
+        default:
+            limevi_port_guest_ready(port);
+            break;
+        }
+        break;
+    }
+}
+
+const char *limevi_port_event_name(LimeviPortEvent event)
+{
+    static const char *const names[] = {
+        [LIMEVI_EVENT_MIGRATION_SETUP] = "migration-setup",
+        [LIMEVI_EVENT_SWITCHOVER] = "switchover",
+        [LIMEVI_EVENT_MIGRATION_DONE] = "migration-done",
+        [LIMEVI_EVENT_MIGRATION_FAILED] = "migration-failed",
+        [LIMEVI_EVENT_INCOMING] = "incoming",
+        [LIMEVI_EVENT_GUEST_STOPPED] = "guest-stopped",
+        [LIMEVI_EVENT_GUEST_RUNNING] = "guest-running",
+    };
+
+    return event < G_N_ELEMENTS(names) ? names[event] : "unknown";
+}
+
+guint32 limevi_state_version(void)
+{
+    return STATE_VERSION;
+}
