@@ -22,6 +22,7 @@ typedef struct {
     HVm *p, *q, *r;
     guint next_port;            /* tunnel port of r's next QEMU */
     guint generation;           /* how many QEMUs r has had */
+    gint64 src_forwarded;       /* rx-forwarded of r's last source */
 } Cluster;
 
 static Cluster cl;
@@ -259,6 +260,34 @@ static void assert_lossless(JsonObject *r, guint count, const char *what)
     g_assert_cmpint(json_object_get_int_member(r, "reordered"), ==, 0);
 }
 
+/*
+ * The stream still runs: called once hvm_migrate() took the destination's
+ * RESUME event, so a sender that has not printed its result yet sends its
+ * last datagram after the switchover.  Without it "0 lost" would also hold
+ * for a stream that ended before the migration.
+ */
+static void assert_still_sending(HVm *vm, const char *id)
+{
+    g_autofree char *cmd = g_strdup_printf("[ ! -s /tmp/send-%s.json ]", id);
+    g_autoptr(GError) err = NULL;
+    int status = hvm_exec(vm, cmd, CMD_TIMEOUT_MS, NULL, &err);
+
+    g_assert_no_error(err);
+    if (status != 0) {
+        g_error("%s: sender %s ended before the destination resumed: the "
+                "stream did not cross the switchover", hvm_name(vm), id);
+    }
+}
+
+/* The longest silence at the receiver is shorter than the stream: some
+ * of it arrived on each side of the switchover. */
+static void assert_gap_within(JsonObject *r, guint seconds)
+{
+    g_assert_cmpfloat(json_object_get_double_member(r, "max_gap_ms"), >, 0);
+    g_assert_cmpfloat(json_object_get_double_member(r, "max_gap_ms"), <,
+                      seconds * 1000.0);
+}
+
 /* Moves r into a new QEMU (@env: for that QEMU). */
 static HMigrateResult migrate_r_env(const char *const *env)
 {
@@ -283,6 +312,7 @@ static HMigrateResult migrate_r_env(const char *const *env)
                    " ms", res.total_time_ms, res.downtime_ms, res.pause_ms);
     g_test_message("the source, after the migration:");
     log_netdev(cl.r);
+    cl.src_forwarded = member_of(cl.r, "stats", "rx-forwarded");
     hvm_free(cl.r);
     cl.r = dst;
     return res;
@@ -304,15 +334,24 @@ static void receiver_migrates_env(guint rate, guint seconds,
     g_autofree char *state = NULL;
     g_autofree char *route = NULL;
     g_autofree char *expect = NULL;
+    gint64 held = member_of(c->p, "stats", "tx-held");
     JsonObject *r;
 
     recv_start(c->r, "rx", 7000, 1);
     send_start(c->p, "198.18.2.2:7000", rate, count, "p");
     g_usleep(seconds * G_USEC_PER_SEC / 3);
     migrate_r_env(env);
+    assert_still_sending(c->p, "p");
+    held = member_of(c->p, "stats", "tx-held") - held;
     g_free(guest_ok(c->p, "wait"));
     r = recv_result(c->r, "rx", "p", parser);
     assert_lossless(r, count, "p -> r");
+    assert_gap_within(r, seconds);
+    /* Frames sent during the switchover really waited somewhere: held by
+     * p after the INVALIDATE, or forwarded by the source. */
+    g_test_message("p held %" G_GINT64_FORMAT ", source forwarded %"
+                   G_GINT64_FORMAT, held, c->src_forwarded);
+    g_assert_cmpint(held + c->src_forwarded, >, 0);
 
     state = state_of(c->r);
     g_assert_cmpstr(state, ==, "active");
@@ -359,10 +398,12 @@ static void test_sender_migrates(void)
     send_start(c->r, "198.18.2.1:7001", 2000, count, "r");
     g_usleep(2 * G_USEC_PER_SEC);
     migrate_r();
-    /* The sender's process moved with its guest. */
+    /* The sender's process moved with its guest, still sending. */
+    assert_still_sending(c->r, "r");
     g_free(guest_ok(c->r, "wait"));
     r = recv_result(c->p, "from-r", "r", parser);
     assert_lossless(r, count, "r -> p");
+    assert_gap_within(r, 6);
 }
 
 /* A limevi-tap endpoint "t" joins the LAN, host side 198.18.2.100. */
@@ -420,8 +461,19 @@ static void test_both_ways_and_a_third_vm(void)
     send_start(c->r, "198.18.2.1:7003", 1000, count, "r2");
     tap_proc = hnetns_spawn(c->ns, tap_send, &err);
     g_assert_no_error(err);
+    gint64 held = member_of(c->p, "stats", "tx-held") +
+                  member_of(c->q, "stats", "tx-held");
+
     g_usleep(2 * G_USEC_PER_SEC);
     migrate_r();
+    assert_still_sending(c->p, "p2");
+    assert_still_sending(c->q, "q2");
+    assert_still_sending(c->r, "r2");
+    held = member_of(c->p, "stats", "tx-held") +
+           member_of(c->q, "stats", "tx-held") - held;
+    g_test_message("p and q held %" G_GINT64_FORMAT ", source forwarded %"
+                   G_GINT64_FORMAT, held, c->src_forwarded);
+    g_assert_cmpint(held + c->src_forwarded, >, 0);
     g_free(guest_ok(c->p, "wait"));
     g_free(guest_ok(c->q, "wait"));
     g_assert_true(g_subprocess_wait_check(tap_proc, NULL, &err));
