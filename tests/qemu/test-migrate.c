@@ -164,6 +164,25 @@ static char *route_of(HVm *vm, const char *peer)
     return s;
 }
 
+/* The epoch @vm holds for @peer's route. */
+static gint64 route_epoch(HVm *vm, const char *peer)
+{
+    JsonNode *holder;
+    JsonObject *o = hvm_limevi_port(vm, &holder);
+    JsonArray *routes = json_object_get_array_member(o, "routes");
+    gint64 e = -1;
+
+    for (guint i = 0; i < json_array_get_length(routes); i++) {
+        JsonObject *r = json_array_get_object_element(routes, i);
+
+        if (!strcmp(json_object_get_string_member(r, "vm"), peer)) {
+            e = json_object_get_int_member(r, "epoch");
+        }
+    }
+    json_node_unref(holder);
+    return e;
+}
+
 /* Starts "probe recv" on @vm in the background, into /tmp/@tag.json. */
 static void recv_start(HVm *vm, const char *tag, guint port, guint senders)
 {
@@ -594,8 +613,12 @@ static void migration_aborted(gboolean kill_destination)
         .return_path = TRUE, .switchover_ack = TRUE, .no_wait = TRUE,
     };
     guint count = 1000 * 6;
+    g_autofree char *expect = g_strdup_printf("127.0.0.1:%u valid",
+                                              c->next_port - 1);
+    gint64 epoch = member_of(c->r, NULL, "epoch");
     HVm *dst = start_r("defer", "gate=on");
     g_autofree char *state = NULL;
+    g_autofree char *route = NULL;
     JsonObject *r;
 
     recv_start(c->r, "aborted", 7005, 1);
@@ -610,6 +633,11 @@ static void migration_aborted(gboolean kill_destination)
         g_assert_no_error(err);
     }
     g_assert_false(hvm_migrate_wait(c->r, dst, 60000, NULL, &err));
+    /* QEMU's own end, not the harness's timeout (which cancels too). */
+    g_assert_error(err, HARNESS_ERROR, HARNESS_ERROR_FAILED);
+    g_assert_nonnull(strstr(err->message, kill_destination
+                                              ? "migration failed"
+                                              : "migration cancelled"));
     g_clear_error(&err);
     hvm_free(dst);
     state = state_of(c->r);
@@ -617,6 +645,11 @@ static void migration_aborted(gboolean kill_destination)
     g_free(guest_ok(c->p, "wait"));
     r = recv_result(c->r, "aborted", "pa", parser);
     assert_lossless(r, count, "p -> r (stayed)");
+    /* The source announced itself above anything dst could have. */
+    g_assert_cmpint(member_of(c->r, NULL, "epoch"), ==, epoch + 2);
+    route = route_of(c->p, "r");
+    g_assert_cmpstr(route, ==, expect);
+    g_assert_cmpint(route_epoch(c->p, "r"), ==, epoch + 2);
 }
 
 static void test_cancel_keeps_vm_at_source(void)
