@@ -119,7 +119,7 @@ ip netns exec "$TAG-A" "$PROBE" send --to 198.18.10.1:7000 --rate 500 \
   --count 37500 --id tap --wait-peer-ms 60000 >"$WORK/tap-send.json" 2>&1 &
 PIDS+=($!)
 sleep 3
-"$LIMEVI" status "$WORK/vc1.conf" || true
+"$LIMEVI" status "$WORK/vc1.conf" || die "limevi status failed before the move"
 
 step "limevi migrate vc1 --to B"
 "$LIMEVI" migrate "$WORK/vc1.conf" --to B --bandwidth 100 \
@@ -136,6 +136,18 @@ for i in $(seq 1200); do
 done
 grep '"received"' "$WORK/b1/web.log" | sed 's/^/  /' ||
   die "no probe result in web's console ($WORK/b1/web.log)"
+# The verdict: each sender's every frame arrived once, in order.
+verdict() {
+  local id=$1 count=$2 line
+  line=$(grep -o "{\"sender\":\"$id\"[^}]*}" "$WORK/b1/web.log" | tail -n 1)
+  [ -n "$line" ] || die "web's receiver reported nothing from $id"
+  field() { printf '%s' "$line" | grep -o "\"$1\":[0-9]*" | cut -d: -f2; }
+  [ "$(field received)" = "$count" ] && [ "$(field lost)" = 0 ] &&
+    [ "$(field duplicated)" = 0 ] && [ "$(field reordered)" = 0 ] ||
+    die "the stream from $id was not whole: $line"
+}
+verdict app 75000
+verdict tap 37500
 echo
 echo "  report: $OUT/report.json, timeline: $OUT/timeline.svg"
-step "Done: the VC moved from site A to site B with one switchover"
+step "Done: the VC moved from site A to site B with one switchover, every frame delivered once and in order"
