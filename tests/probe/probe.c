@@ -27,10 +27,14 @@ static const char usage[] =
     " [--id NAME]\n"
     "       probe recv --port PORT [--bind IP] [--timeout-ms MS]"
     " [--duration-ms MS]\n"
-    "                  [--senders N] [--ready-file PATH]\n"
+    "                  [--senders N] [--ready-file PATH]"
+    " [--rcvbuf default|BYTES]\n"
     "recv prints one JSON line per sender when it ends: after MS without a\n"
     "datagram (default 5000, counted from the start too), after the\n"
-    "duration, or once N senders have delivered their last datagram.\n";
+    "duration, or once N senders have delivered their last datagram.\n"
+    "--rcvbuf: the socket's receive buffer (default 16 MiB, forced past\n"
+    "rmem_max); 'default' keeps the kernel's, so a receiver that falls\n"
+    "behind loses datagrams as a real application would.\n";
 
 static int64_t now_ns(clockid_t clock)
 {
@@ -244,6 +248,7 @@ static int cmd_recv(int argc, char **argv)
     static uint8_t buf[PROBE_DATAGRAM_MAX];
     struct sockaddr_in sa = { .sin_family = AF_INET };
     int n_senders = 0, rcvbuf = 16 << 20, fd;
+    long long rcvbuf_opt;
     long long malformed = 0;
     int64_t start, last;
 
@@ -272,6 +277,15 @@ static int cmd_recv(int argc, char **argv)
                 return fail("'--duration-ms' must be 1..3600000, got '%s'",
                             val);
             }
+        } else if (!strcmp(opt, "--rcvbuf")) {
+            if (!strcmp(val, "default")) {
+                rcvbuf = 0;
+            } else if (parse_num(val, 1024, 1 << 30, &rcvbuf_opt) < 0) {
+                return fail("'--rcvbuf' must be 'default' or "
+                            "1024..1073741824, got '%s'", val);
+            } else {
+                rcvbuf = (int)rcvbuf_opt;
+            }
         } else if (!strcmp(opt, "--senders")) {
             if (parse_num(val, 1, MAX_SENDERS, &want) < 0) {
                 return fail("'--senders' must be 1..64, got '%s'", val);
@@ -295,8 +309,8 @@ static int cmd_recv(int argc, char **argv)
     /* A large buffer so a slow (TCG) receiver loses nothing locally when
      * a burst arrives (frames held during a migration come at once);
      * SO_RCVBUFFORCE passes rmem_max when we are root, as in the guest. */
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
-                   sizeof(rcvbuf)) < 0) {
+    if (rcvbuf && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+                             sizeof(rcvbuf)) < 0) {
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     }
     if (ready_file) {
