@@ -43,17 +43,63 @@ static const char *env_path(const char *name)
     return v;
 }
 
-/* Runs argv; returns its status, stdout and stderr. */
+/* No command of this test takes longer; a hung one fails the test. */
+#define RUN_TIMEOUT_MS (15 * 60 * 1000)
+
+typedef struct {
+    GMutex lock;
+    GCond cond;
+    gboolean done, timed_out;
+    GSubprocess *p;
+} Watchdog;
+
+/* Kills the process if it is still running at the deadline. */
+static gpointer watchdog(gpointer data)
+{
+    Watchdog *w = data;
+    gint64 deadline = g_get_monotonic_time() + RUN_TIMEOUT_MS * 1000LL;
+
+    g_mutex_lock(&w->lock);
+    while (!w->done) {
+        if (!g_cond_wait_until(&w->cond, &w->lock, deadline)) {
+            w->timed_out = TRUE;
+            g_subprocess_force_exit(w->p);
+            break;
+        }
+    }
+    g_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* Runs argv for at most RUN_TIMEOUT_MS; returns its status, stdout and
+ * stderr. */
 static int run(const char *const *argv, char **out, char **err)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(GSubprocess) p = g_subprocess_newv(argv,
         G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
         &error);
+    Watchdog w = { .p = p };
+    GThread *t;
+    gboolean ok;
 
     g_assert_no_error(error);
-    g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, out, err,
-                                                &error));
+    g_mutex_init(&w.lock);
+    g_cond_init(&w.cond);
+    t = g_thread_new("watchdog", watchdog, &w);
+    ok = g_subprocess_communicate_utf8(p, NULL, NULL, out, err, &error);
+    g_mutex_lock(&w.lock);
+    w.done = TRUE;
+    g_cond_signal(&w.cond);
+    g_mutex_unlock(&w.lock);
+    g_thread_join(t);
+    g_mutex_clear(&w.lock);
+    g_cond_clear(&w.cond);
+    if (w.timed_out) {
+        g_error("%s %s: still running after %u ms, killed", argv[0],
+                argv[1] ? argv[1] : "", RUN_TIMEOUT_MS);
+    }
+    g_assert_true(ok);
     g_assert_no_error(error);
     return g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p)
                                          : 128 + g_subprocess_get_term_sig(p);
@@ -337,13 +383,21 @@ static void setup(void)
          i++) {
         g_usleep(100000);
     }
+    /* Everything after assumes the WAN forwards between the sites. */
+    if (!g_file_test(ready, G_FILE_TEST_EXISTS)) {
+        g_error("limevi-wan did not come up in 10 s");
+    }
     e2e.vc_file = g_build_filename(e2e.dir, "vc1.conf", NULL);
     e2e.journal = g_build_filename(e2e.dir, "journal.db", NULL);
     start_vc(SECONDS);
 }
 
-static void teardown(void)
+/* FALSE when a namespace could not be deleted: the test then fails. */
+static gboolean teardown(void)
 {
+    g_autofree char *out = NULL, *err = NULL;
+    int status = 0;
+
     const char *argv[] = { "bash", g_getenv("LIMEVI_WAN_SITES"), "down",
                            e2e.tag, "A", "B", NULL };
 
@@ -355,8 +409,14 @@ static void teardown(void)
         g_subprocess_send_signal(e2e.wan, SIGTERM);
     }
     if (e2e.tag && argv[1]) {
-        run(argv, NULL, NULL);
+        status = run(argv, &out, &err);
     }
+    if (status != 0) {
+        g_printerr("wan-sites.sh down %s: exit %d: %s%s\n", e2e.tag, status,
+                   out, err);
+    }
+    g_clear_pointer(&e2e.tag, g_free);  /* once, even from on_abort */
+    return status == 0;
 }
 
 static JsonObject *parse(JsonParser *parser, const char *text)
@@ -411,6 +471,47 @@ static void assert_streams_whole(const char *host, guint seconds)
 
         assert_stream_whole(log, pairs[i][1], RATE * seconds);
     }
+}
+
+/* How many QEMUs run on @host: processes with a file of its run-dir
+ * (-qmp, -pidfile) on their command line. */
+static guint qemus_on(const char *host)
+{
+    g_autofree char *run_dir = g_strdup_printf("%s/%s/", e2e.dir, host);
+    g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+    const char *pid;
+    guint n = 0;
+
+    while (proc && (pid = g_dir_read_name(proc))) {
+        g_autofree char *path = g_build_filename("/proc", pid, "cmdline",
+                                                 NULL);
+        g_autofree char *cmdline = NULL;
+        gsize len;
+
+        if (!g_ascii_isdigit(pid[0]) ||
+            !g_file_get_contents(path, &cmdline, &len, NULL)) {
+            continue;
+        }
+        for (gsize i = 0; i + 1 < len; i++) {
+            cmdline[i] = cmdline[i] ? cmdline[i] : ' ';
+        }
+        n += strstr(cmdline, run_dir) != NULL;
+    }
+    return n;
+}
+
+/* No QEMU is left on @host (a QEMU told to quit takes a moment).  It
+ * looks at /proc, not at `limevi status`, so a paused, incoming or
+ * postmigrate QEMU counts as well as a running one. */
+static void assert_no_qemu_on(const char *host)
+{
+    guint n = qemus_on(host);
+
+    for (guint i = 0; n && i < 300; i++) {
+        g_usleep(100000);
+        n = qemus_on(host);
+    }
+    g_assert_cmpuint(n, ==, 0);
 }
 
 /* Every VM runs exactly once, at @site, and every route agrees and is
@@ -515,6 +616,8 @@ static void assert_vc_moves_to_b(guint seconds)
     g_assert_true(g_file_test(svg, G_FILE_TEST_EXISTS));
 
     assert_vc_at("B", NULL);
+    /* The sources quit: no QEMU of the VC, in any run state, at A. */
+    assert_no_qemu_on("a1");
     assert_streams_whole("b1", seconds);
 }
 
@@ -534,45 +637,6 @@ static int migrate(const char *vc_file, const char *site, char **out,
     g_test_message("limevi migrate --to %s: exit %d\n%s%s", site, status,
                    *out, *err);
     return status;
-}
-
-/* How many QEMUs run on @host: processes with a file of its run-dir
- * (-qmp, -pidfile) on their command line. */
-static guint qemus_on(const char *host)
-{
-    g_autofree char *run_dir = g_strdup_printf("%s/%s/", e2e.dir, host);
-    g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
-    const char *pid;
-    guint n = 0;
-
-    while (proc && (pid = g_dir_read_name(proc))) {
-        g_autofree char *path = g_build_filename("/proc", pid, "cmdline",
-                                                 NULL);
-        g_autofree char *cmdline = NULL;
-        gsize len;
-
-        if (!g_ascii_isdigit(pid[0]) ||
-            !g_file_get_contents(path, &cmdline, &len, NULL)) {
-            continue;
-        }
-        for (gsize i = 0; i + 1 < len; i++) {
-            cmdline[i] = cmdline[i] ? cmdline[i] : ' ';
-        }
-        n += strstr(cmdline, run_dir) != NULL;
-    }
-    return n;
-}
-
-/* No QEMU is left on @host (a QEMU told to quit takes a moment). */
-static void assert_no_qemu_on(const char *host)
-{
-    guint n = qemus_on(host);
-
-    for (guint i = 0; n && i < 300; i++) {
-        g_usleep(100000);
-        n = qemus_on(host);
-    }
-    g_assert_cmpuint(n, ==, 0);
 }
 
 /* What a user checks after a move that failed before the switchover:
@@ -617,6 +681,7 @@ static void test_rollback_when_a_destination_dies(void)
 {
     g_autofree char *a1 = g_build_filename(e2e.dir, "a1", NULL);
     g_autofree char *out = NULL, *err = NULL;
+    g_autofree char *before = NULL, *after = NULL;
     GThread *killer;
     int status;
 
@@ -631,11 +696,14 @@ static void test_rollback_when_a_destination_dies(void)
             unlink(path);
         }
     }
+    assert_vc_at("B", &before);
     killer = g_thread_new("killer", kill_first_destination, a1);
     status = migrate(e2e.vc_file, "A", &out, &err);
     g_assert_true(GPOINTER_TO_INT(g_thread_join(killer)));
     assert_rolled_back(status, err, "a1");
-    assert_vc_at("B", NULL);
+    /* docs/cli.md: "routes untouched". */
+    assert_vc_at("B", &after);
+    g_assert_cmpstr(after, ==, before);
 }
 
 /* The coordinator is killed (SIGKILL) right after it journals each step
@@ -676,6 +744,9 @@ static void assert_killed_then_resumed(const char *const *steps, guint n)
                        status, out, err);
         g_assert_cmpint(status, ==, finished ? 0 : 1);
         assert_vc_at(finished ? "A" : "B", NULL);
+        /* Nothing of the VC left where it is not: the sources after a
+         * finished move, the destinations after a rollback. */
+        assert_no_qemu_on(finished ? "b1" : "a1");
     }
 }
 
@@ -823,6 +894,8 @@ int main(int argc, char **argv)
     g_test_add_func("/e2e/libvirt-coordinator-killed-then-resumed",
                     test_libvirt_coordinator_killed_then_resumed);
     ret = g_test_run();
-    teardown();
+    if (!teardown()) {
+        ret = 1;
+    }
     return ret;
 }
