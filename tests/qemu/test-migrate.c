@@ -386,9 +386,12 @@ static void receiver_migrates(guint rate, guint seconds)
     receiver_migrates_env(rate, seconds, NULL);
 }
 
+/* Streams last several times a migration on an idle host: a loaded one
+ * (TCG) may take seconds, and assert_still_sending() fails the test
+ * rather than let a stream end before the switchover. */
 static void test_receiver_migrates_2000(void)
 {
-    receiver_migrates(2000, 6);
+    receiver_migrates(2000, 10);
 }
 
 /* The destination's first four announcements are lost: retransmitted,
@@ -397,20 +400,20 @@ static void test_control_loss(void)
 {
     static const char *const env[] = { "LIMEVI_TEST_DROP_CONTROL=4", NULL };
 
-    receiver_migrates_env(2000, 6, env);
+    receiver_migrates_env(2000, 10, env);
     g_assert_cmpint(member_of(cl.r, "stats", "control-retransmits"), >=, 1);
 }
 
 static void test_receiver_migrates_20000(void)
 {
-    receiver_migrates(20000, 3);
+    receiver_migrates(20000, 5);
 }
 
 static void test_sender_migrates(void)
 {
     Cluster *c = cluster_get();
     g_autoptr(JsonParser) parser = json_parser_new();
-    guint count = 2000 * 6;
+    guint count = 2000 * 10;
     JsonObject *r;
 
     recv_start(c->p, "from-r", 7001, 1);
@@ -422,7 +425,7 @@ static void test_sender_migrates(void)
     g_free(guest_ok(c->r, "wait"));
     r = recv_result(c->p, "from-r", "r", parser);
     assert_lossless(r, count, "r -> p");
-    assert_gap_within(r, 6);
+    assert_gap_within(r, 10);
 }
 
 /* A limevi-tap endpoint "t" joins the LAN, host side 198.18.2.100. */
@@ -464,10 +467,10 @@ static void test_both_ways_and_a_third_vm(void)
     Cluster *c = cluster_get();
     g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GError) err = NULL;
-    guint count = 1000 * 6;
+    guint count = 1000 * 12;
     const char *tap_send[] = { g_getenv("LIMEVI_PROBE"), "send", "--to",
                                "198.18.2.2:7002", "--rate", "1000",
-                               "--count", "6000", "--size", "100", "--id",
+                               "--count", "12000", "--size", "100", "--id",
                                "t2", NULL };
     GSubprocess *tap_proc;
     JsonObject *r;
