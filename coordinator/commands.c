@@ -337,14 +337,23 @@ int limevi_cmd_route_set(int argc, char **argv)
     g_autoptr(LimeviVc) vc = NULL;
     g_autoptr(GPtrArray) locs = NULL;
     g_autoptr(GError) error = NULL;
+    g_autoptr(GOptionContext) ctx =
+        g_option_context_new("VC-FILE VM PEER HOST:PORT");
     g_autofree char *args = NULL;
     const char *vm_name, *peer, *endpoint;
 
-    if (argc != 5 || !strcmp(argv[1], "--help")) {
-        g_printerr("usage: limevi route-set VC-FILE VM PEER HOST:PORT\n"
-                   "Points VM's route to PEER (a VM or an endpoint outside "
-                   "the VC file, such as limevi-tap) at HOST:PORT.\n");
-        return argc == 2 ? EXIT_OK : EXIT_USAGE;
+    g_option_context_set_summary(ctx,
+        "Points VM's route to PEER (a VM or an endpoint outside the VC "
+        "file, such as limevi-tap) at HOST:PORT.\n\n"
+        "Example:\n  limevi route-set vc1.conf web tap0 198.18.0.9:7000");
+    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+        g_printerr("limevi: route-set: %s\n", error->message);
+        return EXIT_USAGE;
+    }
+    if (argc != 5) {
+        g_printerr("limevi: route-set: expects VC-FILE VM PEER HOST:PORT; "
+                   "see 'limevi route-set --help'\n");
+        return EXIT_USAGE;
     }
     vm_name = argv[2];
     peer = argv[3];
