@@ -140,6 +140,23 @@ static char *routes_text(JsonArray *routes)
     return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
+/* Every QEMU of a VM, running or left over, as [{host, run_state}]. */
+static void add_qemus(JsonBuilder *b, GPtrArray *qemus)
+{
+    json_builder_begin_array(b);
+    for (guint q = 0; q < qemus->len; q++) {
+        const LimeviQemu *qemu = qemus->pdata[q];
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "host");
+        json_builder_add_string_value(b, qemu->host->name);
+        json_builder_set_member_name(b, "run_state");
+        json_builder_add_string_value(b, qemu->status);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+}
+
 int limevi_cmd_status(int argc, char **argv)
 {
     gboolean json = FALSE;
@@ -220,6 +237,8 @@ int limevi_cmd_status(int argc, char **argv)
         json_builder_add_int_value(b, loc->running);
         json_builder_set_member_name(b, "state");
         json_builder_add_string_value(b, state);
+        json_builder_set_member_name(b, "qemus");
+        add_qemus(b, loc->qemus);
         json_builder_set_member_name(b, "routes");
         if (routes) {
             json_builder_add_value(b, json_node_copy(json_object_get_member(
