@@ -276,6 +276,7 @@ int limevi_cmd_status(int argc, char **argv)
 int limevi_cmd_migrate(int argc, char **argv)
 {
     char *site = NULL, *report = NULL, *svg = NULL, *journal = NULL;
+    char *crash_at = NULL;
     gboolean json = FALSE, keep = FALSE, resume = FALSE;
     gint downtime = 300, timeout = 600, mbit = 0;
     GOptionEntry entries[] = {
@@ -300,6 +301,9 @@ int limevi_cmd_migrate(int argc, char **argv)
           "finish or roll back a migration whose coordinator died", NULL },
         { "keep-sources", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &keep,
           NULL, NULL },
+        /* Test seam for --resume: SIGKILL itself once STEP is journaled. */
+        { "x-crash-at", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING,
+          &crash_at, NULL, NULL },
         { NULL }
     };
     int status = EXIT_OK;
@@ -340,9 +344,11 @@ int limevi_cmd_migrate(int argc, char **argv)
     }
     opts.journal = journal;
     opts.resume = resume;
+    opts.crash_at = crash_at;
     status = resume ? limevi_vc_migrate_resume(vc, &opts)
                     : limevi_vc_migrate(vc, &opts);
 out:
+    g_free(crash_at);
     g_free(journal);
     g_free(site);
     g_free(report);

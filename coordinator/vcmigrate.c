@@ -694,6 +694,7 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
             g_printerr("limevi: %s\n", error->message);
             goto out;
         }
+        limevi_journal_crash_at(run.journal, opts->crash_at);
         if (limevi_journal_unfinished(run.journal, vc->name, &site, &step)) {
             g_printerr("limevi: a migration of %s to site %s was interrupted "
                        "at step '%s'; run 'limevi migrate %s --to %s "
@@ -973,6 +974,7 @@ int limevi_vc_migrate_resume(LimeviVc *vc, const LimeviMigrateOptions *opts)
         g_printerr("limevi: %s\n", error->message);
         return 1;
     }
+    limevi_journal_crash_at(run.journal, opts->crash_at);
     run.run_id = limevi_journal_unfinished(run.journal, vc->name, &site,
                                            &step);
     if (!run.run_id) {
