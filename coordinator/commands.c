@@ -364,7 +364,6 @@ int limevi_cmd_route_set(int argc, char **argv)
     g_autoptr(GError) error = NULL;
     g_autoptr(GOptionContext) ctx =
         g_option_context_new("VC-FILE VM PEER HOST:PORT");
-    g_autofree char *args = NULL;
     const char *vm_name, *peer, *endpoint;
 
     g_option_context_set_summary(ctx,
@@ -404,9 +403,8 @@ int limevi_cmd_route_set(int argc, char **argv)
             g_printerr("limevi: route-set: VM %s does not run\n", vm_name);
             return EXIT_FAILED;
         }
-        args = g_strdup_printf("{\"netdev\":\"n0\",\"vm\":\"%s\","
-                               "\"endpoint\":\"%s\"}", peer, endpoint);
-        if (!limevi_qmp_run(loc->qmp, "limevi-route-set", args, &error)) {
+        if (!limevi_qmp_route_set(loc->qmp, peer, endpoint, NULL,
+                                  &error)) {
             g_printerr("limevi: route-set: %s\n", error->message);
             status = EXIT_FAILED;
         }

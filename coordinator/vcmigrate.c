@@ -491,16 +491,13 @@ static guint verify_routes(Run *run)
                            want) != 0 ||
                     strcmp(json_object_get_string_member(route, "status"),
                            "valid") != 0) {
-                    g_autofree char *args = g_strdup_printf(
-                        "{\"netdev\":\"n0\",\"vm\":\"%s\",\"endpoint\":"
-                        "\"%s\",\"status\":\"valid\"}", peer, want);
                     g_autoptr(GError) error = NULL;
 
                     /* A move the VMs missed (its old host gone before it
                      * passed it on): set it, which also sends the frames
                      * held for the VM. */
-                    if (limevi_qmp_run(loc->qmp, "limevi-route-set", args,
-                                       &error)) {
+                    if (limevi_qmp_route_set(loc->qmp, peer, want, "valid",
+                                             &error)) {
                         g_printerr("limevi: repaired %s's route to %s: "
                                    "was %s %s, now %s valid\n",
                                    loc->vm->name, peer,
@@ -644,17 +641,16 @@ static void hold_between_movers(Run *run)
 
         for (guint k = 0; k < run->migs->len; k++) {
             LimeviVmMigration *p = run->migs->pdata[k];
-            g_autofree char *args = NULL;
+            g_autofree char *endpoint = NULL;
             g_autoptr(GError) error = NULL;
 
             if (p == m || strcmp(p->vm->lan, m->vm->lan) != 0) {
                 continue;
             }
-            args = g_strdup_printf("{\"netdev\":\"n0\",\"vm\":\"%s\","
-                                   "\"endpoint\":\"%s:%u\",\"status\":"
-                                   "\"invalid\"}", p->vm->name,
-                                   p->src->address, p->vm->port);
-            if (!limevi_qmp_run(m->sq, "limevi-route-set", args, &error)) {
+            endpoint = g_strdup_printf("%s:%u", p->src->address,
+                                       p->vm->port);
+            if (!limevi_qmp_route_set(m->sq, p->vm->name, endpoint,
+                                      "invalid", &error)) {
                 g_printerr("limevi: VM %s: holding frames for %s: %s\n",
                            m->vm->name, p->vm->name, error->message);
             }
@@ -812,8 +808,7 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
         LimeviVmMigration *m = migs->pdata[i];
         g_autoptr(GError) error = NULL;
 
-        if (!limevi_qmp_run(m->dq, "limevi-switchover-release",
-                            "{\"netdev\":\"n0\"}", &error)) {
+        if (!limevi_qmp_switchover_release(m->dq, &error)) {
             fail_vm(m, error);
         }
         set_phase(&run, m, VM_SWITCHING);
@@ -1019,8 +1014,7 @@ int limevi_vc_migrate_resume(LimeviVc *vc, const LimeviMigrateOptions *opts)
         LimeviVmMigration *m = migs->pdata[i];
 
         if (m->dq) {
-            limevi_qmp_run(m->dq, "limevi-switchover-release",
-                           "{\"netdev\":\"n0\"}", NULL);
+            limevi_qmp_switchover_release(m->dq, NULL);
         }
     }
     for (guint i = 0; i < migs->len; i++) {
