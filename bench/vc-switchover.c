@@ -28,7 +28,7 @@
 #include <gio/gunixsocketaddress.h>
 
 #include "bench.h"
-#include "harness-private.h"
+#include "harness.h"
 #include "launch.h"
 #include "qmp.h"
 #include "vcfile.h"

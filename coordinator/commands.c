@@ -140,6 +140,23 @@ static char *routes_text(JsonArray *routes)
     return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
+/* Every QEMU of a VM, running or left over, as [{host, run_state}]. */
+static void add_qemus(JsonBuilder *b, GPtrArray *qemus)
+{
+    json_builder_begin_array(b);
+    for (guint q = 0; q < qemus->len; q++) {
+        const LimeviQemu *qemu = qemus->pdata[q];
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "host");
+        json_builder_add_string_value(b, qemu->host->name);
+        json_builder_set_member_name(b, "run_state");
+        json_builder_add_string_value(b, qemu->status);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+}
+
 int limevi_cmd_status(int argc, char **argv)
 {
     gboolean json = FALSE;
@@ -220,6 +237,8 @@ int limevi_cmd_status(int argc, char **argv)
         json_builder_add_int_value(b, loc->running);
         json_builder_set_member_name(b, "state");
         json_builder_add_string_value(b, state);
+        json_builder_set_member_name(b, "qemus");
+        add_qemus(b, loc->qemus);
         json_builder_set_member_name(b, "routes");
         if (routes) {
             json_builder_add_value(b, json_node_copy(json_object_get_member(
@@ -257,6 +276,7 @@ int limevi_cmd_status(int argc, char **argv)
 int limevi_cmd_migrate(int argc, char **argv)
 {
     char *site = NULL, *report = NULL, *svg = NULL, *journal = NULL;
+    char *crash_at = NULL;
     gboolean json = FALSE, keep = FALSE, resume = FALSE;
     gint downtime = 300, timeout = 600, mbit = 0;
     GOptionEntry entries[] = {
@@ -281,6 +301,9 @@ int limevi_cmd_migrate(int argc, char **argv)
           "finish or roll back a migration whose coordinator died", NULL },
         { "keep-sources", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &keep,
           NULL, NULL },
+        /* Test seam for --resume: SIGKILL itself once STEP is journaled. */
+        { "x-crash-at", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING,
+          &crash_at, NULL, NULL },
         { NULL }
     };
     int status = EXIT_OK;
@@ -321,9 +344,11 @@ int limevi_cmd_migrate(int argc, char **argv)
     }
     opts.journal = journal;
     opts.resume = resume;
+    opts.crash_at = crash_at;
     status = resume ? limevi_vc_migrate_resume(vc, &opts)
                     : limevi_vc_migrate(vc, &opts);
 out:
+    g_free(crash_at);
     g_free(journal);
     g_free(site);
     g_free(report);
@@ -337,14 +362,22 @@ int limevi_cmd_route_set(int argc, char **argv)
     g_autoptr(LimeviVc) vc = NULL;
     g_autoptr(GPtrArray) locs = NULL;
     g_autoptr(GError) error = NULL;
-    g_autofree char *args = NULL;
+    g_autoptr(GOptionContext) ctx =
+        g_option_context_new("VC-FILE VM PEER HOST:PORT");
     const char *vm_name, *peer, *endpoint;
 
-    if (argc != 5 || !strcmp(argv[1], "--help")) {
-        g_printerr("usage: limevi route-set VC-FILE VM PEER HOST:PORT\n"
-                   "Points VM's route to PEER (a VM or an endpoint outside "
-                   "the VC file, such as limevi-tap) at HOST:PORT.\n");
-        return argc == 2 ? EXIT_OK : EXIT_USAGE;
+    g_option_context_set_summary(ctx,
+        "Points VM's route to PEER (a VM or an endpoint outside the VC "
+        "file, such as limevi-tap) at HOST:PORT.\n\n"
+        "Example:\n  limevi route-set vc1.conf web tap0 198.18.0.9:7000");
+    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+        g_printerr("limevi: route-set: %s\n", error->message);
+        return EXIT_USAGE;
+    }
+    if (argc != 5) {
+        g_printerr("limevi: route-set: expects VC-FILE VM PEER HOST:PORT; "
+                   "see 'limevi route-set --help'\n");
+        return EXIT_USAGE;
     }
     vm_name = argv[2];
     peer = argv[3];
@@ -370,9 +403,8 @@ int limevi_cmd_route_set(int argc, char **argv)
             g_printerr("limevi: route-set: VM %s does not run\n", vm_name);
             return EXIT_FAILED;
         }
-        args = g_strdup_printf("{\"netdev\":\"n0\",\"vm\":\"%s\","
-                               "\"endpoint\":\"%s\"}", peer, endpoint);
-        if (!limevi_qmp_run(loc->qmp, "limevi-route-set", args, &error)) {
+        if (!limevi_qmp_route_set(loc->qmp, peer, endpoint, NULL,
+                                  &error)) {
             g_printerr("limevi: route-set: %s\n", error->message);
             status = EXIT_FAILED;
         }

@@ -13,6 +13,7 @@
 
 struct LimeviJournal {
     sqlite3 *db;
+    char *crash_at;             /* test seam: die after this step */
     char *path;
 };
 
@@ -59,12 +60,19 @@ LimeviJournal *limevi_journal_open(const char *path, GError **error)
     return g_steal_pointer(&j);
 }
 
+void limevi_journal_crash_at(LimeviJournal *j, const char *step)
+{
+    g_free(j->crash_at);
+    j->crash_at = g_strdup(step);
+}
+
 void limevi_journal_close(LimeviJournal *j)
 {
     if (!j) {
         return;
     }
     sqlite3_close(j->db);
+    g_free(j->crash_at);
     g_free(j->path);
     g_free(j);
 }
@@ -175,7 +183,7 @@ gboolean limevi_journal_step(LimeviJournal *j, gint64 run, const char *step,
     if (rc != SQLITE_DONE) {
         return db_fail(j, error, "cannot record a step");
     }
-    if (!g_strcmp0(g_getenv("LIMEVI_TEST_CRASH_AT"), step)) {
+    if (j->crash_at && !strcmp(j->crash_at, step)) {
         raise(SIGKILL);
     }
     return TRUE;

@@ -39,10 +39,13 @@ gboolean limevi_journal_add_vm(LimeviJournal *j, gint64 run, const char *vm,
 char **limevi_journal_vms(LimeviJournal *j, gint64 run);
 
 /*
- * Records that the run reached @step; durable when it returns.  With
- * LIMEVI_TEST_CRASH_AT=@step in the environment the process then kills
- * itself (tests of --resume).
+ * Test seam for --resume (limevi migrate --x-crash-at=STEP): once @step
+ * is durable, limevi_journal_step() kills the process with SIGKILL.
+ * NULL: never (every normal run).
  */
+void limevi_journal_crash_at(LimeviJournal *j, const char *step);
+
+/* Records that the run reached @step; durable when it returns. */
 gboolean limevi_journal_step(LimeviJournal *j, gint64 run, const char *step,
                              GError **error);
 

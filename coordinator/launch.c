@@ -10,6 +10,7 @@
 #include <gio/gio.h>
 
 #include "launch.h"
+#include "qmp.h"
 
 char *limevi_launch_path(const LimeviVcHost *host, const LimeviVcVm *vm,
                          const char *suffix)
@@ -25,7 +26,7 @@ char *limevi_launch_netdev(const LimeviVc *vc, const LimeviVcVm *vm,
     GString *netdev = g_string_new(NULL);
     guint n = 0;
 
-    g_string_printf(netdev, "limevi,id=n0,vm=%s,vc=%s,lan=%s,listen=%s:%u",
+    g_string_printf(netdev, "limevi,id=" LIMEVI_NETDEV_ID ",vm=%s,vc=%s,lan=%s,listen=%s:%u",
                     vm->name, vc->name, vm->lan, host->address, vm->port);
     for (guint i = 0; i < vc->vms->len; i++) {
         const LimeviVcVm *peer = vc->vms->pdata[i];
@@ -68,7 +69,7 @@ char **limevi_launch_argv(const LimeviVc *vc, const LimeviVcVm *vm,
     g_ptr_array_add(argv, g_strdup("-netdev"));
     g_ptr_array_add(argv, limevi_launch_netdev(vc, vm, host, incoming));
     g_ptr_array_add(argv, g_strdup("-device"));
-    g_ptr_array_add(argv, g_strdup_printf("virtio-net-pci,netdev=n0,mac=%s,"
+    g_ptr_array_add(argv, g_strdup_printf("virtio-net-pci,netdev=" LIMEVI_NETDEV_ID ",mac=%s,"
                                           "romfile=", vm->mac));
     {
         g_autofree char *qmp = limevi_launch_path(host, vm, "qmp");

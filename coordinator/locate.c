@@ -9,10 +9,19 @@
 
 #define LOCATE_TIMEOUT_MS 2000
 
+static void qemu_free(gpointer data)
+{
+    LimeviQemu *q = data;
+
+    g_free(q->status);
+    g_free(q);
+}
+
 static void location_free(gpointer data)
 {
     LimeviLocation *loc = data;
 
+    g_ptr_array_unref(loc->qemus);
     limevi_qmp_free(loc->qmp);
     g_free(loc->status);
     g_free(loc);
@@ -42,6 +51,7 @@ GPtrArray *limevi_locate(const LimeviVc *vc)
         LimeviLocation *loc = g_new0(LimeviLocation, 1);
 
         loc->vm = vm;
+        loc->qemus = g_ptr_array_new_with_free_func(qemu_free);
         for (guint h = 0; h < vc->hosts->len; h++) {
             const LimeviVcHost *host = vc->hosts->pdata[h];
             g_autofree char *path = limevi_launch_path(host, vm, "qmp");
@@ -53,6 +63,13 @@ GPtrArray *limevi_locate(const LimeviVc *vc)
             }
             qmp = limevi_qmp_connect(path, LOCATE_TIMEOUT_MS, NULL);
             status = qmp ? run_state(qmp) : NULL;
+            if (qmp) {
+                LimeviQemu *q = g_new0(LimeviQemu, 1);
+
+                q->host = host;
+                q->status = g_strdup(status ? status : "unknown");
+                g_ptr_array_add(loc->qemus, q);
+            }
             /* A source left after its VM moved is "postmigrate". */
             if (!status || !g_str_equal(status, "running")) {
                 if (!loc->host && status) {

@@ -10,12 +10,21 @@
 #include "qmp.h"
 #include "vcfile.h"
 
+/* One QEMU of a VM, whatever its run state. */
+typedef struct {
+    const LimeviVcHost *host;
+    char *status;               /* QEMU's run state, "unknown" if unasked */
+} LimeviQemu;
+
 typedef struct {
     const LimeviVcVm *vm;
     const LimeviVcHost *host;   /* where it runs; NULL: nowhere */
     LimeviQmp *qmp;             /* connected to that QEMU, or NULL */
     char *status;               /* QEMU's run state there, or NULL */
     guint running;              /* how many hosts run it (1 is right) */
+    /* Every QEMU of the VM on any host, in host order, running or not
+     * (paused, inmigrate, postmigrate): leftovers are visible here. */
+    GPtrArray *qemus;           /* LimeviQemu * */
 } LimeviLocation;
 
 /* One location per VM of @vc, in file order; the array frees them. */

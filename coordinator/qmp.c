@@ -87,18 +87,78 @@ static JsonObject *qmp_parse(LimeviQmp *qmp, const char *line,
     return json_object_ref(json_node_get_object(root));
 }
 
-static gboolean qmp_send(LimeviQmp *qmp, const char *command,
-                         const char *args_json, guint64 id, GError **error)
+G_DEFINE_QUARK(limevi-qmp-error-quark, limevi_qmp_error)
+
+static const char *const error_classes[] = {
+    [LIMEVI_QMP_ERROR_GENERIC] = "GenericError",
+    [LIMEVI_QMP_ERROR_COMMAND_NOT_FOUND] = "CommandNotFound",
+    [LIMEVI_QMP_ERROR_DEVICE_NOT_FOUND] = "DeviceNotFound",
+    [LIMEVI_QMP_ERROR_DEVICE_NOT_ACTIVE] = "DeviceNotActive",
+    [LIMEVI_QMP_ERROR_KVM_MISSING_CAP] = "KVMMissingCap",
+};
+
+/* QEMU's answer {"error": {"class", "desc"}} as a LIMEVI_QMP_ERROR. */
+static void qmp_set_error(GError **error, JsonObject *e)
 {
+    const char *cls = json_object_get_string_member_with_default(
+        e, "class", "GenericError");
+    LimeviQmpError code = LIMEVI_QMP_ERROR_GENERIC;
+
+    for (gsize i = 0; i < G_N_ELEMENTS(error_classes); i++) {
+        if (!strcmp(cls, error_classes[i])) {
+            code = i;
+        }
+    }
+    g_set_error(error, LIMEVI_QMP_ERROR, code, "%s: %s", cls,
+                json_object_get_string_member_with_default(
+                    e, "desc", "(no description)"));
+}
+
+/* Sends {"execute", "arguments", "id"}, built by json-glib so that every
+ * string is escaped; @args is an object node or NULL. */
+static gboolean qmp_send_node(LimeviQmp *qmp, const char *command,
+                              JsonNode *args, guint64 id, GError **error)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) req = NULL;
+    g_autofree char *json = NULL;
     g_autofree char *msg = NULL;
 
-    msg = g_strdup_printf("{\"execute\":\"%s\",%s%s%s\"id\":%" G_GUINT64_FORMAT
-                          "}\n", command, args_json ? "\"arguments\":" : "",
-                          args_json ? args_json : "", args_json ? "," : "",
-                          id);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "execute");
+    json_builder_add_string_value(b, command);
+    if (args) {
+        json_builder_set_member_name(b, "arguments");
+        json_builder_add_value(b, json_node_copy(args));
+    }
+    json_builder_set_member_name(b, "id");
+    json_builder_add_int_value(b, (gint64)id);
+    json_builder_end_object(b);
+    req = json_builder_get_root(b);
+    json = json_to_string(req, FALSE);
+    msg = g_strconcat(json, "\n", NULL);
     return g_output_stream_write_all(
         g_io_stream_get_output_stream(G_IO_STREAM(qmp->conn)), msg,
         strlen(msg), NULL, NULL, error);
+}
+
+static gboolean qmp_send(LimeviQmp *qmp, const char *command,
+                         const char *args_json, guint64 id, GError **error)
+{
+    g_autoptr(JsonNode) args = NULL;
+
+    if (args_json) {
+        g_autoptr(GError) local = NULL;
+
+        args = json_from_string(args_json, &local);
+        if (!args || !JSON_NODE_HOLDS_OBJECT(args)) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                        "QMP %s: arguments of %s are not a JSON object",
+                        qmp->path, command);
+            return FALSE;
+        }
+    }
+    return qmp_send_node(qmp, command, args, id, error);
 }
 
 JsonNode *limevi_qmp_call(LimeviQmp *qmp, const char *command,
@@ -141,13 +201,8 @@ JsonNode *limevi_qmp_call(LimeviQmp *qmp, const char *command,
             continue;           /* a late reply to a timed-out call */
         }
         if (json_object_has_member(msg, "error")) {
-            JsonObject *e = json_object_get_object_member(msg, "error");
-
-            g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: %s",
-                        json_object_get_string_member_with_default(
-                            e, "class", "Error"),
-                        json_object_get_string_member_with_default(
-                            e, "desc", "(no description)"));
+            qmp_set_error(error,
+                          json_object_get_object_member(msg, "error"));
             return NULL;
         }
         return json_node_copy(json_object_get_member(msg, "return"));
@@ -164,6 +219,40 @@ gboolean limevi_qmp_run(LimeviQmp *qmp, const char *command,
     }
     json_node_unref(ret);
     return TRUE;
+}
+
+gboolean limevi_qmp_run_object(LimeviQmp *qmp, const char *command,
+                               JsonObject *args, GError **error)
+{
+    g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(),
+                                                     args);
+    g_autofree char *text = json_to_string(node, FALSE);
+
+    return limevi_qmp_run(qmp, command, text, error);
+}
+
+gboolean limevi_qmp_route_set(LimeviQmp *qmp, const char *vm,
+                              const char *endpoint, const char *status,
+                              GError **error)
+{
+    g_autoptr(JsonObject) args = json_object_new();
+
+    json_object_set_string_member(args, "netdev", LIMEVI_NETDEV_ID);
+    json_object_set_string_member(args, "vm", vm);
+    json_object_set_string_member(args, "endpoint", endpoint);
+    if (status) {
+        json_object_set_string_member(args, "status", status);
+    }
+    return limevi_qmp_run_object(qmp, "limevi-route-set", args, error);
+}
+
+gboolean limevi_qmp_switchover_release(LimeviQmp *qmp, GError **error)
+{
+    g_autoptr(JsonObject) args = json_object_new();
+
+    json_object_set_string_member(args, "netdev", LIMEVI_NETDEV_ID);
+    return limevi_qmp_run_object(qmp, "limevi-switchover-release", args,
+                                 error);
 }
 
 static JsonObject *take_event(LimeviQmp *qmp, const char *name)

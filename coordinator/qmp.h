@@ -13,6 +13,27 @@
 
 typedef struct LimeviQmp LimeviQmp;
 
+/* The id of the one limevi netdev of every QEMU the coordinator starts
+ * ("-netdev limevi,id=n0,..."), which every limevi QMP command names. */
+#define LIMEVI_NETDEV_ID "n0"
+
+/*
+ * QEMU answered a command with an error: the code is QEMU's error class,
+ * the message "Class: description" as QEMU sent them.  Transport
+ * failures (no socket, a closed connection, no reply in time) are
+ * G_IO_ERROR instead.
+ */
+#define LIMEVI_QMP_ERROR (limevi_qmp_error_quark())
+GQuark limevi_qmp_error_quark(void);
+
+typedef enum {
+    LIMEVI_QMP_ERROR_GENERIC,           /* GenericError, or unknown class */
+    LIMEVI_QMP_ERROR_COMMAND_NOT_FOUND, /* CommandNotFound */
+    LIMEVI_QMP_ERROR_DEVICE_NOT_FOUND,  /* DeviceNotFound */
+    LIMEVI_QMP_ERROR_DEVICE_NOT_ACTIVE, /* DeviceNotActive */
+    LIMEVI_QMP_ERROR_KVM_MISSING_CAP,   /* KVMMissingCap */
+} LimeviQmpError;
+
 /* Connects to QMP at @path and negotiates capabilities; retries for up to
  * @timeout_ms while the socket does not exist yet (a QEMU starting). */
 LimeviQmp *limevi_qmp_connect(const char *path, guint timeout_ms,
@@ -32,6 +53,19 @@ JsonNode *limevi_qmp_call(LimeviQmp *qmp, const char *command,
 /* Like limevi_qmp_call() for commands whose return value is not needed. */
 gboolean limevi_qmp_run(LimeviQmp *qmp, const char *command,
                         const char *args_json, GError **error);
+
+/* Like limevi_qmp_run() with the arguments as a JSON object. */
+gboolean limevi_qmp_run_object(LimeviQmp *qmp, const char *command,
+                               JsonObject *args, GError **error);
+
+/* limevi-route-set on LIMEVI_NETDEV_ID: @vm's route at @endpoint
+ * ("HOST:PORT"), with @status ("valid", "invalid") unless NULL. */
+gboolean limevi_qmp_route_set(LimeviQmp *qmp, const char *vm,
+                              const char *endpoint, const char *status,
+                              GError **error);
+
+/* limevi-switchover-release on LIMEVI_NETDEV_ID. */
+gboolean limevi_qmp_switchover_release(LimeviQmp *qmp, GError **error);
 
 /*
  * The next event named @name (any event if NULL), queued or arriving

@@ -491,16 +491,13 @@ static guint verify_routes(Run *run)
                            want) != 0 ||
                     strcmp(json_object_get_string_member(route, "status"),
                            "valid") != 0) {
-                    g_autofree char *args = g_strdup_printf(
-                        "{\"netdev\":\"n0\",\"vm\":\"%s\",\"endpoint\":"
-                        "\"%s\",\"status\":\"valid\"}", peer, want);
                     g_autoptr(GError) error = NULL;
 
                     /* A move the VMs missed (its old host gone before it
                      * passed it on): set it, which also sends the frames
                      * held for the VM. */
-                    if (limevi_qmp_run(loc->qmp, "limevi-route-set", args,
-                                       &error)) {
+                    if (limevi_qmp_route_set(loc->qmp, peer, want, "valid",
+                                             &error)) {
                         g_printerr("limevi: repaired %s's route to %s: "
                                    "was %s %s, now %s valid\n",
                                    loc->vm->name, peer,
@@ -644,17 +641,16 @@ static void hold_between_movers(Run *run)
 
         for (guint k = 0; k < run->migs->len; k++) {
             LimeviVmMigration *p = run->migs->pdata[k];
-            g_autofree char *args = NULL;
+            g_autofree char *endpoint = NULL;
             g_autoptr(GError) error = NULL;
 
             if (p == m || strcmp(p->vm->lan, m->vm->lan) != 0) {
                 continue;
             }
-            args = g_strdup_printf("{\"netdev\":\"n0\",\"vm\":\"%s\","
-                                   "\"endpoint\":\"%s:%u\",\"status\":"
-                                   "\"invalid\"}", p->vm->name,
-                                   p->src->address, p->vm->port);
-            if (!limevi_qmp_run(m->sq, "limevi-route-set", args, &error)) {
+            endpoint = g_strdup_printf("%s:%u", p->src->address,
+                                       p->vm->port);
+            if (!limevi_qmp_route_set(m->sq, p->vm->name, endpoint,
+                                      "invalid", &error)) {
                 g_printerr("limevi: VM %s: holding frames for %s: %s\n",
                            m->vm->name, p->vm->name, error->message);
             }
@@ -665,6 +661,145 @@ static void hold_between_movers(Run *run)
 static void pump(Run *run)
 {
     while (g_main_context_iteration(NULL, FALSE)) {
+    }
+}
+
+/*
+ * Converge: polls every migration until every VM is ready to switch
+ * over.  Returns why it stopped short (and *@bad, the VM that failed),
+ * or NULL when every VM is ready.
+ */
+static const char *converge(Run *run, gint64 deadline,
+                            LimeviVmMigration **bad)
+{
+    while (!(*bad = first_failed(run)) && !all_at_least(run, VM_READY)) {
+        pump(run);
+        if (run->interrupted) {
+            return "interrupted";
+        }
+        if (g_get_monotonic_time() > deadline) {
+            return "timed out before every VM was ready to switch over";
+        }
+        for (guint i = 0; i < run->migs->len; i++) {
+            poll_migration(run, run->migs->pdata[i]);
+        }
+        print_progress(run, FALSE);
+        g_usleep(POLL_MS * 1000);
+    }
+    return NULL;
+}
+
+/*
+ * Release: every VM converged, so full speed for the last round, then
+ * every gate opened at once: one switchover for the whole VC.  The one
+ * place that decides how a converged VC is let go.
+ */
+static void release_all(Run *run)
+{
+    const LimeviMigrateOptions *opts = run->opts;
+    GPtrArray *migs = run->migs;
+
+    for (guint i = 0; i < migs->len; i++) {
+        LimeviVmMigration *m = migs->pdata[i];
+        g_autofree char *bw = g_strdup_printf(
+            "{\"max-bandwidth\":%" G_GUINT64_FORMAT "}",
+            opts->bandwidth ? MAX(opts->bandwidth / migs->len, 1)
+                            : FULL_BANDWIDTH);
+
+        limevi_qmp_run(m->sq, "migrate-set-parameters", bw, NULL);
+    }
+    for (guint i = 0; i < migs->len; i++) {
+        LimeviVmMigration *m = migs->pdata[i];
+        g_autoptr(GError) error = NULL;
+
+        if (!limevi_qmp_switchover_release(m->dq, &error)) {
+            fail_vm(m, error);
+        }
+        set_phase(run, m, VM_SWITCHING);
+    }
+}
+
+/*
+ * Complete: waits for every migration to end, then for each moved VM's
+ * LIMEVI_PEERS_SYNCED; a VM not done in time is marked failed.
+ */
+static void complete(Run *run, gint64 deadline)
+{
+    gint64 sync_deadline;
+
+    while (!all_at_least(run, VM_DONE) && !first_failed(run) &&
+           g_get_monotonic_time() < deadline) {
+        for (guint i = 0; i < run->migs->len; i++) {
+            poll_migration(run, run->migs->pdata[i]);
+        }
+        print_progress(run, FALSE);
+        g_usleep(POLL_MS * 1000);
+    }
+    /* One wait for every VM's sync, not one per VM. */
+    sync_deadline = g_get_monotonic_time() +
+                    (any_virt(run) ? 0 : (gint64)SYNC_TIMEOUT_MS * 1000);
+    for (guint i = 0; i < run->migs->len; i++) {
+        LimeviVmMigration *m = run->migs->pdata[i];
+        gint64 left = (sync_deadline - g_get_monotonic_time()) / 1000;
+        JsonObject *e;
+
+        if (m->phase != VM_DONE) {
+            if (m->phase != VM_FAILED) {
+                m->phase = VM_FAILED;
+                m->error = g_strdup("did not complete in time");
+            }
+            continue;
+        }
+        /* With libvirt the sources are gone already and frames between
+         * moved VMs wait: verify_routes() sets what did not sync. */
+        e = limevi_qmp_event(m->dq, "LIMEVI_PEERS_SYNCED", MAX(left, 0),
+                             NULL);
+        if (e) {
+            m->t_synced = limevi_qmp_event_time(e);
+            json_object_unref(e);
+        }
+        collect_events(m);
+    }
+}
+
+/*
+ * Quit the sources: reads what each source forwarded, lets libvirt end
+ * its migrations, quits the QMP sources that are done, and closes every
+ * QMP connection so that the route check can connect.
+ */
+static void finish_sources(Run *run)
+{
+    for (guint i = 0; i < run->migs->len; i++) {
+        LimeviVmMigration *m = run->migs->pdata[i];
+        JsonNode *ret = limevi_qmp_call(m->sq, "query-limevi", NULL, NULL);
+
+        if (ret && json_array_get_length(json_node_get_array(ret))) {
+            m->forwarded = json_object_get_int_member(
+                json_object_get_object_member(
+                    json_array_get_object_element(json_node_get_array(ret), 0),
+                    "stats"), "rx-forwarded");
+        }
+        if (ret) {
+            json_node_unref(ret);
+        }
+        if (m->virt) {
+            g_autoptr(GError) error = NULL;
+
+            /* libvirt resumes the destination and stops the source. */
+            if (!limevi_virt_migration_ended(m->virt, SYNC_TIMEOUT_MS,
+                                             &error) || error) {
+                if (!error) {
+                    g_set_error(&error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                "libvirt did not finish the migration");
+                }
+                fail_vm(m, error);
+            }
+        } else if (m->phase == VM_DONE && !run->opts->keep_sources) {
+            limevi_qmp_run(m->sq, "quit", NULL, NULL);
+        }
+        /* QMP serves one client at a time: let the check below in. */
+        g_clear_pointer(&m->sq, limevi_qmp_free);
+        g_clear_pointer(&m->dq, limevi_qmp_free);
     }
 }
 
@@ -680,7 +815,6 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
     guint sig_term = g_unix_signal_add(SIGTERM, on_signal, &run);
     LimeviVmMigration *bad = NULL;
     const char *why = NULL;
-    gint64 sync_deadline;
     guint wrong;
     int status = 1;
 
@@ -694,6 +828,7 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
             g_printerr("limevi: %s\n", error->message);
             goto out;
         }
+        limevi_journal_crash_at(run.journal, opts->crash_at);
         if (limevi_journal_unfinished(run.journal, vc->name, &site, &step)) {
             g_printerr("limevi: a migration of %s to site %s was interrupted "
                        "at step '%s'; run 'limevi migrate %s --to %s "
@@ -757,22 +892,7 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
     if (!first_failed(&run)) {
         journal_step(&run, LIMEVI_STEP_MIGRATING);
     }
-    while (!(bad = first_failed(&run)) && !all_at_least(&run, VM_READY)) {
-        pump(&run);
-        if (run.interrupted) {
-            why = "interrupted";
-            break;
-        }
-        if (g_get_monotonic_time() > deadline) {
-            why = "timed out before every VM was ready to switch over";
-            break;
-        }
-        for (guint i = 0; i < migs->len; i++) {
-            poll_migration(&run, migs->pdata[i]);
-        }
-        print_progress(&run, FALSE);
-        g_usleep(POLL_MS * 1000);
-    }
+    why = converge(&run, deadline, &bad);
     if (bad || why) {
         print_progress(&run, TRUE);
         rollback(&run);
@@ -796,93 +916,10 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
     if (any_virt(&run)) {
         hold_between_movers(&run);
     }
-    /* Every VM converged: full speed for the last round, then switch
-     * them over together. */
-    for (guint i = 0; i < migs->len; i++) {
-        LimeviVmMigration *m = migs->pdata[i];
-        g_autofree char *bw = g_strdup_printf(
-            "{\"max-bandwidth\":%" G_GUINT64_FORMAT "}",
-            opts->bandwidth ? MAX(opts->bandwidth / migs->len, 1)
-                            : FULL_BANDWIDTH);
-
-        limevi_qmp_run(m->sq, "migrate-set-parameters", bw, NULL);
-    }
-    for (guint i = 0; i < migs->len; i++) {
-        LimeviVmMigration *m = migs->pdata[i];
-        g_autoptr(GError) error = NULL;
-
-        if (!limevi_qmp_run(m->dq, "limevi-switchover-release",
-                            "{\"netdev\":\"n0\"}", &error)) {
-            fail_vm(m, error);
-        }
-        set_phase(&run, m, VM_SWITCHING);
-    }
-    while (!all_at_least(&run, VM_DONE) && !first_failed(&run) &&
-           g_get_monotonic_time() < deadline) {
-        for (guint i = 0; i < migs->len; i++) {
-            poll_migration(&run, migs->pdata[i]);
-        }
-        print_progress(&run, FALSE);
-        g_usleep(POLL_MS * 1000);
-    }
-    /* One wait for every VM's sync, not one per VM. */
-    sync_deadline = g_get_monotonic_time() +
-                    (any_virt(&run) ? 0 : (gint64)SYNC_TIMEOUT_MS * 1000);
-    for (guint i = 0; i < migs->len; i++) {
-        LimeviVmMigration *m = migs->pdata[i];
-        gint64 left = (sync_deadline - g_get_monotonic_time()) / 1000;
-        JsonObject *e;
-
-        if (m->phase != VM_DONE) {
-            if (m->phase != VM_FAILED) {
-                m->phase = VM_FAILED;
-                m->error = g_strdup("did not complete in time");
-            }
-            continue;
-        }
-        /* With libvirt the sources are gone already and frames between
-         * moved VMs wait: the route check below sets what did not sync. */
-        e = limevi_qmp_event(m->dq, "LIMEVI_PEERS_SYNCED", MAX(left, 0),
-                             NULL);
-        if (e) {
-            m->t_synced = limevi_qmp_event_time(e);
-            json_object_unref(e);
-        }
-        collect_events(m);
-    }
+    release_all(&run);
+    complete(&run, deadline);
     print_progress(&run, TRUE);
-    for (guint i = 0; i < migs->len; i++) {
-        LimeviVmMigration *m = migs->pdata[i];
-        JsonNode *ret = limevi_qmp_call(m->sq, "query-limevi", NULL, NULL);
-
-        if (ret && json_array_get_length(json_node_get_array(ret))) {
-            m->forwarded = json_object_get_int_member(
-                json_object_get_object_member(
-                    json_array_get_object_element(json_node_get_array(ret), 0),
-                    "stats"), "rx-forwarded");
-        }
-        if (ret) {
-            json_node_unref(ret);
-        }
-        if (m->virt) {
-            g_autoptr(GError) error = NULL;
-
-            /* libvirt resumes the destination and stops the source. */
-            if (!limevi_virt_migration_ended(m->virt, SYNC_TIMEOUT_MS,
-                                             &error) || error) {
-                if (!error) {
-                    g_set_error(&error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                                "libvirt did not finish the migration");
-                }
-                fail_vm(m, error);
-            }
-        } else if (m->phase == VM_DONE && !opts->keep_sources) {
-            limevi_qmp_run(m->sq, "quit", NULL, NULL);
-        }
-        /* QMP serves one client at a time: let the check below in. */
-        g_clear_pointer(&m->sq, limevi_qmp_free);
-        g_clear_pointer(&m->dq, limevi_qmp_free);
-    }
+    finish_sources(&run);
     wrong = verify_routes(&run);
     limevi_report(vc, opts, migs, run.t0, now_us());
     journal_step(&run, LIMEVI_STEP_DONE);
@@ -973,6 +1010,7 @@ int limevi_vc_migrate_resume(LimeviVc *vc, const LimeviMigrateOptions *opts)
         g_printerr("limevi: %s\n", error->message);
         return 1;
     }
+    limevi_journal_crash_at(run.journal, opts->crash_at);
     run.run_id = limevi_journal_unfinished(run.journal, vc->name, &site,
                                            &step);
     if (!run.run_id) {
@@ -1017,8 +1055,7 @@ int limevi_vc_migrate_resume(LimeviVc *vc, const LimeviMigrateOptions *opts)
         LimeviVmMigration *m = migs->pdata[i];
 
         if (m->dq) {
-            limevi_qmp_run(m->dq, "limevi-switchover-release",
-                           "{\"netdev\":\"n0\"}", NULL);
+            limevi_qmp_switchover_release(m->dq, NULL);
         }
     }
     for (guint i = 0; i < migs->len; i++) {

@@ -11,6 +11,7 @@
 #include <libvirt/virterror.h>
 
 #include "launch.h"
+#include "qmp.h"
 #include "virt.h"
 
 #define QEMU_NS "http://libvirt.org/schemas/domain/qemu/1.0"
@@ -130,8 +131,8 @@ char *limevi_virt_domain_xml(const LimeviVc *vc, const LimeviVcVm *vm,
         g_string_append_printf(out, "\n  <uuid>%s</uuid>", uuid);
     }
     g_string_append_len(out, open_end + 1, close - open_end - 1);
-    nic = g_strdup_printf("virtio-net-pci,netdev=n0,mac=%s,addr=" NIC_ADDR
-                          ",romfile=", vm->mac);
+    nic = g_strdup_printf("virtio-net-pci,netdev=" LIMEVI_NETDEV_ID
+                          ",mac=%s,addr=" NIC_ADDR ",romfile=", vm->mac);
     qmp_arg = g_strdup_printf("unix:%s,server=on,wait=off", qmp);
     g_string_append(out, "  <qemu:commandline xmlns:qemu='" QEMU_NS "'>\n");
     add_arg(out, "-netdev");

@@ -722,14 +722,15 @@ static void assert_killed_then_resumed(const char *const *steps, guint n)
         const char *resume[] = { env_path("LIMEVI_CLI"), "migrate",
                                  e2e.vc_file, "--resume", "--journal",
                                  e2e.journal, NULL };
+        g_autofree char *crash_at = g_strdup_printf("--x-crash-at=%s",
+                                                    steps[i]);
         gboolean finished = !strcmp(steps[i], "released");
         int status;
 
-        g_subprocess_launcher_setenv(l, "LIMEVI_TEST_CRASH_AT", steps[i],
-                                     TRUE);
         p = g_subprocess_launcher_spawn(l, &error, env_path("LIMEVI_CLI"),
                                         "migrate", e2e.vc_file, "--to", "A",
-                                        "--journal", e2e.journal, NULL);
+                                        "--journal", e2e.journal, crash_at,
+                                        NULL);
         g_assert_no_error(error);
         g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, NULL,
                                                     &crash_err, &error));

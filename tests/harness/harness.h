@@ -52,6 +52,37 @@ int harness_run_expect_fail(const char *const *argv, guint timeout_ms,
 /* A UDP port on 127.0.0.1 free right now, e.g. for a dgram netdev. */
 guint16 harness_free_udp_port(void);
 
+/* ---- Deadlines, lines and processes (also used by the benches) ---- */
+
+/* A deadline @timeout_ms from now, in g_get_monotonic_time() units. */
+gint64 harness_deadline(guint timeout_ms);
+/* Milliseconds left until @deadline, rounded up, 0 once it passed. */
+int harness_remaining_ms(gint64 deadline);
+
+/* Lines from a pipe or socket, read no later than a deadline. */
+typedef struct {
+    int fd;
+    GString *buf;               /* read, not yet returned */
+    GString *log;               /* everything read, when non-NULL */
+    gboolean eof;
+} HLines;
+
+void hlines_init(HLines *lines, int fd, GString *log);
+void hlines_clear(HLines *lines);
+/* The next line without its "\r\n", or NULL with @err set (timeout,
+ * HARNESS_ERROR_EXITED at end of file). */
+char *hlines_read(HLines *lines, gint64 deadline, GError **err);
+
+/* A launcher whose children die with the test program: an aborted
+ * test leaves no QEMU behind. */
+GSubprocessLauncher *harness_launcher_new(GSubprocessFlags flags);
+/* Waits at most @timeout_ms for @proc to end; TRUE when it has. */
+gboolean harness_wait_process(GSubprocess *proc, guint timeout_ms);
+/* Kills @proc by its PID unless it has ended, and reaps it. */
+void harness_kill_process(GSubprocess *proc);
+/* The exit status, or 128 + signal; @proc must have ended. */
+int harness_process_status(GSubprocess *proc);
+
 /* ---- Guests ---- */
 
 typedef struct HVm HVm;
