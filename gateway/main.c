@@ -1,0 +1,122 @@
+/*
+ * limevi-gateway: a member of one VC LAN, like limevi-tap, whose "guest"
+ * is libslirp: the LAN's VMs get DHCP, DNS, NAT through this host's
+ * sockets, and port forwards from this host into the LAN.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <stdio.h>
+
+#include <glib-unix.h>
+
+#include "gateway-main.h"
+
+/* A DNS answer of ours: headers plus a question of at most 255 bytes. */
+#define DNS_REPLY_MAX 512
+
+/* A frame from the LAN: a DNS query for one of our names is answered
+ * here, everything else is slirp's. */
+static gboolean gw_deliver(gpointer opaque, const guint8 *frame, gsize len)
+{
+    Gateway *gw = opaque;
+    guint8 reply[DNS_REPLY_MAX];
+    gsize n = gateway_dns_answer(gw->opts, frame, len, reply, sizeof(reply));
+
+    if (n) {
+        gw->dns_answered++;
+        limevi_port_send(gw->port, reply, n);
+    } else if (len <= G_MAXINT) {
+        slirp_input(gateway_slirp_get(gw->slirp), frame, len);
+    }
+    return TRUE;
+}
+
+/* A frame from slirp to the LAN. */
+static ssize_t gw_send_packet(const void *buf, size_t len, void *opaque)
+{
+    Gateway *gw = opaque;
+
+    gateway_leases_note(&gw->leases, buf, len, g_get_monotonic_time());
+    limevi_port_send(gw->port, buf, len);
+    return len;
+}
+
+static void print_stats(Gateway *gw)
+{
+    g_autofree char *line = gateway_stats_json(gw);
+
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
+static gboolean on_usr1(gpointer opaque)
+{
+    print_stats(opaque);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_quit(gpointer opaque)
+{
+    Gateway *gw = opaque;
+
+    g_main_loop_quit(gw->loop);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean gateway_start(Gateway *gw, GError **error)
+{
+    static const LimeviPortOps ops = { .deliver = gw_deliver };
+    LimeviPortConfig config = {
+        .vm = gw->opts->vm,
+        .vc = gw->opts->vc,
+        .lan = gw->opts->lan,
+        .listen = gw->opts->listen,
+        .routes = (const LimeviRouteConfig *)gw->opts->routes->data,
+        .n_routes = gw->opts->routes->len,
+    };
+
+    gw->port = limevi_port_new(&config, &ops, gw, error);
+    if (!gw->port) {
+        return FALSE;
+    }
+    gw->slirp = gateway_slirp_new(gw->opts, gw_send_packet, gw, NULL);
+    return gateway_slirp_add_forwards(gw->slirp, gw->opts, error);
+}
+
+int main(int argc, char **argv)
+{
+    g_autoptr(GError) error = NULL;
+    Gateway gw = { 0 };
+    guint sources[3];
+
+    gw.opts = gateway_options_parse(argc, argv, &error);
+    if (!gw.opts) {
+        g_printerr("limevi-gateway: %s\n", error->message);
+        return 2;
+    }
+    if (!gateway_start(&gw, &error)) {
+        g_printerr("limevi-gateway: %s\n", error->message);
+        g_clear_pointer(&gw.slirp, gateway_slirp_free);
+        g_clear_pointer(&gw.port, limevi_port_free);
+        gateway_options_free(gw.opts);
+        return 1;
+    }
+    gw.loop = g_main_loop_new(NULL, FALSE);
+    sources[0] = g_unix_signal_add(SIGTERM, on_quit, &gw);
+    sources[1] = g_unix_signal_add(SIGINT, on_quit, &gw);
+    sources[2] = g_unix_signal_add(SIGUSR1, on_usr1, &gw);
+
+    printf("ready\n");
+    fflush(stdout);
+    g_main_loop_run(gw.loop);
+
+    print_stats(&gw);
+    for (guint i = 0; i < G_N_ELEMENTS(sources); i++) {
+        g_source_remove(sources[i]);
+    }
+    gateway_slirp_free(gw.slirp);
+    limevi_port_free(gw.port);
+    g_main_loop_unref(gw.loop);
+    gateway_options_free(gw.opts);
+    return 0;
+}
