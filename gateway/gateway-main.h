@@ -7,6 +7,8 @@
 #pragma once
 
 #include "gateway-slirp.h"
+#include <gio/gio.h>
+
 #include "limevi.h"
 
 typedef struct {
@@ -16,6 +18,7 @@ typedef struct {
     GMainLoop *loop;
     GatewayLeases leases;
     guint64 dns_answered;
+    GSocketService *control;
 } Gateway;
 
 /* One line of JSON (no newline); free with g_free. */

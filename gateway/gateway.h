@@ -42,6 +42,7 @@ typedef struct {
 
 typedef struct {
     char *vm, *vc, *lan, *listen;
+    char *control;              /* unix socket for the stats; NULL: none */
     GArray *routes;             /* of LimeviRouteConfig, strings in @strings */
     struct in_addr net, mask, host, dhcp_start, dns;
     guint prefix;

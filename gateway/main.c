@@ -6,6 +6,10 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <stdio.h>
+#include <string.h>
+
+#include <gio/gunixsocketaddress.h>
+#include <glib/gstdio.h>
 
 #include <glib-unix.h>
 
@@ -63,6 +67,47 @@ static gboolean on_quit(gpointer opaque)
     return G_SOURCE_CONTINUE;
 }
 
+/* One connection to --control: the stats line, then close. */
+static gboolean on_control(GSocketService *service,
+                           GSocketConnection *conn, GObject *source,
+                           gpointer opaque)
+{
+    g_autofree char *line = gateway_stats_json(opaque);
+    g_autofree char *text = g_strconcat(line, "\n", NULL);
+
+    /* Local and short: a blocking write is bounded by the socket's
+     * buffer, and a reader that went away only fails this write. */
+    g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)),
+                              text, strlen(text), NULL, NULL, NULL);
+    return TRUE;
+}
+
+static gboolean control_start(Gateway *gw, GError **error)
+{
+    g_autoptr(GSocketAddress) addr = NULL;
+
+    if (!gw->opts->control) {
+        return TRUE;
+    }
+    /* A stale socket of an earlier run would make the bind fail. */
+    if (g_file_test(gw->opts->control, G_FILE_TEST_EXISTS) &&
+        !g_file_test(gw->opts->control, G_FILE_TEST_IS_REGULAR |
+                                        G_FILE_TEST_IS_DIR)) {
+        g_unlink(gw->opts->control);
+    }
+    addr = g_unix_socket_address_new(gw->opts->control);
+    gw->control = g_socket_service_new();
+    if (!g_socket_listener_add_address(G_SOCKET_LISTENER(gw->control), addr,
+                                       G_SOCKET_TYPE_STREAM,
+                                       G_SOCKET_PROTOCOL_DEFAULT, NULL,
+                                       NULL, error)) {
+        g_prefix_error(error, "'--control' %s: ", gw->opts->control);
+        return FALSE;
+    }
+    g_signal_connect(gw->control, "incoming", G_CALLBACK(on_control), gw);
+    return TRUE;
+}
+
 static gboolean gateway_start(Gateway *gw, GError **error)
 {
     static const LimeviPortOps ops = { .deliver = gw_deliver };
@@ -80,7 +125,8 @@ static gboolean gateway_start(Gateway *gw, GError **error)
         return FALSE;
     }
     gw->slirp = gateway_slirp_new(gw->opts, gw_send_packet, gw, NULL);
-    return gateway_slirp_add_forwards(gw->slirp, gw->opts, error);
+    return gateway_slirp_add_forwards(gw->slirp, gw->opts, error) &&
+           control_start(gw, error);
 }
 
 int main(int argc, char **argv)
@@ -96,6 +142,7 @@ int main(int argc, char **argv)
     }
     if (!gateway_start(&gw, &error)) {
         g_printerr("limevi-gateway: %s\n", error->message);
+        g_clear_object(&gw.control);
         g_clear_pointer(&gw.slirp, gateway_slirp_free);
         g_clear_pointer(&gw.port, limevi_port_free);
         gateway_options_free(gw.opts);
@@ -113,6 +160,11 @@ int main(int argc, char **argv)
     print_stats(&gw);
     for (guint i = 0; i < G_N_ELEMENTS(sources); i++) {
         g_source_remove(sources[i]);
+    }
+    if (gw.control) {
+        g_socket_service_stop(gw.control);
+        g_object_unref(gw.control);
+        g_unlink(gw.opts->control);
     }
     gateway_slirp_free(gw.slirp);
     limevi_port_free(gw.port);

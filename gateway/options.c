@@ -166,6 +166,7 @@ void gateway_options_free(GatewayOptions *opts)
     g_free(opts->vc);
     g_free(opts->lan);
     g_free(opts->listen);
+    g_free(opts->control);
     g_array_unref(opts->routes);
     g_array_unref(opts->forwards);
     g_array_unref(opts->dns_names);
@@ -248,6 +249,8 @@ GatewayOptions *gateway_options_parse(int argc, char **argv, GError **error)
           "LAN" },
         { "listen", 0, 0, G_OPTION_ARG_STRING, &opts->listen,
           "UDP address of the tunnel endpoint", "HOST:PORT" },
+        { "control", 0, 0, G_OPTION_ARG_FILENAME, &opts->control,
+          "a unix socket: each connection gets the stats line", "PATH" },
         { "route", 0, 0, G_OPTION_ARG_STRING_ARRAY, &raw.routes,
           "a peer (repeatable)", "VM=HOST:PORT[@LAN]" },
         { "net", 0, 0, G_OPTION_ARG_STRING, &raw.net,
@@ -277,7 +280,8 @@ GatewayOptions *gateway_options_parse(int argc, char **argv, GError **error)
         "--listen 127.0.0.1:7000 \\\n"
         "    --route vm1=127.0.0.1:7001 --net 198.19.0.0/24 \\\n"
         "    --forward tcp:127.0.0.1:8080-198.19.0.15:80\n"
-        "\nSIGUSR1 prints one JSON line of statistics; SIGTERM ends it.\n"
+        "\nSIGUSR1 prints one JSON line of statistics (so does each connection\n"
+        "to --control); SIGTERM ends it.\n"
         "Exit status: 0 when ended by a signal, 1 when it cannot start, "
         "2 on a bad option.\n");
     ok = g_option_context_parse(ctx, &argc, &argv, error);
