@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "gw-fixture.h"
@@ -173,8 +174,37 @@ static gboolean read_headers(GInputStream *in, GChecksum *sum,
     return TRUE;
 }
 
+/* Sleeps until @bytes read since @start are no more than @rate a second
+ * allows. */
+static void pace(guint64 bytes, guint64 rate, gint64 start)
+{
+    gint64 due;
+
+    if (!rate) {
+        return;
+    }
+    due = start + (gint64)(bytes * G_USEC_PER_SEC / rate);
+    if (due > g_get_monotonic_time()) {
+        g_usleep(due - g_get_monotonic_time());
+    }
+}
+
+/* A small receive buffer: what the kernel holds for us hides a stall of
+ * the network behind it, so keep it to some 100 ms of a paced read. */
+static void small_rcvbuf(GSocketClient *client, GSocketClientEvent event,
+                         GSocketConnectable *addr, GIOStream *conn,
+                         gpointer opaque)
+{
+    if (event == G_SOCKET_CLIENT_CONNECTING) {
+        g_socket_set_option(
+            g_socket_connection_get_socket(G_SOCKET_CONNECTION(conn)),
+            SOL_SOCKET, SO_RCVBUF, GPOINTER_TO_INT(opaque), NULL);
+    }
+}
+
 static void download(HNetns *ns, const char *host, guint16 port,
-                     const char *path, guint timeout_ms, GwDownload *d)
+                     const char *path, guint timeout_ms, guint64 rate,
+                     gpointer *progress, GwDownload *d)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(GSocketClient) client = g_socket_client_new();
@@ -183,14 +213,18 @@ static void download(HNetns *ns, const char *host, guint16 port,
     g_autofree char *req = g_strdup_printf(
         "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, host);
     GInputStream *in;
-    char buf[65536];
-    gint64 last;
+    char buf[16384];
+    gint64 start, last;
 
     memset(d, 0, sizeof(*d));
     if (!join_netns(ns, &d->error)) {
         return;
     }
     g_socket_client_set_timeout(client, timeout_ms / 1000);
+    if (rate) {
+        g_signal_connect(client, "event", G_CALLBACK(small_rcvbuf),
+                         GINT_TO_POINTER(MAX(rate / 10, 4096)));
+    }
     conn = g_socket_client_connect_to_host(client, host, port, NULL, &err);
     if (!conn || !g_output_stream_write_all(
             g_io_stream_get_output_stream(G_IO_STREAM(conn)), req,
@@ -207,13 +241,17 @@ static void download(HNetns *ns, const char *host, guint16 port,
         }
         return;
     }
-    last = g_get_monotonic_time();
+    start = g_get_monotonic_time();
     for (;;) {
-        gssize n = g_input_stream_read(in, buf, sizeof(buf), NULL, &err);
-        gint64 now = g_get_monotonic_time();
+        gssize n;
+        gint64 now;
 
+        /* A stall is the network's wait, not our pacing's. */
+        pace(d->bytes, rate, start);
+        last = g_get_monotonic_time();
+        n = g_input_stream_read(in, buf, sizeof(buf), NULL, &err);
+        now = g_get_monotonic_time();
         d->longest_stall_ms = MAX(d->longest_stall_ms, (now - last) / 1000);
-        last = now;
         if (n < 0) {
             d->reset = TRUE;
             d->error = g_strdup(err->message);
@@ -224,6 +262,7 @@ static void download(HNetns *ns, const char *host, guint16 port,
         }
         g_checksum_update(sum, (const guchar *)buf, n);
         d->bytes += n;
+        g_atomic_pointer_set(progress, GSIZE_TO_POINTER(d->bytes));
     }
     d->sha256 = g_strdup(g_checksum_get_string(sum));
 }
@@ -234,6 +273,8 @@ struct GwDownloadThread {
     char *host, *path;
     guint16 port;
     guint timeout_ms;
+    guint64 rate;
+    gpointer progress;          /* bytes of the body so far */
     GwDownload result;
 };
 
@@ -241,16 +282,18 @@ static gpointer download_thread(gpointer opaque)
 {
     GwDownloadThread *t = opaque;
 
-    download(t->ns, t->host, t->port, t->path, t->timeout_ms, &t->result);
+    download(t->ns, t->host, t->port, t->path, t->timeout_ms, t->rate,
+             &t->progress, &t->result);
     return NULL;
 }
 
 GwDownloadThread *gw_download_start(HNetns *ns, const char *host,
                                     guint16 port, const char *path,
-                                    guint timeout_ms)
+                                    guint timeout_ms, guint64 rate)
 {
     GwDownloadThread *t = g_new0(GwDownloadThread, 1);
 
+    t->rate = rate;
     t->ns = ns;
     t->host = g_strdup(host);
     t->path = g_strdup(path);
@@ -258,6 +301,11 @@ GwDownloadThread *gw_download_start(HNetns *ns, const char *host,
     t->timeout_ms = timeout_ms;
     t->thread = g_thread_new("download", download_thread, t);
     return t;
+}
+
+guint64 gw_download_progress(GwDownloadThread *t)
+{
+    return GPOINTER_TO_SIZE(g_atomic_pointer_get(&t->progress));
 }
 
 void gw_download_finish(GwDownloadThread *t, GwDownload *result)
@@ -273,8 +321,8 @@ void gw_download_finish(GwDownloadThread *t, GwDownload *result)
 void gw_download(HNetns *ns, const char *host, guint16 port,
                  const char *path, guint timeout_ms, GwDownload *result)
 {
-    gw_download_finish(gw_download_start(ns, host, port, path, timeout_ms),
-                       result);
+    gw_download_finish(gw_download_start(ns, host, port, path, timeout_ms,
+                                         0), result);
 }
 
 void gw_download_clear(GwDownload *d)

@@ -42,10 +42,14 @@ void gw_download(HNetns *ns, const char *host, guint16 port,
                  const char *path, guint timeout_ms, GwDownload *result);
 void gw_download_clear(GwDownload *d);
 
-/* A thread doing gw_download() while the test does something else. */
+/* A thread doing gw_download() while the test does something else,
+ * reading at most @rate bytes a second (0: as fast as it comes), so a
+ * download can outlast a migration.  Time spent pacing is no stall. */
 typedef struct GwDownloadThread GwDownloadThread;
 GwDownloadThread *gw_download_start(HNetns *ns, const char *host,
                                     guint16 port, const char *path,
-                                    guint timeout_ms);
+                                    guint timeout_ms, guint64 rate);
+/* Bytes of the body read so far. */
+guint64 gw_download_progress(GwDownloadThread *t);
 /* Waits for it; fills @result. */
 void gw_download_finish(GwDownloadThread *t, GwDownload *result);

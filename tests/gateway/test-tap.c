@@ -12,6 +12,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,8 +54,9 @@ static void setup(void)
 {
     g_autoptr(GError) err = NULL;
     g_autofree char *www = NULL, *script = NULL;
+    g_autofree char *control = path_in("gw.sock");
     const char *gw_args[] = {
-        "--vm", "gw", "--vc", "vc1", "--lan", "lan1",
+        "--control", control, "--vm", "gw", "--vc", "vc1", "--lan", "lan1",
         "--listen", "127.0.0.1:7300", "--route", "tap1=127.0.0.1:7301",
         "--net", "198.19.0.0/24", "--host", "198.19.0.2",
         "--dhcp-start", LEASE, "--dns", "198.19.0.3",
@@ -65,8 +67,6 @@ static void setup(void)
         "--listen", "127.0.0.1:7301", "--route", "gw=127.0.0.1:7300", NULL };
     guint i;
 
-    t.dir = g_dir_make_tmp("limevi-gw-XXXXXX", &err);
-    g_assert_no_error(err);
     t.site = hnetns_new("gwsite", &err);
     g_assert_no_error(err);
     t.guest = hnetns_new("gwguest", &err);
@@ -253,6 +253,39 @@ static void test_forward(void)
     gw_download_clear(&d);
 }
 
+/* --control answers every connection with the same line as SIGUSR1. */
+static void test_control(void)
+{
+    g_autofree char *path = path_in("gw.sock");
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GSocketClient) client = g_socket_client_new();
+    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
+    g_autoptr(GSocketConnection) conn = NULL;
+    g_autoptr(GDataInputStream) in = NULL;
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autofree char *line = NULL;
+    JsonObject *o;
+
+    for (guint i = 0; i < 2; i++) {
+        g_clear_object(&conn);
+        g_clear_object(&in);
+        g_clear_pointer(&line, g_free);
+        conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr),
+                                       NULL, &err);
+        g_assert_no_error(err);
+        in = g_data_input_stream_new(
+            g_io_stream_get_input_stream(G_IO_STREAM(conn)));
+        line = g_data_input_stream_read_line(in, NULL, NULL, &err);
+        g_assert_no_error(err);
+        json_parser_load_from_data(parser, line, -1, &err);
+        g_assert_no_error(err);
+        o = json_node_get_object(json_parser_get_root(parser));
+        g_assert_cmpstr(json_object_get_string_member(o, "vm"), ==, "gw");
+        g_assert_cmpuint(json_array_get_length(
+            json_object_get_array_member(o, "leases")), ==, 1);
+    }
+}
+
 /* What the gateway counted is what happened. */
 static void test_stats(void)
 {
@@ -290,6 +323,9 @@ int main(int argc, char **argv)
     g_test_add_func("/gateway/tap/nat-out-udp-every-datagram", test_nat_udp);
     g_test_add_func("/gateway/tap/forward-in-whole-file", test_forward);
     g_test_add_func("/gateway/tap/stats-count-it", test_stats);
+    g_test_add_func("/gateway/tap/control-socket-answers", test_control);
+    t.dir = g_dir_make_tmp("limevi-gw-XXXXXX", NULL);
+    g_assert_nonnull(t.dir);
     setup();
     rc = g_test_run();
     teardown();
