@@ -23,8 +23,8 @@ struct GatewaySlirp {
     SlirpWriteCb send_packet;
     gpointer opaque;
     SlirpSource *source;
-    GArray *pollfds;            /* of GPollFD, this iteration's */
-    guint polled;               /* how many of them the source polls */
+    GArray *fill;               /* of GPollFD: what slirp asks for now */
+    GArray *polled;             /* of GPollFD: what the source polls */
     guint64 guest_errors;
 };
 
@@ -58,32 +58,56 @@ static int add_poll(int fd, int events, void *opaque)
     GatewaySlirp *gs = opaque;
     GPollFD pfd = { .fd = fd, .events = poll_to_gio(events) };
 
-    g_array_append_val(gs->pollfds, pfd);
-    return gs->pollfds->len - 1;
+    g_array_append_val(gs->fill, pfd);
+    return gs->fill->len - 1;
 }
 
 static int get_revents(int idx, void *opaque)
 {
     GatewaySlirp *gs = opaque;
 
-    return gio_to_poll(g_array_index(gs->pollfds, GPollFD, idx).revents);
+    return gio_to_poll(g_array_index(gs->polled, GPollFD, idx).revents);
 }
 
-/* The set of sockets changes as connections come and go: rebuilt here,
- * before every poll, after the array stopped growing. */
+static gboolean same_polls(GArray *a, GArray *b)
+{
+    if (a->len != b->len) {
+        return FALSE;
+    }
+    for (guint i = 0; i < a->len; i++) {
+        GPollFD *x = &g_array_index(a, GPollFD, i);
+        GPollFD *y = &g_array_index(b, GPollFD, i);
+
+        if (x->fd != y->fd || x->events != y->events) {
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/*
+ * slirp says before every poll which sockets it wants and for what.
+ * Adding or removing a poll wakes the context, so the source's polls
+ * change only when slirp's set does, or the loop would never sleep.
+ * The indices slirp got from add_poll() then index @polled too.
+ */
 static gboolean source_prepare(GSource *source, gint *timeout)
 {
     GatewaySlirp *gs = ((SlirpSource *)source)->gs;
     uint32_t ms = UINT32_MAX;
 
-    for (guint i = 0; i < gs->polled; i++) {
-        g_source_remove_poll(source, &g_array_index(gs->pollfds, GPollFD, i));
-    }
-    g_array_set_size(gs->pollfds, 0);
+    g_array_set_size(gs->fill, 0);
     slirp_pollfds_fill(gs->slirp, &ms, add_poll, gs);
-    gs->polled = gs->pollfds->len;
-    for (guint i = 0; i < gs->polled; i++) {
-        g_source_add_poll(source, &g_array_index(gs->pollfds, GPollFD, i));
+    if (!same_polls(gs->fill, gs->polled)) {
+        for (guint i = 0; i < gs->polled->len; i++) {
+            g_source_remove_poll(source,
+                                 &g_array_index(gs->polled, GPollFD, i));
+        }
+        g_array_set_size(gs->polled, 0);
+        g_array_append_vals(gs->polled, gs->fill->data, gs->fill->len);
+        for (guint i = 0; i < gs->polled->len; i++) {
+            g_source_add_poll(source, &g_array_index(gs->polled, GPollFD, i));
+        }
     }
     *timeout = ms == UINT32_MAX ? -1 : (gint)MIN(ms, G_MAXINT);
     return FALSE;
@@ -236,12 +260,18 @@ GatewaySlirp *gateway_slirp_new(const GatewayOptions *opts,
                           : g_main_context_ref_thread_default();
     gs->send_packet = send_packet;
     gs->opaque = opaque;
-    gs->pollfds = g_array_new(FALSE, TRUE, sizeof(GPollFD));
+    gs->fill = g_array_new(FALSE, TRUE, sizeof(GPollFD));
+    gs->polled = g_array_new(FALSE, TRUE, sizeof(GPollFD));
     slirp_new(&cfg, &slirp_callbacks, gs);
     g_assert(gs->slirp);
     gs->source = (SlirpSource *)g_source_new(&slirp_source_funcs,
                                              sizeof(SlirpSource));
     gs->source->gs = gs;
+    /* GLib blocks a source while it dispatches by removing its polls and
+     * re-adding them after, which wakes the context: as it dispatches
+     * after every poll, the loop would never sleep.  Its dispatch never
+     * iterates the context, so recursion cannot happen. */
+    g_source_set_can_recurse(&gs->source->source, TRUE);
     g_source_attach(&gs->source->source, gs->context);
     return gs;
 }
@@ -254,7 +284,8 @@ void gateway_slirp_free(GatewaySlirp *gs)
     g_source_destroy(&gs->source->source);
     g_source_unref(&gs->source->source);
     slirp_cleanup(gs->slirp);
-    g_array_unref(gs->pollfds);
+    g_array_unref(gs->fill);
+    g_array_unref(gs->polled);
     g_main_context_unref(gs->context);
     g_free(gs);
 }
