@@ -7,8 +7,8 @@
  *   guest  the TAP device, moved here: udhcpc, nslookup, wget, httpd
  *
  * The guest takes a lease, resolves a --dns-name, fetches from site's
- * loopback, sends UDP out, and site reaches the guest's httpd through a
- * --forward.
+ * loopback, sends UDP out, and site reaches the guest's httpd and its
+ * UDP receiver through --forwards.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -61,7 +61,8 @@ static void setup(void)
         "--net", "198.19.0.0/24", "--host", "198.19.0.2",
         "--dhcp-start", LEASE, "--dns", "198.19.0.3",
         "--dns-name", "files.example=198.19.0.2",
-        "--forward", "tcp:127.0.0.1:8080-" LEASE ":80", NULL };
+        "--forward", "tcp:127.0.0.1:8080-" LEASE ":80",
+        "--forward", "udp:127.0.0.1:5300-" LEASE ":5300", NULL };
     const char *tap[] = { g_getenv("LIMEVI_TAP"), "--tap", "lvgw0",
         "--vm", "tap1", "--vc", "vc1", "--lan", "lan1",
         "--listen", "127.0.0.1:7301", "--route", "gw=127.0.0.1:7300", NULL };
@@ -188,38 +189,54 @@ static void test_nat_tcp(void)
     g_assert_true(g_str_has_prefix(out, sum));
 }
 
-static void test_nat_udp(void)
+/* probe recv in @rx (bound to @bind:@port), probe send of 100 datagrams
+ * from @tx to @to: every one arrives, none twice. */
+static void udp_stream(HNetns *rx, const char *bind, guint port,
+                       HNetns *tx, const char *to, const char *id)
 {
     const char *probe = g_getenv("LIMEVI_PROBE");
-    g_autofree char *result = path_in("udp.json");
-    g_autofree char *ready = path_in("udp.ready");
+    g_autofree char *tag = g_strdup_printf("udp-%s", id);
+    g_autofree char *result = path_in(tag);
+    g_autofree char *ready = g_strconcat(result, ".ready", NULL);
     g_autofree char *recv = g_strdup_printf(
-        "%s recv --port 9000 --bind 127.0.0.1 --senders 1 --timeout-ms "
-        "20000 --ready-file %s > %s 2>&1 &", probe, ready, result);
+        "%s recv --port %u --bind %s --senders 1 --timeout-ms 20000 "
+        "--ready-file %s > %s 2>&1 &", probe, port, bind, ready, result);
+    g_autofree char *expect = g_strdup_printf(
+        "\"sender\":\"%s\",\"received\":100,\"lost\":0,", id);
     g_autofree char *line = NULL;
     guint i;
 
-    g_free(ns_ok(t.site, (const char *[]){ "sh", "-c", recv, NULL }));
+    g_free(ns_ok(rx, (const char *[]){ "sh", "-c", recv, NULL }));
     for (i = 0; i < 100 && !g_file_test(ready, G_FILE_TEST_EXISTS); i++) {
         g_usleep(50000);
     }
     g_assert_cmpuint(i, <, 100);
-    g_free(ns_ok(t.guest, (const char *[]){ probe, "send", "--to",
-                 "198.19.0.2:9000", "--rate", "200", "--count", "100",
-                 "--id", "tap", NULL }));
+    g_free(ns_ok(tx, (const char *[]){ probe, "send", "--to", to, "--rate",
+                 "200", "--count", "100", "--id", id, NULL }));
     /* recv ends once the sender's last datagram is in (or 20 s idle). */
     for (i = 0; i < 500; i++) {
-        g_free(line);
-        line = NULL;
+        g_clear_pointer(&line, g_free);
         if (g_file_get_contents(result, &line, NULL, NULL) &&
-            strstr(line, "\n")) {
+            strchr(line, '\n')) {
             break;
         }
         g_usleep(50000);
     }
     g_assert_nonnull(line);
-    g_assert_nonnull(strstr(line, "\"sender\":\"tap\",\"received\":100,"
-                                  "\"lost\":0"));
+    if (!strstr(line, expect)) {
+        g_error("UDP stream %s: %s", id, line);
+    }
+}
+
+static void test_nat_udp(void)
+{
+    udp_stream(t.site, "127.0.0.1", 9000, t.guest, "198.19.0.2:9000",
+               "out");
+}
+
+static void test_forward_udp(void)
+{
+    udp_stream(t.guest, LEASE, 5300, t.site, "127.0.0.1:5300", "in");
 }
 
 /* From site's loopback through the forward to the guest's httpd. */
@@ -298,9 +315,11 @@ static void test_stats(void)
     g_assert_cmpint(json_object_get_int_member(port, "rx-frames"), >, 3000);
     g_assert_cmpint(json_object_get_int_member(port, "tx-frames"), >, 1000);
     g_assert_cmpint(json_object_get_int_member(port, "rx-malformed"), ==, 0);
-    g_assert_cmpuint(json_array_get_length(fwd), ==, 1);
+    g_assert_cmpuint(json_array_get_length(fwd), ==, 2);
     g_assert_cmpstr(json_array_get_string_element(fwd, 0), ==,
                     "tcp:127.0.0.1:8080-" LEASE ":80");
+    g_assert_cmpstr(json_array_get_string_element(fwd, 1), ==,
+                    "udp:127.0.0.1:5300-" LEASE ":5300");
     g_assert_cmpuint(json_array_get_length(
         json_object_get_array_member(stats, "connections")), >=, 1);
     json_node_unref(holder);
@@ -322,6 +341,8 @@ int main(int argc, char **argv)
                     test_nat_tcp);
     g_test_add_func("/gateway/tap/nat-out-udp-every-datagram", test_nat_udp);
     g_test_add_func("/gateway/tap/forward-in-whole-file", test_forward);
+    g_test_add_func("/gateway/tap/forward-in-udp-every-datagram",
+                    test_forward_udp);
     g_test_add_func("/gateway/tap/stats-count-it", test_stats);
     g_test_add_func("/gateway/tap/control-socket-answers", test_control);
     t.dir = g_dir_make_tmp("limevi-gw-XXXXXX", NULL);
