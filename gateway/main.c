@@ -129,6 +129,16 @@ static gboolean gateway_start(Gateway *gw, GError **error)
            control_start(gw, error);
 }
 
+/* The library checks --listen and --route as it binds: a value it cannot
+ * parse is a bad option (2), a socket it cannot bind a failed start (1). */
+static int start_exit_status(const GError *error)
+{
+    if (error->domain == LIMEVI_ERROR && error->code != LIMEVI_ERROR_BIND) {
+        return 2;
+    }
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     g_autoptr(GError) error = NULL;
@@ -141,12 +151,14 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!gateway_start(&gw, &error)) {
+        int status = start_exit_status(error);
+
         g_printerr("limevi-gateway: %s\n", error->message);
         g_clear_object(&gw.control);
         g_clear_pointer(&gw.slirp, gateway_slirp_free);
         g_clear_pointer(&gw.port, limevi_port_free);
         gateway_options_free(gw.opts);
-        return 1;
+        return status;
     }
     gw.loop = g_main_loop_new(NULL, FALSE);
     sources[0] = g_unix_signal_add(SIGTERM, on_quit, &gw);

@@ -280,8 +280,8 @@ GatewayOptions *gateway_options_parse(int argc, char **argv, GError **error)
         "--listen 127.0.0.1:7000 \\\n"
         "    --route vm1=127.0.0.1:7001 --net 198.19.0.0/24 \\\n"
         "    --forward tcp:127.0.0.1:8080-198.19.0.15:80\n"
-        "\nSIGUSR1 prints one JSON line of statistics (so does each connection\n"
-        "to --control); SIGTERM ends it.\n"
+        "\nSIGUSR1 prints one JSON line of statistics (so does each\n"
+        "connection to --control); SIGTERM ends it.\n"
         "Exit status: 0 when ended by a signal, 1 when it cannot start, "
         "2 on a bad option.\n");
     ok = g_option_context_parse(ctx, &argc, &argv, error);

@@ -62,6 +62,12 @@ static void test_bad_options_exit_2(void)
                  NULL }, 2, "'--forward' tcp:8080:80: expects");
     assert_fails((const char *[]){ IDENTITY, "--dns-name", "x", NULL }, 2,
                  "'--dns-name' expects NAME=ADDR");
+    /* Checked by liblimevi as it binds, still a bad option. */
+    assert_fails((const char *[]){ "--vm", "gw", "--vc", "vc1", "--lan",
+                 "lan1", "--listen", "127.0.0.1:abc", "--net",
+                 "198.19.0.0/24", NULL }, 2, "'listen' expects HOST:PORT");
+    assert_fails((const char *[]){ IDENTITY, "--route", "vm1", NULL }, 2,
+                 "'--route' expects VM=HOST:PORT[@LAN]");
 }
 
 /* A TCP socket listening on 127.0.0.1; returns its port. */
