@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -19,11 +20,21 @@ struct GwProcess {
     GDataInputStream *out;
 };
 
+/* A test that fails with g_error() never reaches its teardown: the
+ * gateway must not outlive it (it would hold the test's output pipe).
+ * "ip netns exec" execs the gateway in this same process, which keeps
+ * the death signal. */
+static void die_with_test(gpointer unused)
+{
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
 GwProcess *gw_start(HNetns *ns, const char *const *args, GError **err)
 {
     const char *bin = g_getenv("LIMEVI_GATEWAY");
     g_autoptr(GPtrArray) argv = g_ptr_array_new();
     g_autofree char *line = NULL;
+    g_autoptr(GSubprocessLauncher) launcher = NULL;
     GwProcess *gw;
 
     g_assert_nonnull(bin);
@@ -37,8 +48,11 @@ GwProcess *gw_start(HNetns *ns, const char *const *args, GError **err)
     }
     g_ptr_array_add(argv, NULL);
     gw = g_new0(GwProcess, 1);
-    gw->proc = g_subprocess_newv((const char *const *)argv->pdata,
-                                 G_SUBPROCESS_FLAGS_STDOUT_PIPE, err);
+    launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+    g_subprocess_launcher_set_child_setup(launcher, die_with_test, NULL,
+                                          NULL);
+    gw->proc = g_subprocess_launcher_spawnv(
+        launcher, (const char *const *)argv->pdata, err);
     if (!gw->proc) {
         g_free(gw);
         return NULL;
