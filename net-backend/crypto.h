@@ -1,0 +1,89 @@
+/*
+ * Authenticated encryption of tunnel packets through GnuTLS: the key a
+ * VC shares, loaded from a file; sealing and opening with the wire header
+ * as associated data and a (sender prefix, 64-bit counter) nonce; two
+ * keys at once during a rollover, told apart by a key id in the header.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef LIMEVI_CRYPTO_H
+#define LIMEVI_CRYPTO_H
+
+#include <glib.h>
+
+#define LIMEVI_KEY_LEN 32
+#define LIMEVI_CRYPTO_TAG_LEN 16
+#define LIMEVI_CRYPTO_NONCE_LEN 12
+
+typedef enum {
+    LIMEVI_CIPHER_CHACHA20_POLY1305,
+    LIMEVI_CIPHER_AES_256_GCM,
+} LimeviCipher;
+
+/* The default, chosen by bench/aead (docs/bench-aead.md). */
+#define LIMEVI_CIPHER_DEFAULT LIMEVI_CIPHER_AES_256_GCM
+
+typedef struct LimeviKey {
+    guint8 bytes[LIMEVI_KEY_LEN];
+    /* The first byte of SHA-256 over the key: what the header carries so
+     * a receiver picks the key without trying both. */
+    guint8 id;
+} LimeviKey;
+
+/*
+ * @data is exactly 32 raw bytes, or 64 hex digits optionally followed by
+ * one newline ("\n" or "\r\n").  Anything else is refused with @err
+ * saying what is wrong and where.
+ */
+gboolean limevi_key_parse(const guint8 *data, gsize len, LimeviKey *key,
+                          GError **err);
+/* limevi_key_parse() on the contents of @path; errors name the file. */
+gboolean limevi_key_load_file(const char *path, LimeviKey *key,
+                              GError **err);
+
+typedef struct LimeviCrypto LimeviCrypto;
+
+/* Freed with limevi_crypto_free(). */
+LimeviCrypto *limevi_crypto_new(LimeviCipher cipher, const LimeviKey *key,
+                                GError **err);
+void limevi_crypto_free(LimeviCrypto *crypto);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LimeviCrypto, limevi_crypto_free)
+
+/* The id of the key limevi_crypto_seal() uses. */
+guint8 limevi_crypto_key_id(const LimeviCrypto *crypto);
+
+/*
+ * Starts a rollover: @next becomes the key packets are sealed with; the
+ * key it replaces still opens packets until limevi_crypto_end_rollover().
+ * Refused (nothing changed) if @next is the current key.
+ */
+gboolean limevi_crypto_rollover(LimeviCrypto *crypto, const LimeviKey *next,
+                                GError **err);
+/* Forgets the previous key: from now on only the current one opens. */
+void limevi_crypto_end_rollover(LimeviCrypto *crypto);
+
+/*
+ * Seals @len bytes of @plain into @out (@len + LIMEVI_CRYPTO_TAG_LEN
+ * bytes: ciphertext then tag) with the current key.  The nonce is
+ * @prefix then @counter, big-endian: a sender must never use one
+ * (prefix, counter) twice under one key.  @aad is authenticated, not
+ * encrypted, and must include the key id limevi_crypto_key_id() gave.
+ * FALSE only if GnuTLS fails.
+ */
+gboolean limevi_crypto_seal(LimeviCrypto *crypto, guint32 prefix,
+                            guint64 counter, const void *aad, gsize aad_len,
+                            const void *plain, gsize len, void *out);
+
+/*
+ * Opens @len bytes at @sealed (ciphertext then tag) into @out (@len -
+ * LIMEVI_CRYPTO_TAG_LEN bytes) with the key whose id is @key_id.  FALSE
+ * when no key has that id, @len is shorter than a tag, or the packet
+ * does not authenticate: the caller drops it, and @out holds nothing
+ * it may use.
+ */
+gboolean limevi_crypto_open(LimeviCrypto *crypto, guint8 key_id,
+                            guint32 prefix, guint64 counter,
+                            const void *aad, gsize aad_len,
+                            const void *sealed, gsize len, void *out);
+
+#endif
