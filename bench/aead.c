@@ -39,6 +39,8 @@ static void print_load(const char *when)
 /* Seals and opens @count frames of @len bytes; nanoseconds per frame. */
 static double bench_case(LimeviCrypto *crypto, gsize len, guint64 count)
 {
+    g_autoptr(LimeviCryptoSender) sender =
+        limevi_crypto_sender_new(crypto, "vm-a", NULL);
     guint8 header[HEADER_LEN] = { limevi_crypto_key_id(crypto) };
     g_autofree guint8 *plain = g_malloc0(len);
     g_autofree guint8 *sealed = g_malloc(len + LIMEVI_CRYPTO_TAG_LEN);
@@ -46,9 +48,9 @@ static double bench_case(LimeviCrypto *crypto, gsize len, guint64 count)
     gint64 start = g_get_monotonic_time();
 
     for (guint64 i = 0; i < count; i++) {
-        if (!limevi_crypto_seal(crypto, 1, i, header, sizeof(header), plain,
+        if (!limevi_crypto_seal(sender, i, header, sizeof(header), plain,
                                 len, sealed) ||
-            !limevi_crypto_open(crypto, header[0], 1, i, header,
+            !limevi_crypto_open(sender, header[0], i, header,
                                 sizeof(header), sealed,
                                 len + LIMEVI_CRYPTO_TAG_LEN, opened)) {
             fprintf(stderr, "aead: frame %" G_GUINT64_FORMAT

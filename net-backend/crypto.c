@@ -1,7 +1,8 @@
 /*
- * AEAD through GnuTLS.  A key id in the header rather than trial
- * decryption: a receiver spends one open on a packet, not two, and a
- * forged packet costs it no more than a real one.  When the two keys of
+ * AEAD through GnuTLS, with a key per sender derived from the VC's.  A
+ * key id in the header rather than trial decryption: a receiver spends
+ * one open on a packet, not two, and a forged packet costs it no more
+ * than a real one.  When the two keys of
  * a rollover share an id (1 in 256) both are tried.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -18,11 +19,22 @@
 
 struct LimeviCrypto {
     LimeviCipher cipher;
+    LimeviKey current;
+    LimeviKey previous;
+    gboolean in_rollover;
+    /* Bumped by every rollover: a sender's handles derived under an older
+     * generation are derived again on their next use. */
+    guint generation;
+};
+
+struct LimeviCryptoSender {
+    LimeviCrypto *crypto;
+    char *name;
+    guint generation;
     gnutls_aead_cipher_hd_t current;
     gnutls_aead_cipher_hd_t previous;   /* NULL outside a rollover */
     guint8 current_id;
     guint8 previous_id;
-    guint8 current_key[LIMEVI_KEY_LEN];
 };
 
 static int hex_value(guint8 c)
@@ -128,19 +140,50 @@ gboolean limevi_key_load_file(const char *path, LimeviKey *key,
     return ok;
 }
 
+/* The key of one sender: HKDF-SHA256 of the VC key, "sender NAME" as
+ * info, so no two senders of a VC share a (key, nonce). */
+static gboolean crypto_sender_key(const LimeviKey *key, const char *name,
+                                  guint8 *out, GError **err)
+{
+    static const char salt[] = "limevi-v1";
+    g_autofree char *info = g_strconcat("sender ", name, NULL);
+    gnutls_datum_t ikm = { (unsigned char *)key->bytes, LIMEVI_KEY_LEN };
+    gnutls_datum_t salt_d = { (unsigned char *)salt, sizeof(salt) - 1 };
+    gnutls_datum_t info_d = { (unsigned char *)info, strlen(info) };
+    guint8 prk[32];
+    gnutls_datum_t prk_d = { prk, sizeof(prk) };
+    int rc = gnutls_hkdf_extract(GNUTLS_MAC_SHA256, &ikm, &salt_d, prk);
+
+    if (rc >= 0) {
+        rc = gnutls_hkdf_expand(GNUTLS_MAC_SHA256, &prk_d, &info_d, out,
+                                LIMEVI_KEY_LEN);
+    }
+    gnutls_memset(prk, 0, sizeof(prk));
+    if (rc < 0) {
+        g_set_error(err, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "cannot derive the key of %s: %s", name,
+                    gnutls_strerror(rc));
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static gnutls_aead_cipher_hd_t crypto_handle(LimeviCipher cipher,
                                              const LimeviKey *key,
-                                             GError **err)
+                                             const char *name, GError **err)
 {
     gnutls_cipher_algorithm_t algo = cipher == LIMEVI_CIPHER_AES_256_GCM ?
         GNUTLS_CIPHER_AES_256_GCM : GNUTLS_CIPHER_CHACHA20_POLY1305;
-    gnutls_datum_t datum = {
-        .data = (unsigned char *)key->bytes,
-        .size = LIMEVI_KEY_LEN,
-    };
+    guint8 sender_key[LIMEVI_KEY_LEN];
+    gnutls_datum_t datum = { sender_key, LIMEVI_KEY_LEN };
     gnutls_aead_cipher_hd_t handle;
-    int rc = gnutls_aead_cipher_init(&handle, algo, &datum);
+    int rc;
 
+    if (!crypto_sender_key(key, name, sender_key, err)) {
+        return NULL;
+    }
+    rc = gnutls_aead_cipher_init(&handle, algo, &datum);
+    gnutls_memset(sender_key, 0, sizeof(sender_key));
     if (rc < 0) {
         g_set_error(err, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
                     "cannot set up %s: %s", gnutls_cipher_get_name(algo),
@@ -153,85 +196,137 @@ static gnutls_aead_cipher_hd_t crypto_handle(LimeviCipher cipher,
 LimeviCrypto *limevi_crypto_new(LimeviCipher cipher, const LimeviKey *key,
                                 GError **err)
 {
-    gnutls_aead_cipher_hd_t handle = crypto_handle(cipher, key, err);
+    /* Fails now rather than at the first packet if GnuTLS lacks the
+     * cipher (a FIPS build without ChaCha20, say). */
+    gnutls_aead_cipher_hd_t probe = crypto_handle(cipher, key, "", err);
     LimeviCrypto *crypto;
 
-    if (!handle) {
+    if (!probe) {
         return NULL;
     }
+    gnutls_aead_cipher_deinit(probe);
     crypto = g_new0(LimeviCrypto, 1);
     crypto->cipher = cipher;
-    crypto->current = handle;
-    crypto->current_id = key->id;
-    memcpy(crypto->current_key, key->bytes, LIMEVI_KEY_LEN);
+    crypto->current = *key;
     return crypto;
 }
 
 void limevi_crypto_free(LimeviCrypto *crypto)
 {
-    if (!crypto) {
-        return;
+    if (crypto) {
+        gnutls_memset(crypto, 0, sizeof(*crypto));
+        g_free(crypto);
     }
-    limevi_crypto_end_rollover(crypto);
-    gnutls_aead_cipher_deinit(crypto->current);
-    gnutls_memset(crypto, 0, sizeof(*crypto));
-    g_free(crypto);
 }
 
 guint8 limevi_crypto_key_id(const LimeviCrypto *crypto)
 {
-    return crypto->current_id;
+    return crypto->current.id;
 }
 
 gboolean limevi_crypto_rollover(LimeviCrypto *crypto, const LimeviKey *next,
                                 GError **err)
 {
-    gnutls_aead_cipher_hd_t handle;
-
-    if (memcmp(next->bytes, crypto->current_key, LIMEVI_KEY_LEN) == 0) {
+    if (memcmp(next->bytes, crypto->current.bytes, LIMEVI_KEY_LEN) == 0) {
         g_set_error(err, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
                     "the new key is the key already in use");
         return FALSE;
     }
-    handle = crypto_handle(crypto->cipher, next, err);
-    if (!handle) {
-        return FALSE;
-    }
-    limevi_crypto_end_rollover(crypto);
     crypto->previous = crypto->current;
-    crypto->previous_id = crypto->current_id;
-    crypto->current = handle;
-    crypto->current_id = next->id;
-    memcpy(crypto->current_key, next->bytes, LIMEVI_KEY_LEN);
+    crypto->current = *next;
+    crypto->in_rollover = TRUE;
+    crypto->generation++;
     return TRUE;
 }
 
 void limevi_crypto_end_rollover(LimeviCrypto *crypto)
 {
-    if (crypto->previous) {
-        gnutls_aead_cipher_deinit(crypto->previous);
-        crypto->previous = NULL;
+    if (crypto->in_rollover) {
+        gnutls_memset(&crypto->previous, 0, sizeof(crypto->previous));
+        crypto->in_rollover = FALSE;
+        crypto->generation++;
     }
 }
 
-static void crypto_nonce(guint8 *nonce, guint32 prefix, guint64 counter)
+static void sender_clear(LimeviCryptoSender *sender)
 {
-    guint32 p = GUINT32_TO_BE(prefix);
+    g_clear_pointer(&sender->current, gnutls_aead_cipher_deinit);
+    g_clear_pointer(&sender->previous, gnutls_aead_cipher_deinit);
+}
+
+/* Derives @sender's handles again if a rollover began or ended since. */
+static gboolean sender_refresh(LimeviCryptoSender *sender, GError **err)
+{
+    LimeviCrypto *crypto = sender->crypto;
+    gnutls_aead_cipher_hd_t current, previous = NULL;
+
+    if (sender->current && sender->generation == crypto->generation) {
+        return TRUE;
+    }
+    current = crypto_handle(crypto->cipher, &crypto->current, sender->name,
+                            err);
+    if (!current) {
+        return FALSE;
+    }
+    if (crypto->in_rollover) {
+        previous = crypto_handle(crypto->cipher, &crypto->previous,
+                                 sender->name, err);
+        if (!previous) {
+            gnutls_aead_cipher_deinit(current);
+            return FALSE;
+        }
+    }
+    sender_clear(sender);
+    sender->current = current;
+    sender->current_id = crypto->current.id;
+    sender->previous = previous;
+    sender->previous_id = crypto->previous.id;
+    sender->generation = crypto->generation;
+    return TRUE;
+}
+
+LimeviCryptoSender *limevi_crypto_sender_new(LimeviCrypto *crypto,
+                                             const char *name, GError **err)
+{
+    g_autoptr(LimeviCryptoSender) sender = g_new0(LimeviCryptoSender, 1);
+
+    sender->crypto = crypto;
+    sender->name = g_strdup(name);
+    if (!sender_refresh(sender, err)) {
+        return NULL;
+    }
+    return g_steal_pointer(&sender);
+}
+
+void limevi_crypto_sender_free(LimeviCryptoSender *sender)
+{
+    if (sender) {
+        sender_clear(sender);
+        g_free(sender->name);
+        g_free(sender);
+    }
+}
+
+static void crypto_nonce(guint8 *nonce, guint64 counter)
+{
     guint64 c = GUINT64_TO_BE(counter);
 
-    memcpy(nonce, &p, 4);
+    memset(nonce, 0, 4);
     memcpy(nonce + 4, &c, 8);
 }
 
-gboolean limevi_crypto_seal(LimeviCrypto *crypto, guint32 prefix,
-                            guint64 counter, const void *aad, gsize aad_len,
+gboolean limevi_crypto_seal(LimeviCryptoSender *sender, guint64 counter,
+                            const void *aad, gsize aad_len,
                             const void *plain, gsize len, void *out)
 {
     guint8 nonce[LIMEVI_CRYPTO_NONCE_LEN];
     size_t out_len = len + LIMEVI_CRYPTO_TAG_LEN;
 
-    crypto_nonce(nonce, prefix, counter);
-    return gnutls_aead_cipher_encrypt(crypto->current, nonce, sizeof(nonce),
+    if (!sender_refresh(sender, NULL)) {
+        return FALSE;
+    }
+    crypto_nonce(nonce, counter);
+    return gnutls_aead_cipher_encrypt(sender->current, nonce, sizeof(nonce),
                                       aad, aad_len, LIMEVI_CRYPTO_TAG_LEN,
                                       plain, len, out, &out_len) == 0;
 }
@@ -248,23 +343,22 @@ static gboolean crypto_open_with(gnutls_aead_cipher_hd_t handle,
                                       sealed, len, out, &out_len) == 0;
 }
 
-gboolean limevi_crypto_open(LimeviCrypto *crypto, guint8 key_id,
-                            guint32 prefix, guint64 counter,
-                            const void *aad, gsize aad_len,
+gboolean limevi_crypto_open(LimeviCryptoSender *sender, guint8 key_id,
+                            guint64 counter, const void *aad, gsize aad_len,
                             const void *sealed, gsize len, void *out)
 {
     guint8 nonce[LIMEVI_CRYPTO_NONCE_LEN];
 
-    if (len < LIMEVI_CRYPTO_TAG_LEN) {
+    if (len < LIMEVI_CRYPTO_TAG_LEN || !sender_refresh(sender, NULL)) {
         return FALSE;
     }
-    crypto_nonce(nonce, prefix, counter);
-    if (key_id == crypto->current_id &&
-        crypto_open_with(crypto->current, nonce, aad, aad_len, sealed, len,
+    crypto_nonce(nonce, counter);
+    if (key_id == sender->current_id &&
+        crypto_open_with(sender->current, nonce, aad, aad_len, sealed, len,
                          out)) {
         return TRUE;
     }
-    return crypto->previous && key_id == crypto->previous_id &&
-           crypto_open_with(crypto->previous, nonce, aad, aad_len, sealed,
+    return sender->previous && key_id == sender->previous_id &&
+           crypto_open_with(sender->previous, nonce, aad, aad_len, sealed,
                             len, out);
 }

@@ -1,8 +1,9 @@
 /*
  * Authenticated encryption of tunnel packets through GnuTLS: the key a
- * VC shares, loaded from a file; sealing and opening with the wire header
- * as associated data and a (sender prefix, 64-bit counter) nonce; two
- * keys at once during a rollover, told apart by a key id in the header.
+ * VC shares, loaded from a file; a key per sender derived from it;
+ * sealing and opening with the wire header as associated data and the
+ * sender's 64-bit counter as nonce; two keys at once during a rollover,
+ * told apart by a key id in the header.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -63,27 +64,40 @@ gboolean limevi_crypto_rollover(LimeviCrypto *crypto, const LimeviKey *next,
 void limevi_crypto_end_rollover(LimeviCrypto *crypto);
 
 /*
+ * What one sender (a VM name of the VC) seals with, and what its packets
+ * are opened with: keys derived from the VC's (HKDF-SHA256, info "sender
+ * NAME"), so two senders of one VC never share a (key, nonce) however
+ * their counters run.  Derived again, on first use, after a rollover
+ * begins or ends.  @crypto must outlive it; freed with
+ * limevi_crypto_sender_free().
+ */
+typedef struct LimeviCryptoSender LimeviCryptoSender;
+LimeviCryptoSender *limevi_crypto_sender_new(LimeviCrypto *crypto,
+                                             const char *name, GError **err);
+void limevi_crypto_sender_free(LimeviCryptoSender *sender);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LimeviCryptoSender, limevi_crypto_sender_free)
+
+/*
  * Seals @len bytes of @plain into @out (@len + LIMEVI_CRYPTO_TAG_LEN
- * bytes: ciphertext then tag) with the current key.  The nonce is
- * @prefix then @counter, big-endian: a sender must never use one
- * (prefix, counter) twice under one key.  @aad is authenticated, not
- * encrypted, and must include the key id limevi_crypto_key_id() gave.
+ * bytes: ciphertext then tag) with @sender's current key.  The nonce is
+ * @counter (big-endian, after four zero bytes): the sender must never
+ * seal twice with one counter under one key.  @aad is authenticated, not
+ * encrypted, and must include the key id limevi_crypto_key_id() gives.
  * FALSE only if GnuTLS fails.
  */
-gboolean limevi_crypto_seal(LimeviCrypto *crypto, guint32 prefix,
-                            guint64 counter, const void *aad, gsize aad_len,
+gboolean limevi_crypto_seal(LimeviCryptoSender *sender, guint64 counter,
+                            const void *aad, gsize aad_len,
                             const void *plain, gsize len, void *out);
 
 /*
- * Opens @len bytes at @sealed (ciphertext then tag) into @out (@len -
- * LIMEVI_CRYPTO_TAG_LEN bytes) with the key whose id is @key_id.  FALSE
- * when no key has that id, @len is shorter than a tag, or the packet
- * does not authenticate: the caller drops it, and @out holds nothing
- * it may use.
+ * Opens @len bytes at @sealed (ciphertext then tag) from @sender into
+ * @out (@len - LIMEVI_CRYPTO_TAG_LEN bytes) with the key whose id is
+ * @key_id.  FALSE when no key has that id, @len is shorter than a tag, or
+ * the packet does not authenticate: the caller drops it, and @out holds
+ * nothing it may use.
  */
-gboolean limevi_crypto_open(LimeviCrypto *crypto, guint8 key_id,
-                            guint32 prefix, guint64 counter,
-                            const void *aad, gsize aad_len,
+gboolean limevi_crypto_open(LimeviCryptoSender *sender, guint8 key_id,
+                            guint64 counter, const void *aad, gsize aad_len,
                             const void *sealed, gsize len, void *out);
 
 #endif

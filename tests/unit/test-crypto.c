@@ -35,20 +35,26 @@ static LimeviCrypto *test_crypto(guint8 seed)
     return limevi_crypto_new(LIMEVI_CIPHER_DEFAULT, &key, NULL);
 }
 
-static void seal(LimeviCrypto *crypto, guint64 counter, const guint8 *plain,
-                 Sealed *out)
+static LimeviCryptoSender *test_sender(LimeviCrypto *crypto,
+                                       const char *name)
+{
+    return limevi_crypto_sender_new(crypto, name, NULL);
+}
+
+static void seal(LimeviCrypto *crypto, LimeviCryptoSender *sender,
+                 guint64 counter, const guint8 *plain, Sealed *out)
 {
     memset(out->header, 0x5a, sizeof(out->header));
     out->header[0] = limevi_crypto_key_id(crypto);
-    g_assert_true(limevi_crypto_seal(crypto, 7, counter, out->header,
+    g_assert_true(limevi_crypto_seal(sender, counter, out->header,
                                      sizeof(out->header), plain, FRAME_LEN,
                                      out->body));
 }
 
-static gboolean open_sealed(LimeviCrypto *crypto, guint64 counter,
+static gboolean open_sealed(LimeviCryptoSender *sender, guint64 counter,
                             const Sealed *in, guint8 *plain)
 {
-    return limevi_crypto_open(crypto, in->header[0], 7, counter, in->header,
+    return limevi_crypto_open(sender, in->header[0], counter, in->header,
                               sizeof(in->header), in->body,
                               sizeof(in->body), plain);
 }
@@ -56,52 +62,58 @@ static gboolean open_sealed(LimeviCrypto *crypto, guint64 counter,
 static void test_round_trip(void)
 {
     g_autoptr(LimeviCrypto) crypto = test_crypto(1);
+    g_autoptr(LimeviCryptoSender) tx = test_sender(crypto, "vm-a");
+    g_autoptr(LimeviCryptoSender) rx = test_sender(crypto, "vm-a");
     guint8 plain[FRAME_LEN], opened[FRAME_LEN];
     Sealed sealed;
 
     for (int i = 0; i < FRAME_LEN; i++) {
         plain[i] = i * 31;
     }
-    seal(crypto, 42, plain, &sealed);
+    seal(crypto, tx, 42, plain, &sealed);
     g_assert_true(memcmp(sealed.body, plain, FRAME_LEN) != 0);
-    g_assert_true(open_sealed(crypto, 42, &sealed, opened));
+    g_assert_true(open_sealed(rx, 42, &sealed, opened));
     g_assert_true(memcmp(opened, plain, FRAME_LEN) == 0);
 }
 
 static void test_tamper_refused(void)
 {
     g_autoptr(LimeviCrypto) crypto = test_crypto(1);
+    g_autoptr(LimeviCryptoSender) a = test_sender(crypto, "vm-a");
+    g_autoptr(LimeviCryptoSender) b = test_sender(crypto, "vm-b");
     guint8 plain[FRAME_LEN] = { 0 }, opened[FRAME_LEN];
     gsize where[] = { 3, FRAME_LEN / 2, FRAME_LEN + 5 };
     Sealed sealed, bad;
 
-    seal(crypto, 1, plain, &sealed);
+    seal(crypto, a, 1, plain, &sealed);
     /* A header byte, a payload byte, a tag byte. */
     bad = sealed;
     bad.header[where[0]] ^= 1;
-    g_assert_false(open_sealed(crypto, 1, &bad, opened));
+    g_assert_false(open_sealed(a, 1, &bad, opened));
     for (int i = 1; i < 3; i++) {
         bad = sealed;
         bad.body[where[i]] ^= 0x80;
-        g_assert_false(open_sealed(crypto, 1, &bad, opened));
+        g_assert_false(open_sealed(a, 1, &bad, opened));
     }
-    /* Another counter is another nonce. */
-    g_assert_false(open_sealed(crypto, 2, &sealed, opened));
-    g_assert_true(open_sealed(crypto, 1, &sealed, opened));
+    /* Another counter is another nonce; another sender another key. */
+    g_assert_false(open_sealed(a, 2, &sealed, opened));
+    g_assert_false(open_sealed(b, 1, &sealed, opened));
+    g_assert_true(open_sealed(a, 1, &sealed, opened));
 }
 
 static void test_wrong_key_refused(void)
 {
     g_autoptr(LimeviCrypto) ours = test_crypto(1);
     g_autoptr(LimeviCrypto) theirs = test_crypto(2);
+    g_autoptr(LimeviCryptoSender) rx = test_sender(ours, "vm-a");
+    g_autoptr(LimeviCryptoSender) tx = test_sender(theirs, "vm-a");
     guint8 plain[FRAME_LEN] = { 0 }, opened[FRAME_LEN];
     Sealed sealed;
 
-    seal(theirs, 1, plain, &sealed);
-    g_assert_false(open_sealed(ours, 1, &sealed, opened));
+    seal(theirs, tx, 1, plain, &sealed);
+    g_assert_false(open_sealed(rx, 1, &sealed, opened));
     /* Even under our key id: the tag, not the id, decides. */
-    sealed.header[0] = limevi_crypto_key_id(ours);
-    g_assert_false(limevi_crypto_open(ours, sealed.header[0], 7, 1,
+    g_assert_false(limevi_crypto_open(rx, limevi_crypto_key_id(ours), 1,
                                       sealed.header, sizeof(sealed.header),
                                       sealed.body, sizeof(sealed.body),
                                       opened));
@@ -109,8 +121,10 @@ static void test_wrong_key_refused(void)
 
 static void test_rollover(void)
 {
-    g_autoptr(LimeviCrypto) sender = test_crypto(1);
-    g_autoptr(LimeviCrypto) receiver = test_crypto(1);
+    g_autoptr(LimeviCrypto) tx_crypto = test_crypto(1);
+    g_autoptr(LimeviCrypto) rx_crypto = test_crypto(1);
+    g_autoptr(LimeviCryptoSender) tx = test_sender(tx_crypto, "vm-a");
+    g_autoptr(LimeviCryptoSender) rx = test_sender(rx_crypto, "vm-a");
     guint8 plain[FRAME_LEN] = { 0 }, opened[FRAME_LEN];
     Sealed old_sealed, new_sealed;
     g_autoptr(GError) err = NULL;
@@ -118,21 +132,21 @@ static void test_rollover(void)
 
     test_key(&next, 9);
     test_key(&same, 9);
-    seal(sender, 1, plain, &old_sealed);
-    g_assert_true(limevi_crypto_rollover(receiver, &next, NULL));
-    g_assert_true(limevi_crypto_rollover(sender, &next, NULL));
-    seal(sender, 2, plain, &new_sealed);
+    seal(tx_crypto, tx, 1, plain, &old_sealed);
+    g_assert_true(limevi_crypto_rollover(rx_crypto, &next, NULL));
+    g_assert_true(limevi_crypto_rollover(tx_crypto, &next, NULL));
+    seal(tx_crypto, tx, 2, plain, &new_sealed);
     g_assert_cmpuint(new_sealed.header[0], ==, next.id);
     /* During the rollover both keys open. */
-    g_assert_true(open_sealed(receiver, 1, &old_sealed, opened));
-    g_assert_true(open_sealed(receiver, 2, &new_sealed, opened));
-    limevi_crypto_end_rollover(receiver);
-    g_assert_false(open_sealed(receiver, 1, &old_sealed, opened));
-    g_assert_true(open_sealed(receiver, 2, &new_sealed, opened));
+    g_assert_true(open_sealed(rx, 1, &old_sealed, opened));
+    g_assert_true(open_sealed(rx, 2, &new_sealed, opened));
+    limevi_crypto_end_rollover(rx_crypto);
+    g_assert_false(open_sealed(rx, 1, &old_sealed, opened));
+    g_assert_true(open_sealed(rx, 2, &new_sealed, opened));
     /* Rolling over to the key in use is a mistake, refused. */
-    g_assert_false(limevi_crypto_rollover(receiver, &same, &err));
+    g_assert_false(limevi_crypto_rollover(rx_crypto, &same, &err));
     g_assert_error(err, LIMEVI_ERROR, LIMEVI_ERROR_INVALID);
-    g_assert_true(open_sealed(receiver, 2, &new_sealed, opened));
+    g_assert_true(open_sealed(rx, 2, &new_sealed, opened));
 }
 
 static void expect_key_error(const char *data, gsize len, const char *msg)
