@@ -362,3 +362,29 @@ gboolean limevi_crypto_open(LimeviCryptoSender *sender, guint8 key_id,
            crypto_open_with(sender->previous, nonce, aad, aad_len, sealed,
                             len, out);
 }
+
+gboolean limevi_crypto_check_listen(GSocketAddress *listen, const char *spec,
+                                    gboolean have_key, gboolean insecure,
+                                    const char *key_option,
+                                    const char *insecure_option,
+                                    GError **err)
+{
+    GInetAddress *addr = NULL;
+
+    if (have_key || insecure) {
+        return TRUE;
+    }
+    if (G_IS_INET_SOCKET_ADDRESS(listen)) {
+        addr = g_inet_socket_address_get_address(
+            G_INET_SOCKET_ADDRESS(listen));
+    }
+    /* A wildcard is not loopback: it listens on every interface. */
+    if (addr && g_inet_address_get_is_loopback(addr)) {
+        return TRUE;
+    }
+    g_set_error(err, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                "listening on %s, which is not loopback, needs a key: "
+                "give %s, or %s to run unauthenticated",
+                spec, key_option, insecure_option);
+    return FALSE;
+}

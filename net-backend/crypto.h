@@ -10,6 +10,7 @@
 #ifndef LIMEVI_CRYPTO_H
 #define LIMEVI_CRYPTO_H
 
+#include <gio/gio.h>
 #include <glib.h>
 
 #define LIMEVI_KEY_LEN 32
@@ -99,5 +100,18 @@ gboolean limevi_crypto_seal(LimeviCryptoSender *sender, guint64 counter,
 gboolean limevi_crypto_open(LimeviCryptoSender *sender, guint8 key_id,
                             guint64 counter, const void *aad, gsize aad_len,
                             const void *sealed, gsize len, void *out);
+
+/*
+ * Secure by default: a port bound to @listen (@spec as the user typed
+ * it) that is not a loopback address needs a key unless the user said
+ * insecure.  FALSE with @err set to one line naming @key_option and
+ * @insecure_option as the user would type them ("key-secret",
+ * "insecure=on"; "--key-file", "--insecure").
+ */
+gboolean limevi_crypto_check_listen(GSocketAddress *listen, const char *spec,
+                                    gboolean have_key, gboolean insecure,
+                                    const char *key_option,
+                                    const char *insecure_option,
+                                    GError **err);
 
 #endif

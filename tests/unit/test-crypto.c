@@ -219,6 +219,34 @@ static void test_key_file(void)
     g_rmdir(dir);
 }
 
+static gboolean listen_allowed(const char *host, gboolean have_key,
+                               gboolean insecure, GError **err)
+{
+    g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(host);
+    g_autoptr(GSocketAddress) addr = g_inet_socket_address_new(inet, 7000);
+
+    return limevi_crypto_check_listen(addr, host, have_key, insecure,
+                                      "--key-file", "--insecure", err);
+}
+
+static void test_listen_needs_key(void)
+{
+    g_autoptr(GError) err = NULL;
+
+    g_assert_true(listen_allowed("127.0.0.1", FALSE, FALSE, NULL));
+    g_assert_true(listen_allowed("::1", FALSE, FALSE, NULL));
+    g_assert_true(listen_allowed("198.18.0.1", TRUE, FALSE, NULL));
+    g_assert_true(listen_allowed("198.18.0.1", FALSE, TRUE, NULL));
+    g_assert_false(listen_allowed("0.0.0.0", FALSE, FALSE, &err));
+    g_assert_cmpstr(err->message, ==,
+                    "listening on 0.0.0.0, which is not loopback, needs a "
+                    "key: give --key-file, or --insecure to run "
+                    "unauthenticated");
+    g_clear_error(&err);
+    g_assert_false(listen_allowed("198.18.0.1", FALSE, FALSE, &err));
+    g_assert_error(err, LIMEVI_ERROR, LIMEVI_ERROR_INVALID);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -230,5 +258,7 @@ int main(int argc, char **argv)
                     test_rollover);
     g_test_add_func("/crypto/key/hex-or-raw-strictly", test_key_format);
     g_test_add_func("/crypto/key/file-errors-name-the-file", test_key_file);
+    g_test_add_func("/crypto/listen/beyond-loopback-needs-a-key",
+                    test_listen_needs_key);
     return g_test_run();
 }
