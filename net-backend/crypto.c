@@ -388,3 +388,10 @@ gboolean limevi_crypto_check_listen(GSocketAddress *listen, const char *spec,
                 spec, key_option, insecure_option);
     return FALSE;
 }
+
+guint64 limevi_crypto_first_counter(guint64 carried)
+{
+    guint64 now = (guint64)g_get_real_time() * 1000;
+
+    return carried ? MAX(now, carried + LIMEVI_CRYPTO_MIGRATION_GAP) : now;
+}

@@ -101,6 +101,20 @@ gboolean limevi_crypto_open(LimeviCryptoSender *sender, guint8 key_id,
                             guint64 counter, const void *aad, gsize aad_len,
                             const void *sealed, gsize len, void *out);
 
+/* Counters a migration's destination skips past the source's last, so
+ * packets the source still seals while it forwards (fewer than this)
+ * never share a nonce with the destination's. */
+#define LIMEVI_CRYPTO_MIGRATION_GAP (G_GUINT64_CONSTANT(1) << 32)
+
+/*
+ * The first counter a port seals with: the time in nanoseconds since the
+ * epoch, so a restarted port starts above every counter its previous
+ * life used (it sent fewer than one packet a nanosecond); on a
+ * migration's destination at least @carried (the source's next counter,
+ * 0: none) plus LIMEVI_CRYPTO_MIGRATION_GAP.
+ */
+guint64 limevi_crypto_first_counter(guint64 carried);
+
 /*
  * Secure by default: a port bound to @listen (@spec as the user typed
  * it) that is not a loopback address needs a key unless the user said

@@ -219,6 +219,20 @@ static void test_key_file(void)
     g_rmdir(dir);
 }
 
+static void test_first_counter(void)
+{
+    guint64 before = (guint64)g_get_real_time() * 1000;
+    guint64 fresh = limevi_crypto_first_counter(0);
+    guint64 far = before + (G_GUINT64_CONSTANT(1) << 40);
+
+    /* A restart starts above what it sent before; a destination beyond
+     * what the source may still send. */
+    g_assert_cmpuint(fresh, >=, before);
+    g_assert_cmpuint(limevi_crypto_first_counter(far), ==,
+                     far + LIMEVI_CRYPTO_MIGRATION_GAP);
+    g_assert_cmpuint(limevi_crypto_first_counter(1), >=, before);
+}
+
 static gboolean listen_allowed(const char *host, gboolean have_key,
                                gboolean insecure, GError **err)
 {
@@ -258,6 +272,8 @@ int main(int argc, char **argv)
                     test_rollover);
     g_test_add_func("/crypto/key/hex-or-raw-strictly", test_key_format);
     g_test_add_func("/crypto/key/file-errors-name-the-file", test_key_file);
+    g_test_add_func("/crypto/counter/starts-above-a-previous-life",
+                    test_first_counter);
     g_test_add_func("/crypto/listen/beyond-loopback-needs-a-key",
                     test_listen_needs_key);
     return g_test_run();
