@@ -1,0 +1,216 @@
+/*
+ * The table of senders: a hash table by name, bounded, of each sender's
+ * derived key and replay window.  Nothing here is created by a packet.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+
+#include "auth.h"
+#include "limevi.h"
+#include "wire.h"
+
+typedef struct AuthSender {
+    LimeviCryptoSender *keys;
+    LimeviReplay window;
+} AuthSender;
+
+struct LimeviAuth {
+    LimeviCrypto *crypto;
+    guint max_senders;
+    GHashTable *senders;    /* name -> AuthSender, both owned */
+};
+
+static void auth_sender_free(gpointer data)
+{
+    AuthSender *sender = data;
+
+    limevi_crypto_sender_free(sender->keys);
+    g_free(sender);
+}
+
+LimeviAuth *limevi_auth_new(LimeviCrypto *crypto, guint max_senders)
+{
+    LimeviAuth *auth = g_new0(LimeviAuth, 1);
+
+    auth->crypto = crypto;
+    auth->max_senders = max_senders;
+    auth->senders = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                          auth_sender_free);
+    return auth;
+}
+
+void limevi_auth_free(LimeviAuth *auth)
+{
+    if (auth) {
+        g_hash_table_destroy(auth->senders);
+        g_free(auth);
+    }
+}
+
+guint limevi_auth_count(const LimeviAuth *auth)
+{
+    return g_hash_table_size(auth->senders);
+}
+
+static AuthSender *auth_add(LimeviAuth *auth, const char *name,
+                            GError **err)
+{
+    AuthSender *sender = g_hash_table_lookup(auth->senders, name);
+    LimeviCryptoSender *keys;
+
+    if (sender) {
+        return sender;
+    }
+    if (g_hash_table_size(auth->senders) >= auth->max_senders) {
+        g_set_error(err, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "cannot know more than %u senders", auth->max_senders);
+        return NULL;
+    }
+    keys = limevi_crypto_sender_new(auth->crypto, name, err);
+    if (!keys) {
+        return NULL;
+    }
+    sender = g_new0(AuthSender, 1);
+    sender->keys = keys;
+    limevi_replay_init(&sender->window);
+    g_hash_table_insert(auth->senders, g_strdup(name), sender);
+    return sender;
+}
+
+gboolean limevi_auth_add(LimeviAuth *auth, const char *name, GError **err)
+{
+    return auth_add(auth, name, err) != NULL;
+}
+
+LimeviAuthStatus limevi_auth_open(LimeviAuth *auth, const char *name,
+                                  gsize name_len, guint8 key_id,
+                                  guint64 counter, const void *aad,
+                                  gsize aad_len, const void *sealed,
+                                  gsize len, void *out)
+{
+    char key[LIMEVI_WIRE_NAME_MAX + 1];
+    AuthSender *sender;
+
+    if (name_len > LIMEVI_WIRE_NAME_MAX) {
+        return LIMEVI_AUTH_UNKNOWN_SENDER;
+    }
+    memcpy(key, name, name_len);
+    key[name_len] = '\0';
+    sender = g_hash_table_lookup(auth->senders, key);
+    if (!sender) {
+        return LIMEVI_AUTH_UNKNOWN_SENDER;
+    }
+    if (!limevi_replay_check(&sender->window, counter)) {
+        return LIMEVI_AUTH_REPLAYED;
+    }
+    if (!limevi_crypto_open(sender->keys, key_id, counter, aad, aad_len,
+                            sealed, len, out)) {
+        return LIMEVI_AUTH_FAILED;
+    }
+    limevi_replay_accept(&sender->window, counter);
+    return LIMEVI_AUTH_OK;
+}
+
+void limevi_auth_save(const LimeviAuth *auth, GByteArray *out)
+{
+    guint16 count = GUINT16_TO_BE(g_hash_table_size(auth->senders));
+    guint8 window[LIMEVI_REPLAY_STATE_LEN];
+    GHashTableIter iter;
+    gpointer name, value;
+
+    g_byte_array_append(out, (const guint8 *)&count, 2);
+    g_hash_table_iter_init(&iter, auth->senders);
+    while (g_hash_table_iter_next(&iter, &name, &value)) {
+        guint8 name_len = strlen(name);
+        AuthSender *sender = value;
+
+        g_byte_array_append(out, &name_len, 1);
+        g_byte_array_append(out, name, name_len);
+        limevi_replay_save(&sender->window, window);
+        g_byte_array_append(out, window, sizeof(window));
+    }
+}
+
+/* One entry of limevi_auth_save() at @data: its name into @name, its
+ * window into @window; the bytes it took, 0 with @err set if malformed. */
+static gsize auth_load_entry(const guint8 *data, gsize len, char *name,
+                             LimeviReplay *window, GError **err)
+{
+    gsize name_len = len ? data[0] : 0;
+
+    if (len < 1 || name_len == 0 || name_len > LIMEVI_WIRE_NAME_MAX ||
+        len < 1 + name_len + LIMEVI_REPLAY_STATE_LEN ||
+        !limevi_wire_name_chars_valid((const char *)data + 1, name_len)) {
+        g_set_error(err, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "replay windows: a sender's entry is malformed");
+        return 0;
+    }
+    memcpy(name, data + 1, name_len);
+    name[name_len] = '\0';
+    if (!limevi_replay_load(window, data + 1 + name_len,
+                            LIMEVI_REPLAY_STATE_LEN, err)) {
+        return 0;
+    }
+    return 1 + name_len + LIMEVI_REPLAY_STATE_LEN;
+}
+
+/* How many senders @auth would hold with @staged's merged in: senders
+ * only @auth knows keep their windows. */
+static guint auth_merged_size(LimeviAuth *auth, LimeviAuth *staged)
+{
+    guint size = g_hash_table_size(staged->senders);
+    GHashTableIter iter;
+    gpointer name;
+
+    g_hash_table_iter_init(&iter, auth->senders);
+    while (g_hash_table_iter_next(&iter, &name, NULL)) {
+        size += !g_hash_table_contains(staged->senders, name);
+    }
+    return size;
+}
+
+gboolean limevi_auth_load(LimeviAuth *auth, const guint8 *data, gsize len,
+                          gsize *consumed, GError **err)
+{
+    g_autoptr(LimeviAuth) staged = NULL;
+    GHashTableIter iter;
+    gpointer name, value;
+    guint16 count;
+    gsize pos = 2;
+
+    if (len < 2) {
+        g_set_error(err, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "replay windows: truncated");
+        return FALSE;
+    }
+    count = data[0] << 8 | data[1];
+    /* Loaded into a copy first, so a bad entry leaves @auth unchanged. */
+    staged = limevi_auth_new(auth->crypto, auth->max_senders);
+    for (guint i = 0; i < count; i++) {
+        char entry[LIMEVI_WIRE_NAME_MAX + 1];
+        LimeviReplay window;
+        gsize used = auth_load_entry(data + pos, len - pos, entry, &window,
+                                     err);
+        AuthSender *sender;
+
+        if (!used || !(sender = auth_add(staged, entry, err))) {
+            return FALSE;
+        }
+        sender->window = window;
+        pos += used;
+    }
+    if (auth_merged_size(auth, staged) > auth->max_senders) {
+        g_set_error(err, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "replay windows: more than %u senders",
+                    auth->max_senders);
+        return FALSE;
+    }
+    g_hash_table_iter_init(&iter, staged->senders);
+    while (g_hash_table_iter_next(&iter, &name, &value)) {
+        g_hash_table_iter_steal(&iter);
+        g_hash_table_replace(auth->senders, name, value);
+    }
+    *consumed = pos;
+    return TRUE;
+}
