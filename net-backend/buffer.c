@@ -1,27 +1,30 @@
 /*
- * The bounded frame FIFO: a singly linked list of frames, one allocation
- * per held frame (holding is the exception, not the steady state).
+ * The bounded queue: a doubly linked list of items, one allocation per
+ * held item (holding is the exception, not the steady state).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <string.h>
 
 #include "buffer.h"
+#include "bytes.h"
 #include "wire.h"
 
 #define SAVE_MAGIC      "LVB1"
 #define SAVE_HEADER_LEN (4 + 8 + 4)
 
-typedef struct HeldFrame HeldFrame;
-struct HeldFrame {
-    HeldFrame *next;
+typedef struct Item Item;
+struct Item {
+    Item *prev;
+    Item *next;
+    guint64 seq;
     gsize len;
     guint8 data[];
 };
 
 struct LimeviBuffer {
-    HeldFrame *head;
-    HeldFrame **tail;           /* where the next frame is linked */
+    Item *head;
+    Item *tail;
     guint64 frames;
     guint64 bytes;
     guint64 limit;
@@ -32,7 +35,6 @@ LimeviBuffer *limevi_buffer_new(guint64 limit)
 {
     LimeviBuffer *buffer = g_new0(LimeviBuffer, 1);
 
-    buffer->tail = &buffer->head;
     buffer->limit = limit;
     return buffer;
 }
@@ -48,47 +50,126 @@ void limevi_buffer_free(LimeviBuffer *buffer)
     g_free(buffer);
 }
 
+static Item *item_new(guint64 seq, const guint8 *frame, gsize len)
+{
+    Item *item = g_malloc(sizeof(*item) + len);
+
+    item->seq = seq;
+    item->len = len;
+    memcpy(item->data, frame, len);
+    return item;
+}
+
+/* Links @item after @prev (NULL: at the head). */
+static void link_after(LimeviBuffer *buffer, Item *prev, Item *item)
+{
+    item->prev = prev;
+    item->next = prev ? prev->next : buffer->head;
+    if (item->next) {
+        item->next->prev = item;
+    } else {
+        buffer->tail = item;
+    }
+    if (prev) {
+        prev->next = item;
+    } else {
+        buffer->head = item;
+    }
+    buffer->frames++;
+    buffer->bytes += item->len;
+}
+
+static void unlink_free(LimeviBuffer *buffer, Item *item)
+{
+    if (item->prev) {
+        item->prev->next = item->next;
+    } else {
+        buffer->head = item->next;
+    }
+    if (item->next) {
+        item->next->prev = item->prev;
+    } else {
+        buffer->tail = item->prev;
+    }
+    buffer->frames--;
+    buffer->bytes -= item->len;
+    g_free(item);
+}
+
+gboolean limevi_buffer_fits(LimeviBuffer *buffer, gsize len)
+{
+    /* push_front() may have taken it past the limit. */
+    return buffer->bytes < buffer->limit &&
+           len <= buffer->limit - buffer->bytes;
+}
+
 gboolean limevi_buffer_push(LimeviBuffer *buffer, const guint8 *frame,
                             gsize len)
 {
-    HeldFrame *held;
+    g_return_val_if_fail(len > 0 && len <= LIMEVI_BUFFER_ITEM_MAX, FALSE);
 
-    g_return_val_if_fail(len > 0 && len <= LIMEVI_WIRE_FRAME_MAX, FALSE);
-
-    /* push_front() may have taken it past the limit. */
-    if (buffer->bytes >= buffer->limit ||
-        len > buffer->limit - buffer->bytes) {
+    if (!limevi_buffer_fits(buffer, len)) {
         buffer->dropped++;
         return FALSE;
     }
-    held = g_malloc(sizeof(*held) + len);
-    held->next = NULL;
-    held->len = len;
-    memcpy(held->data, frame, len);
-    *buffer->tail = held;
-    buffer->tail = &held->next;
-    buffer->frames++;
-    buffer->bytes += len;
+    link_after(buffer, buffer->tail, item_new(0, frame, len));
     return TRUE;
 }
 
 void limevi_buffer_push_front(LimeviBuffer *buffer, const guint8 *frame,
                               gsize len)
 {
-    HeldFrame *held;
+    g_return_if_fail(len > 0 && len <= LIMEVI_BUFFER_ITEM_MAX);
 
-    g_return_if_fail(len > 0 && len <= LIMEVI_WIRE_FRAME_MAX);
+    link_after(buffer, NULL, item_new(0, frame, len));
+}
 
-    held = g_malloc(sizeof(*held) + len);
-    held->len = len;
-    memcpy(held->data, frame, len);
-    held->next = buffer->head;
-    if (!buffer->head) {
-        buffer->tail = &held->next;
+gboolean limevi_buffer_insert_seq(LimeviBuffer *buffer, guint64 seq,
+                                  const guint8 *frame, gsize len)
+{
+    Item *prev = buffer->tail;
+
+    g_return_val_if_fail(len > 0 && len <= LIMEVI_BUFFER_ITEM_MAX, FALSE);
+
+    if (!limevi_buffer_fits(buffer, len)) {
+        buffer->dropped++;
+        return FALSE;
     }
-    buffer->head = held;
-    buffer->frames++;
-    buffer->bytes += len;
+    /* Frames mostly arrive in order: search from the tail. */
+    while (prev && prev->seq > seq) {
+        prev = prev->prev;
+    }
+    link_after(buffer, prev, item_new(seq, frame, len));
+    return TRUE;
+}
+
+gboolean limevi_buffer_has_seq(LimeviBuffer *buffer, guint64 seq)
+{
+    for (Item *item = buffer->tail; item && item->seq >= seq;
+         item = item->prev) {
+        if (item->seq == seq) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+gboolean limevi_buffer_head_seq(LimeviBuffer *buffer, guint64 *seq)
+{
+    if (!buffer->head) {
+        return FALSE;
+    }
+    *seq = buffer->head->seq;
+    return TRUE;
+}
+
+gboolean limevi_buffer_tail_seq(LimeviBuffer *buffer, guint64 *seq)
+{
+    if (!buffer->tail) {
+        return FALSE;
+    }
+    *seq = buffer->tail->seq;
+    return TRUE;
 }
 
 const guint8 *limevi_buffer_peek(LimeviBuffer *buffer, gsize *len)
@@ -103,23 +184,26 @@ const guint8 *limevi_buffer_peek(LimeviBuffer *buffer, gsize *len)
 
 void limevi_buffer_pop(LimeviBuffer *buffer)
 {
-    HeldFrame *held = buffer->head;
+    if (buffer->head) {
+        unlink_free(buffer, buffer->head);
+    }
+}
 
-    if (!held) {
-        return;
+void limevi_buffer_pop_tail(LimeviBuffer *buffer)
+{
+    if (buffer->tail) {
+        unlink_free(buffer, buffer->tail);
     }
-    buffer->head = held->next;
-    if (!buffer->head) {
-        buffer->tail = &buffer->head;
-    }
-    buffer->frames--;
-    buffer->bytes -= held->len;
-    g_free(held);
 }
 
 gboolean limevi_buffer_is_empty(LimeviBuffer *buffer)
 {
     return buffer->head == NULL;
+}
+
+guint64 limevi_buffer_bytes(LimeviBuffer *buffer)
+{
+    return buffer->bytes;
 }
 
 void limevi_buffer_count_drop(LimeviBuffer *buffer)
@@ -135,20 +219,6 @@ void limevi_buffer_get_info(LimeviBuffer *buffer, LimeviBufferInfo *info)
     info->dropped = buffer->dropped;
 }
 
-static void put_be32(guint8 *p, guint32 v)
-{
-    p[0] = v >> 24;
-    p[1] = v >> 16;
-    p[2] = v >> 8;
-    p[3] = v;
-}
-
-static guint32 get_be32(const guint8 *p)
-{
-    return (guint32)p[0] << 24 | (guint32)p[1] << 16 |
-           (guint32)p[2] << 8 | p[3];
-}
-
 GBytes *limevi_buffer_save(LimeviBuffer *buffer)
 {
     gsize size = SAVE_HEADER_LEN + buffer->frames * 4 + buffer->bytes;
@@ -156,35 +226,29 @@ GBytes *limevi_buffer_save(LimeviBuffer *buffer)
     guint8 *p = data;
 
     memcpy(p, SAVE_MAGIC, 4);
-    put_be32(p + 4, buffer->dropped >> 32);
-    put_be32(p + 8, buffer->dropped);
-    put_be32(p + 12, buffer->frames);
+    limevi_put_be64(p + 4, buffer->dropped);
+    limevi_put_be32(p + 12, buffer->frames);
     p += SAVE_HEADER_LEN;
-    for (HeldFrame *held = buffer->head; held; held = held->next) {
-        put_be32(p, held->len);
-        memcpy(p + 4, held->data, held->len);
-        p += 4 + held->len;
+    for (Item *item = buffer->head; item; item = item->next) {
+        limevi_put_be32(p, item->len);
+        memcpy(p + 4, item->data, item->len);
+        p += 4 + item->len;
     }
     return g_bytes_new_take(data, size);
 }
 
-gboolean limevi_buffer_load(LimeviBuffer *buffer, const guint8 *data,
-                            gsize len, GError **error)
+/* Checks every length of a saved buffer before anything is read. */
+static gboolean buffer_check(const guint8 *data, gsize len, GError **error)
 {
-    guint64 dropped;
     guint32 count;
-    gsize off;
+    gsize off = SAVE_HEADER_LEN;
 
     if (len < SAVE_HEADER_LEN || memcmp(data, SAVE_MAGIC, 4) != 0) {
         g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
                     "saved buffer: bad header");
         return FALSE;
     }
-    dropped = (guint64)get_be32(data + 4) << 32 | get_be32(data + 8);
-    count = get_be32(data + 12);
-
-    /* Check everything first so a bad stream changes nothing. */
-    off = SAVE_HEADER_LEN;
+    count = limevi_get_be32(data + 12);
     for (guint32 i = 0; i < count; i++) {
         guint32 n;
 
@@ -194,7 +258,7 @@ gboolean limevi_buffer_load(LimeviBuffer *buffer, const guint8 *data,
                         i + 1, count);
             return FALSE;
         }
-        n = get_be32(data + off);
+        n = limevi_get_be32(data + off);
         if (n == 0 || n > LIMEVI_WIRE_FRAME_MAX || len - off - 4 < n) {
             g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
                         "saved buffer: frame %u of %u has a bad length %u",
@@ -209,14 +273,25 @@ gboolean limevi_buffer_load(LimeviBuffer *buffer, const guint8 *data,
                     len - off);
         return FALSE;
     }
+    return TRUE;
+}
 
-    off = SAVE_HEADER_LEN;
+gboolean limevi_buffer_load(LimeviBuffer *buffer, const guint8 *data,
+                            gsize len, GError **error)
+{
+    guint32 count;
+    gsize off = SAVE_HEADER_LEN;
+
+    if (!buffer_check(data, len, error)) {
+        return FALSE;
+    }
+    count = limevi_get_be32(data + 12);
     for (guint32 i = 0; i < count; i++) {
-        guint32 n = get_be32(data + off);
+        guint32 n = limevi_get_be32(data + off);
 
         limevi_buffer_push(buffer, data + off + 4, n);
         off += 4 + n;
     }
-    buffer->dropped += dropped;
+    buffer->dropped += limevi_get_be64(data + 4);
     return TRUE;
 }

@@ -1,7 +1,8 @@
 /*
- * A bounded FIFO of Ethernet frames, bounded in bytes: what a port holds
- * while the guest cannot receive, and (next) across a migration, hence the
- * save/load pair for the migration stream.
+ * The one bounded queue of the library, bounded in bytes: frames held for
+ * the guest, frames held for a moving peer, datagrams queued for our VM's
+ * new host, and frames a sender's resequencing holds ahead of a gap (kept
+ * in sequence-number order).  save/load carry it in the migration stream.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -14,12 +15,15 @@
 
 typedef struct LimeviBuffer LimeviBuffer;
 
+/* The longest item: a whole datagram, for the forwarding queue. */
+#define LIMEVI_BUFFER_ITEM_MAX (65535 + 512)
+
 /* @limit: the most frame bytes held at once. */
 LimeviBuffer *limevi_buffer_new(guint64 limit);
 void limevi_buffer_free(LimeviBuffer *buffer);
 
 /*
- * Appends a copy of @frame (1..LIMEVI_WIRE_FRAME_MAX bytes).  When it does
+ * Appends a copy of @frame (1..LIMEVI_BUFFER_ITEM_MAX bytes).  When it does
  * not fit under the limit the frame is dropped, counted, and FALSE is
  * returned: overflow drops the newest frame, never one already held.
  */
@@ -36,6 +40,25 @@ void limevi_buffer_push_front(LimeviBuffer *buffer, const guint8 *frame,
 const guint8 *limevi_buffer_peek(LimeviBuffer *buffer, gsize *len);
 void limevi_buffer_pop(LimeviBuffer *buffer);
 gboolean limevi_buffer_is_empty(LimeviBuffer *buffer);
+
+/*
+ * Sequence-ordered use (resequencing): inserts a copy of @frame tagged
+ * @seq after every item with a lower or equal tag.  The caller makes room
+ * first (limevi_buffer_fits, pop_tail); FALSE, counted, when it does not
+ * fit.
+ */
+gboolean limevi_buffer_insert_seq(LimeviBuffer *buffer, guint64 seq,
+                                  const guint8 *frame, gsize len);
+/* Whether an item tagged @seq is held. */
+gboolean limevi_buffer_has_seq(LimeviBuffer *buffer, guint64 seq);
+/* The tag of the oldest (head) and the newest (tail) item; FALSE when
+ * empty. */
+gboolean limevi_buffer_head_seq(LimeviBuffer *buffer, guint64 *seq);
+gboolean limevi_buffer_tail_seq(LimeviBuffer *buffer, guint64 *seq);
+void limevi_buffer_pop_tail(LimeviBuffer *buffer);
+/* Whether @len more bytes fit under the limit. */
+gboolean limevi_buffer_fits(LimeviBuffer *buffer, gsize len);
+guint64 limevi_buffer_bytes(LimeviBuffer *buffer);
 
 /* Counts a frame dropped elsewhere on this buffer's behalf. */
 void limevi_buffer_count_drop(LimeviBuffer *buffer);

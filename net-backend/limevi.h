@@ -64,6 +64,10 @@ typedef struct {
     gboolean gate;
     GMainContext *context;      /* NULL: the thread-default context */
     guint mac_ageing;           /* seconds a learned MAC is kept; 0: 300 */
+    /* Test seam, never set in production: this many outgoing UPDATE and
+     * ACK messages are lost on purpose, to show that retransmission
+     * recovers from a lossy WAN. */
+    guint test_drop_control;
 } LimeviPortConfig;
 
 /* One row of the routing table (DESIGN.md section 2). */

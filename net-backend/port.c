@@ -1,294 +1,43 @@
 /*
- * The LimeviPort: configuration, the state machine, the per-frame paths
- * between guest and tunnel, and route control.  The per-frame paths
- * allocate nothing in the steady state and copy a frame at most once.
+ * The LimeviPort: the entry points of both frame paths, route control,
+ * creation and reports.  Its state machine is in fsm.c; the flows
+ * themselves live in tx.c, rx.c, guest.c, control.c and state.c.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <string.h>
 
+#include "control.h"
+#include "fsm.h"
+#include "guest.h"
 #include "port.h"
+#include "rx.h"
+#include "state.h"
+#include "tx.h"
 
-#define ETH_ALEN 6
-
-/* What happens to a port; port_handle_event() says what it does about it. */
-typedef enum {
-    PORT_EVENT_GUEST_FRAME,     /* the guest sent a frame */
-    PORT_EVENT_GUEST_READY,     /* the guest can receive again */
-} PortEvent;
-
-/* ---- The per-frame paths ---- */
-
-static gboolean port_guest_can_receive(LimeviPort *port)
-{
-    return !port->guest_blocked &&
-           (!port->ops.can_receive || port->ops.can_receive(port->opaque));
-}
-
-/* Hands held frames to the guest, oldest first, while it takes them. */
-static void port_flush(LimeviPort *port)
-{
-    const guint8 *frame;
-    gsize len;
-
-    while ((frame = limevi_buffer_peek(port->held, &len))) {
-        if (!port_guest_can_receive(port)) {
-            return;
-        }
-        if (!port->ops.deliver(port->opaque, frame, len)) {
-            port->guest_blocked = TRUE;
-            return;
-        }
-        port->stats.rx_frames++;
-        port->stats.rx_bytes += len;
-        limevi_buffer_pop(port->held);
-    }
-}
-
-/* The guest's buffer counted a frame it dropped: the embedder hears of it. */
-static void port_guest_overflowed(LimeviPort *port)
-{
-    LimeviBufferInfo info;
-
-    if (port->ops.buffer_overflow) {
-        limevi_buffer_get_info(port->held, &info);
-        port->ops.buffer_overflow(port->opaque, NULL, info.dropped);
-    }
-}
-
-void limevi_port_drop_for_guest(LimeviPort *port)
-{
-    limevi_buffer_count_drop(port->held);
-    port_guest_overflowed(port);
-}
-
-static void port_hold(LimeviPort *port, const guint8 *frame, gsize len)
-{
-    if (!limevi_buffer_push(port->held, frame, len)) {
-        port_guest_overflowed(port);
-    }
-}
-
-/* Whether the guest runs here, so frames may be handed to it. */
-static gboolean port_guest_here(LimeviPort *port)
-{
-    return port->state == LIMEVI_PORT_ACTIVE ||
-           port->state == LIMEVI_PORT_MIGRATING;
-}
-
-/* Delivers @frame, or holds it when the guest cannot take it now. */
-static void port_deliver_or_hold(LimeviPort *port, const guint8 *frame,
-                                 gsize len)
-{
-    /* A stopped or absent guest: QEMU's queue must not get the frame. */
-    if (!port_guest_here(port)) {
-        port_hold(port, frame, len);
-        return;
-    }
-    /* Held frames go first, or the guest would see them out of order. */
-    if (!limevi_buffer_is_empty(port->held)) {
-        port_flush(port);
-    }
-    if (limevi_buffer_is_empty(port->held) && port_guest_can_receive(port)) {
-        if (port->ops.deliver(port->opaque, frame, len)) {
-            port->stats.rx_frames++;
-            port->stats.rx_bytes += len;
-            return;
-        }
-        port->guest_blocked = TRUE;
-    }
-    port_hold(port, frame, len);
-}
-
-void limevi_port_deliver(LimeviPort *port, const guint8 *frame, gsize len)
-{
-    port_deliver_or_hold(port, frame, len);
-}
-
-/* Whether @route leads to a member of our VC and LAN. */
-static gboolean port_route_in_lan(LimeviPort *port, const LimeviRoute *route)
-{
-    return route && strcmp(route->vc, port->vc) == 0 &&
-           strcmp(route->lan, port->lan) == 0;
-}
-
-/* Sends @frame to @route's peer, or holds it while the peer moves. */
-static void port_send_or_hold(LimeviPort *port, LimeviRoute *route,
-                              const guint8 *frame, gsize len,
-                              gboolean unicast)
-{
-    if (route->status == LIMEVI_ROUTE_VALID) {
-        limevi_port_send_to(port, route, frame, len, unicast);
-    } else {
-        limevi_migrate_hold_for(port, route, frame, len);
-    }
-}
-
-void limevi_port_send_to(LimeviPort *port, LimeviRoute *route,
-                         const guint8 *frame, gsize len, gboolean unicast)
-{
-    LimeviWireHeader hdr = {
-        .type = LIMEVI_WIRE_TYPE_DATA,
-        .epoch = port->epoch,
-        .seq = route->tx_seq,
-        .vc = port->vc,
-        .lan = port->lan,
-        .src = port->vm,
-        .dst = unicast ? route->vm : NULL,
-    };
-    gsize hlen = limevi_wire_encode(&hdr, port->tx_header,
-                                    sizeof(port->tx_header));
-
-    /* A number is used up only by a frame sent: the receiver would
-     * otherwise wait for the one that never left. */
-    if (hlen && limevi_udp_send(port->udp, route->addr, port->tx_header,
-                                hlen, frame, len)) {
-        route->tx_seq++;
-        port->stats.tx_frames++;
-        port->stats.tx_bytes += len;
-    } else {
-        port->stats.tx_errors++;
-    }
-}
-
-/* Broadcast, multicast and unknown unicast: every peer of the LAN gets
- * it, a moving one when it arrives. */
-static void port_flood(LimeviPort *port, const guint8 *frame, gsize len)
-{
-    LimeviRouteIter it;
-    LimeviRoute *route;
-    guint sent = 0;
-
-    limevi_route_iter_init(&it, port->routes);
-    while ((route = limevi_route_iter_next(&it))) {
-        if (port_route_in_lan(port, route)) {
-            port_send_or_hold(port, route, frame, len, FALSE);
-            sent++;
-        }
-    }
-    if (sent) {
-        port->stats.tx_flooded++;
-    } else {
-        port->stats.tx_no_route++;
-    }
-}
-
-static void port_transmit(LimeviPort *port, const guint8 *frame, gsize len)
-{
-    LimeviRoute *route;
-    const char *vm;
-
-    /* Counted as errors: no guest NIC hands over such frames. */
-    if (len < LIMEVI_WIRE_FRAME_MIN || len > LIMEVI_WIRE_FRAME_MAX) {
-        port->stats.tx_errors++;
-        return;
-    }
-    vm = limevi_mac_is_multicast(frame) ? NULL :
-         limevi_mac_table_lookup(port->macs, frame);
-    if (!vm) {
-        port_flood(port, frame, len);
-        return;
-    }
-    route = limevi_route_lookup(port->routes, vm);
-    if (!port_route_in_lan(port, route)) {
-        port->stats.tx_no_route++;
-        return;
-    }
-    port_send_or_hold(port, route, frame, len, TRUE);
-}
-
-/*
- * The state machine: what each event does in each state.  Frames from
- * peers go through limevi_migrate_data(), which knows where they belong
- * in each state; this decides the guest's side.
- */
-static void port_handle_event(LimeviPort *port, PortEvent event,
-                              const guint8 *frame, gsize len)
-{
-    switch (event) {
-    case PORT_EVENT_GUEST_FRAME:
-        switch (port->state) {
-        case LIMEVI_PORT_ACTIVE:
-        case LIMEVI_PORT_MIGRATING:
-        case LIMEVI_PORT_FROZEN:    /* QEMU flushing the stopped guest */
-        case LIMEVI_PORT_INCOMING:  /* QEMU's self-announce, just before
-                                     * the guest runs here */
-            port_transmit(port, frame, len);
-            return;
-        case LIMEVI_PORT_FORWARDING:
-            /* The guest runs elsewhere: whatever comes is stale. */
-            port->stats.tx_errors++;
-            return;
-        }
-        break;
-    case PORT_EVENT_GUEST_READY:
-        port->guest_blocked = FALSE;
-        if (port_guest_here(port)) {
-            port_flush(port);
-        }
-        return;
-    }
-    g_warning("limevi: port %s: event %d in state %s is not handled",
-              port->vm, event, limevi_port_state_name(port->state));
-}
-
-void limevi_port_set_state(LimeviPort *port, LimeviPortState state)
-{
-    g_debug("port %s: %s -> %s", port->vm,
-            limevi_port_state_name(port->state),
-            limevi_port_state_name(state));
-    port->state = state;
-    if (port_guest_here(port)) {
-        port_flush(port);
-    }
-}
-
-LimeviPortState limevi_port_get_state(LimeviPort *port)
-{
-    return port->state;
-}
+/* ---- The frame paths' entry points ---- */
 
 void limevi_port_receive_from(LimeviPort *port, const guint8 *data,
                               gsize len, gconstpointer from, gsize from_len)
 {
+    g_autoptr(GSocketAddress) addr = NULL;
     LimeviWirePacket pkt;
 
-    switch (limevi_wire_decode(data, len, &pkt)) {
-    case LIMEVI_WIRE_OK:
-        break;
-    case LIMEVI_WIRE_BAD_VERSION:
-        port->stats.rx_bad_version++;
-        return;
-    default:
-        port->stats.rx_malformed++;
+    if (!limevi_rx_check(port, data, len, &pkt)) {
         return;
     }
-    /* Isolation: nothing crosses a VC or a LAN boundary. */
-    if (!limevi_wire_name_equal(&pkt.vc, port->vc, port->vc_len)) {
-        port->stats.rx_wrong_vc++;
+    if (pkt.type == LIMEVI_WIRE_TYPE_DATA) {
+        limevi_rx_data(port, &pkt, data, len);
         return;
     }
-    if (!limevi_wire_name_equal(&pkt.lan, port->lan, port->lan_len)) {
-        port->stats.rx_wrong_lan++;
-        return;
+    port->stats.rx_control++;
+    addr = from ? g_socket_address_new_from_native((gpointer)from, from_len)
+                : NULL;
+    if (limevi_control_receive(port, &pkt, addr) ==
+        LIMEVI_CONTROL_OWN_VM_ARRIVED) {
+        limevi_port_handle(port, PORT_EVENT_DEST_ANNOUNCED);
+        limevi_control_follow_own_vm(port, addr, pkt.epoch);
     }
-    if (pkt.dst.len &&
-        !limevi_wire_name_equal(&pkt.dst, port->vm, port->vm_len)) {
-        port->stats.rx_not_for_us++;
-        return;
-    }
-    if (pkt.type == LIMEVI_WIRE_TYPE_CONTROL) {
-        g_autoptr(GSocketAddress) addr = from ?
-            g_socket_address_new_from_native((gpointer)from, from_len) : NULL;
-
-        port->stats.rx_control++;
-        limevi_migrate_control(port, &pkt, addr);
-        return;
-    }
-    /* Learnt before delivery, so the guest's reply goes straight back. */
-    limevi_mac_table_learn(port->macs, pkt.payload + ETH_ALEN, pkt.src.str,
-                           pkt.src.len);
-    limevi_migrate_data(port, &pkt, data, len);
 }
 
 void limevi_port_receive(LimeviPort *port, const guint8 *data, gsize len)
@@ -304,12 +53,22 @@ static void port_on_datagram(gpointer opaque, const guint8 *data, gsize len,
 
 void limevi_port_send(LimeviPort *port, const guint8 *frame, gsize len)
 {
-    port_handle_event(port, PORT_EVENT_GUEST_FRAME, frame, len);
+    /* The guest runs elsewhere: whatever comes is stale. */
+    if (port->state == PORT_FORWARDING) {
+        port->stats.tx_errors++;
+        return;
+    }
+    /* Also while FROZEN (QEMU flushing the stopped guest) and INCOMING
+     * (QEMU's self-announce, just before the guest runs here). */
+    limevi_tx_frame(port, frame, len);
 }
 
 void limevi_port_guest_ready(LimeviPort *port)
 {
-    port_handle_event(port, PORT_EVENT_GUEST_READY, NULL, 0);
+    port->guest_blocked = FALSE;
+    if (limevi_guest_here(port)) {
+        limevi_guest_flush(port);
+    }
 }
 
 void limevi_port_guest_returned(LimeviPort *port, const guint8 *frame,
@@ -324,23 +83,6 @@ void limevi_port_guest_returned(LimeviPort *port, const guint8 *frame,
 }
 
 /* ---- Control: routes, creation, reports ---- */
-
-void limevi_port_route_changed(LimeviPort *port, const LimeviRoute *route,
-                               gboolean removed)
-{
-    LimeviRouteInfo info = {
-        .vm = route->vm,
-        .endpoint = route->endpoint,
-        .status = removed ? LIMEVI_ROUTE_INVALID : route->status,
-        .vc = route->vc,
-        .lan = route->lan,
-        .epoch = route->epoch,
-    };
-
-    if (port->ops.route_changed) {
-        port->ops.route_changed(port->opaque, &info, removed);
-    }
-}
 
 /* Checks a route's fields; returns its resolved endpoint. */
 static GSocketAddress *port_check_route(LimeviPort *port, const char *vm,
@@ -392,7 +134,7 @@ gboolean limevi_port_route_set(LimeviPort *port, const char *vm,
                                 route ? route->epoch + 1 : 1);
     limevi_port_route_changed(port, route, FALSE);
     if (status == LIMEVI_ROUTE_VALID) {
-        limevi_migrate_flush_held_for(port, route);
+        limevi_tx_flush_held_for(port, route);
     }
     return TRUE;
 }
@@ -499,11 +241,12 @@ LimeviPort *limevi_port_new(const LimeviPortConfig *config,
     port->buffer_limit = limit;
     port->context = config->context ? g_main_context_ref(config->context)
                                     : g_main_context_ref_thread_default();
-    limevi_migrate_init(port);
     port->routes = limevi_route_table_new();
     port->macs = limevi_mac_table_new(ageing * G_USEC_PER_SEC,
                                       ops->now ? port_now : NULL, port);
     port->held = limevi_buffer_new(limit);
+    limevi_rx_init(port);
+    limevi_control_init(port, config->test_drop_control);
     if (!port_add_config_routes(port, config, error)) {
         return NULL;
     }
@@ -515,7 +258,7 @@ LimeviPort *limevi_port_new(const LimeviPortConfig *config,
         return NULL;
     }
     port->listen = limevi_udp_endpoint_toward(port->udp, NULL);
-    limevi_port_set_state(port, LIMEVI_PORT_ACTIVE);
+    port->state = PORT_ACTIVE;
     return g_steal_pointer(&port);
 }
 
@@ -524,7 +267,12 @@ void limevi_port_free(LimeviPort *port)
     if (!port) {
         return;
     }
-    limevi_migrate_cleanup(port);
+    if (port->pending) {
+        limevi_control_cleanup(port);
+    }
+    if (port->rx) {
+        limevi_rx_cleanup(port);
+    }
     limevi_udp_free(port->udp);
     g_main_context_unref(port->context);
     limevi_buffer_free(port->held);
@@ -545,18 +293,14 @@ LimeviPortInfo *limevi_port_get_info(LimeviPort *port)
     info->vc = g_strdup(port->vc);
     info->lan = g_strdup(port->lan);
     info->listen = g_strdup(port->listen);
-    info->state = port->state;
+    info->state = limevi_port_public_state(port->state);
     info->routes = limevi_route_table_to_infos(port->routes);
     limevi_buffer_get_info(port->held, &info->buffer);
     info->stats = port->stats;
     info->mac_entries = limevi_mac_table_size(port->macs);
     info->epoch = port->epoch;
     info->peers_synced = port->peers_synced;
-    for (guint i = 0; i < port->pending->len; i++) {
-        LimeviPending *p = port->pending->pdata[i];
-
-        info->peers_pending += p->op == LIMEVI_CONTROL_UPDATE;
-    }
+    info->peers_pending = limevi_control_updates_pending(port);
     return info;
 }
 

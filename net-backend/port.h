@@ -1,7 +1,11 @@
 /*
- * Inside a LimeviPort: its structure, shared by port.c (configuration and
- * the per-frame paths) and migrate.c (migration, control messages,
- * resequencing), and what the library's own tests and fuzzer reach.
+ * Inside a LimeviPort: its structure and its states, shared by the
+ * modules that each handle one flow (see docs/design.md for the graph):
+ *   port.c     creation, routes, reports, the state machine
+ *   tx.c       guest -> tunnel           guest.c  frames -> the guest
+ *   rx.c       tunnel -> guest           control.c  control messages
+ *   state.c    the state that travels with a migration
+ * and what the library's own tests and fuzzer reach.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -25,56 +29,32 @@
 /* How long the destination keeps resequencing after its peers synced. */
 #define LIMEVI_RESEQ_GRACE_MS       2000
 
-/* How many runs of sequence numbers a sender's resequencing queue
- * remembers having dropped, so that the guest does not wait for them. */
-#define LIMEVI_RX_DROPPED_RUNS      16
-
-/* The migration state's GVariant type: version, epoch, the source's
- * endpoint, routes, receive sequence, learnt MACs, held frames. */
-#define LIMEVI_STATE_TYPE           "(uusa(ssssuutay)a(st)a(ays)ay)"
-
 /*
- * A control message sent until answered: our VM's INVALIDATE or UPDATE
- * to a peer or to our VM's other host, or a RELAY of a peer's
- * announcement to our VM's new host.
+ * The port's life.  LimeviPortState is what reports show; PORT_SAVED is
+ * reported as "frozen".
  */
-typedef struct {
-    char *peer;                 /* the VM it is for; "" for our VM's other
-                                 * host */
-    GSocketAddress *addr;       /* NULL for a RELAY: it goes to forward_to */
-    guint8 op;
-    guint32 epoch;
-    guint attempts;             /* sent so often; 0: not yet */
-    /* RELAY only: the moving VM, its announcement's op, and where that
-     * came from (written in, and answered there). */
-    char *about;
-    guint8 relayed_op;
-    GSocketAddress *endpoint;
-} LimeviPending;
+typedef enum {
+    PORT_ACTIVE,                /* the guest runs here; frames flow */
+    PORT_MIGRATING,             /* source: pre-copy runs; frames flow */
+    PORT_FROZEN,                /* source: guest stopped for switchover;
+                                 * frames for it are held */
+    PORT_SAVED,                 /* source: the state left with what was
+                                 * held; new frames are queued for the
+                                 * destination */
+    PORT_FORWARDING,            /* source: the VM runs at the destination */
+    PORT_INCOMING,              /* destination: waiting for the VM */
+    PORT_N_STATES,
+} PortState;
 
-/* Sequence numbers first..last, dropped for want of room. */
-typedef struct {
-    guint64 first;
-    guint64 last;
-} LimeviSeqRun;
-
-/* What the receive side knows of one sender. */
-typedef struct {
-    guint64 next;               /* the sequence number expected next */
-    GQueue held;                /* LimeviHeldFrame, by seq: ahead of a gap */
-    guint64 held_bytes;         /* frame bytes in @held: buffer_limit at most */
-    gint64 gap_since;           /* when the oldest gap opened (us) */
-    LimeviSeqRun dropped[LIMEVI_RX_DROPPED_RUNS];   /* by first */
-    guint n_dropped;
-} LimeviRxSender;
-
-typedef struct {
-    guint64 seq;
-    GBytes *frame;
-} LimeviHeldFrame;
+/* Events of the library's own, after the embedder's LimeviPortEvent. */
+enum {
+    PORT_EVENT_STATE_SAVED = LIMEVI_EVENT_GUEST_RUNNING + 1,
+    PORT_EVENT_DEST_ANNOUNCED,  /* our VM's new host announced itself */
+    PORT_N_EVENTS,
+};
 
 struct LimeviPort {
-    LimeviPortState state;
+    PortState state;
     char *vm;
     char *vc;
     char *lan;
@@ -96,24 +76,25 @@ struct LimeviPort {
     gboolean guest_blocked;     /* deliver() said no: wait for guest_ready */
     LimeviStats stats;
 
-    /* Migration, source side. */
-    gboolean saved;             /* save() ran: new frames are forwarded */
-    GQueue forward;             /* GBytes datagrams for the destination */
-    guint64 forward_bytes;
+    /* Source side: datagrams for our VM once its state left. */
+    LimeviBuffer *forward;
     GSocketAddress *forward_to; /* the destination, once it announced */
 
-    /* Migration, destination side. */
+    /* Destination side (rx.c, control.c). */
     GSocketAddress *source_addr;    /* where the source port is reached */
-    GHashTable *rx;             /* sender vm -> LimeviRxSender */
+    GHashTable *rx;             /* sender vm -> per-sender receive state */
     gboolean reseq;             /* deliver in sequence, drop duplicates */
     gint64 reseq_until;         /* 0: until peers synced */
+    gboolean source_owes;       /* the source has not answered our UPDATE:
+                                 * gaps may still be filled by it */
+    GSource *rx_tick;           /* gap timeouts, the end of resequencing */
     gboolean peers_synced;
     gboolean announcing;        /* UPDATEs out, not all acknowledged */
     guint announced;            /* how many peers were told */
 
-    GPtrArray *pending;         /* LimeviPending */
-    guint drop_control;         /* test-only: UPDATEs and ACKs to lose */
-    GSource *tick;              /* retransmissions and gap timeouts */
+    GPtrArray *pending;         /* control.c: messages sent until answered */
+    guint drop_control;         /* test seam: UPDATEs and ACKs to lose */
+    GSource *tick;              /* control.c: retransmissions */
 
     guint8 tx_header[LIMEVI_WIRE_HEADER_MAX];
 };
@@ -127,29 +108,24 @@ void limevi_port_receive_from(LimeviPort *port, const guint8 *data,
                               gsize len, gconstpointer from, gsize from_len);
 void limevi_port_receive(LimeviPort *port, const guint8 *data, gsize len);
 
-/* port.c, for migrate.c */
-void limevi_port_deliver(LimeviPort *port, const guint8 *frame, gsize len);
-/* A frame for the guest was dropped for want of room outside the guest's
- * buffer: counted with that buffer's drops, and the embedder is told. */
-void limevi_port_drop_for_guest(LimeviPort *port);
-void limevi_port_send_to(LimeviPort *port, LimeviRoute *route,
-                         const guint8 *frame, gsize len, gboolean unicast);
-void limevi_port_set_state(LimeviPort *port, LimeviPortState state);
-void limevi_port_route_changed(LimeviPort *port, const LimeviRoute *route,
-                               gboolean removed);
+/* The embedder hears of a route change; inline so that every module may
+ * tell it without calling up into port.c. */
+static inline void limevi_port_route_changed(LimeviPort *port,
+                                             const LimeviRoute *route,
+                                             gboolean removed)
+{
+    LimeviRouteInfo info = {
+        .vm = route->vm,
+        .endpoint = route->endpoint,
+        .status = removed ? LIMEVI_ROUTE_INVALID : route->status,
+        .vc = route->vc,
+        .lan = route->lan,
+        .epoch = route->epoch,
+    };
 
-/* migrate.c, for port.c */
-void limevi_migrate_init(LimeviPort *port);
-void limevi_migrate_cleanup(LimeviPort *port);
-/* A DATA packet for us: delivered, held or forwarded as the state says. */
-void limevi_migrate_data(LimeviPort *port, const LimeviWirePacket *pkt,
-                         const guint8 *data, gsize len);
-void limevi_migrate_control(LimeviPort *port, const LimeviWirePacket *pkt,
-                            GSocketAddress *from);
-/* Sends what was held for @route's peer, now that it is valid. */
-void limevi_migrate_flush_held_for(LimeviPort *port, LimeviRoute *route);
-/* Holds a guest frame for a peer whose route is invalid. */
-void limevi_migrate_hold_for(LimeviPort *port, LimeviRoute *route,
-                             const guint8 *frame, gsize len);
+    if (port->ops.route_changed) {
+        port->ops.route_changed(port->opaque, &info, removed);
+    }
+}
 
 #endif /* LIMEVI_PORT_H */

@@ -7,6 +7,8 @@
 #ifndef LIMEVI_ROUTE_H
 #define LIMEVI_ROUTE_H
 
+#include <string.h>
+
 #include <gio/gio.h>
 
 #include "buffer.h"
@@ -43,6 +45,15 @@ LimeviRoute *limevi_route_update(LimeviRouteTable *table, const char *vm,
                                  GSocketAddress *addr, const char *endpoint,
                                  LimeviRouteStatus status, const char *vc,
                                  const char *lan, guint32 epoch);
+
+/* Whether @route leads to a member of VC @vc and LAN @lan: the only
+ * peers a port sends to, floods to and announces to. */
+static inline gboolean limevi_route_in_lan(const LimeviRoute *route,
+                                           const char *vc, const char *lan)
+{
+    return route && strcmp(route->vc, vc) == 0 &&
+           strcmp(route->lan, lan) == 0;
+}
 
 /* Removes the row of @vm; FALSE when there was none. */
 gboolean limevi_route_remove(LimeviRouteTable *table, const char *vm);

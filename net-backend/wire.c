@@ -6,41 +6,8 @@
  */
 #include <string.h>
 
+#include "bytes.h"
 #include "wire.h"
-
-static guint16 get_be16(const guint8 *p)
-{
-    return (guint16)(p[0] << 8 | p[1]);
-}
-
-static guint32 get_be32(const guint8 *p)
-{
-    return (guint32)p[0] << 24 | (guint32)p[1] << 16 |
-           (guint32)p[2] << 8 | p[3];
-}
-
-static guint64 get_be64(const guint8 *p)
-{
-    return (guint64)get_be32(p) << 32 | get_be32(p + 4);
-}
-
-static void put_be16(guint8 *p, guint16 v)
-{
-    p[0] = v >> 8;
-    p[1] = v;
-}
-
-static void put_be32(guint8 *p, guint32 v)
-{
-    put_be16(p, v >> 16);
-    put_be16(p + 2, v);
-}
-
-static void put_be64(guint8 *p, guint64 v)
-{
-    put_be32(p, v >> 32);
-    put_be32(p + 4, v);
-}
 
 gboolean limevi_wire_name_chars_valid(const char *s, gsize len)
 {
@@ -96,7 +63,7 @@ static LimeviWireStatus decode_control(LimeviWirePacket *pkt)
             (p[6] != 4 && p[6] != 6)) {
             return LIMEVI_WIRE_BAD_CONTROL;
         }
-        pkt->relay_port = get_be16(p + 4);
+        pkt->relay_port = limevi_get_be16(p + 4);
         pkt->relay_family = p[6];
         pkt->relay_addr = p + 8;
         return LIMEVI_WIRE_OK;
@@ -125,7 +92,7 @@ void limevi_wire_encode_relay(guint8 relayed_op, guint8 family,
     memset(buf, 0, LIMEVI_WIRE_RELAY_LEN);
     buf[0] = LIMEVI_CONTROL_RELAY;
     buf[1] = relayed_op;
-    put_be16(buf + 4, port);
+    limevi_put_be16(buf + 4, port);
     buf[6] = family;
     memcpy(buf + 8, addr, family == 4 ? 4 : 16);
 }
@@ -148,7 +115,7 @@ LimeviWireStatus limevi_wire_decode(const guint8 *buf, gsize len,
     if (len < LIMEVI_WIRE_OFF_TYPE) {
         return LIMEVI_WIRE_TOO_SHORT;
     }
-    if (get_be16(buf + LIMEVI_WIRE_OFF_MAGIC) != LIMEVI_WIRE_MAGIC) {
+    if (limevi_get_be16(buf + LIMEVI_WIRE_OFF_MAGIC) != LIMEVI_WIRE_MAGIC) {
         return LIMEVI_WIRE_BAD_MAGIC;
     }
     if (buf[LIMEVI_WIRE_OFF_VERSION] != LIMEVI_WIRE_VERSION) {
@@ -162,14 +129,14 @@ LimeviWireStatus limevi_wire_decode(const guint8 *buf, gsize len,
         pkt->type != LIMEVI_WIRE_TYPE_CONTROL) {
         return LIMEVI_WIRE_BAD_TYPE;
     }
-    hlen = get_be16(buf + LIMEVI_WIRE_OFF_HEADER_LEN);
+    hlen = limevi_get_be16(buf + LIMEVI_WIRE_OFF_HEADER_LEN);
     if (hlen < LIMEVI_WIRE_HEADER_MIN || hlen > LIMEVI_WIRE_HEADER_MAX ||
         hlen > len) {
         return LIMEVI_WIRE_BAD_HEADER_LEN;
     }
-    pkt->flags = get_be16(buf + LIMEVI_WIRE_OFF_FLAGS);
-    pkt->epoch = get_be32(buf + LIMEVI_WIRE_OFF_EPOCH);
-    pkt->seq = get_be64(buf + LIMEVI_WIRE_OFF_SEQ);
+    pkt->flags = limevi_get_be16(buf + LIMEVI_WIRE_OFF_FLAGS);
+    pkt->epoch = limevi_get_be32(buf + LIMEVI_WIRE_OFF_EPOCH);
+    pkt->seq = limevi_get_be64(buf + LIMEVI_WIRE_OFF_SEQ);
 
     off = LIMEVI_WIRE_OFF_NAMES;
     if ((status = decode_name(buf, hlen, &off, FALSE, &pkt->vc)) ||
@@ -221,12 +188,12 @@ gsize limevi_wire_encode(const LimeviWireHeader *hdr, guint8 *buf,
     if (size < LIMEVI_WIRE_HEADER_MAX) {
         return 0;
     }
-    put_be16(buf + LIMEVI_WIRE_OFF_MAGIC, LIMEVI_WIRE_MAGIC);
+    limevi_put_be16(buf + LIMEVI_WIRE_OFF_MAGIC, LIMEVI_WIRE_MAGIC);
     buf[LIMEVI_WIRE_OFF_VERSION] = LIMEVI_WIRE_VERSION;
     buf[LIMEVI_WIRE_OFF_TYPE] = hdr->type;
-    put_be16(buf + LIMEVI_WIRE_OFF_FLAGS, 0);
-    put_be32(buf + LIMEVI_WIRE_OFF_EPOCH, hdr->epoch);
-    put_be64(buf + LIMEVI_WIRE_OFF_SEQ, hdr->seq);
+    limevi_put_be16(buf + LIMEVI_WIRE_OFF_FLAGS, 0);
+    limevi_put_be32(buf + LIMEVI_WIRE_OFF_EPOCH, hdr->epoch);
+    limevi_put_be64(buf + LIMEVI_WIRE_OFF_SEQ, hdr->seq);
 
     if (!(n = encode_name(buf + off, hdr->vc, 1))) {
         return 0;
@@ -244,7 +211,7 @@ gsize limevi_wire_encode(const LimeviWireHeader *hdr, guint8 *buf,
         return 0;
     }
     off += n;
-    put_be16(buf + LIMEVI_WIRE_OFF_HEADER_LEN, off);
+    limevi_put_be16(buf + LIMEVI_WIRE_OFF_HEADER_LEN, off);
     return off;
 }
 

@@ -11,6 +11,7 @@
 
 #include "fake-guest.h"
 #include "port.h"
+#include "state.h"
 
 static const guint8 mac_p[6] = { 0x02, 0, 0, 0, 0, 0x0e };
 

@@ -1,0 +1,48 @@
+/*
+ * Tunnel -> guest: isolation, MAC learning, each sender's sequence (in
+ * order and without duplicates after a migration), and forwarding to our
+ * VM's new host once its state left.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef LIMEVI_RX_H
+#define LIMEVI_RX_H
+
+#include "port.h"
+
+void limevi_rx_init(LimeviPort *port);
+void limevi_rx_cleanup(LimeviPort *port);
+
+/*
+ * Decodes @data and applies isolation (VC, LAN, destination), counting
+ * what it drops.  TRUE when @pkt is for this port.
+ */
+gboolean limevi_rx_check(LimeviPort *port, const guint8 *data, gsize len,
+                         LimeviWirePacket *pkt);
+/* A DATA packet for us: delivered, held or forwarded as the state says. */
+void limevi_rx_data(LimeviPort *port, const LimeviWirePacket *pkt,
+                    const guint8 *data, gsize len);
+
+/* Forwarding: sends what was queued for our VM's new host, once known. */
+void limevi_rx_forward_flush(LimeviPort *port);
+/* The VM stays: what was queued for its new host is received here, in
+ * its order, after what the guest holds. */
+void limevi_rx_take_back_forwarded(LimeviPort *port);
+
+/* Resequencing, from the state's arrival on; ends @ms after this call
+ * once nothing is held. */
+void limevi_rx_reseq_begin(LimeviPort *port);
+void limevi_rx_reseq_end_after(LimeviPort *port, guint ms);
+
+/* The per-sender receive state, for the migration state. */
+typedef void (*LimeviRxSenderFunc)(const char *vm, guint64 next,
+                                   gpointer data);
+void limevi_rx_senders_foreach(LimeviPort *port, LimeviRxSenderFunc func,
+                               gpointer data);
+GHashTable *limevi_rx_senders_new(void);
+void limevi_rx_senders_add(GHashTable *senders, const char *vm,
+                           guint64 next);
+/* Replaces the port's table with @senders (taken). */
+void limevi_rx_senders_replace(LimeviPort *port, GHashTable *senders);
+
+#endif /* LIMEVI_RX_H */
