@@ -51,6 +51,15 @@ static void port_on_datagram(gpointer opaque, const guint8 *data, gsize len,
     limevi_port_receive_from(opaque, data, len, from, from_len);
 }
 
+/* The link had no room; now it has: what waited goes, in order. */
+static void port_on_writable(gpointer opaque)
+{
+    LimeviPort *port = opaque;
+
+    limevi_tx_drain(port);
+    limevi_rx_forward_flush(port);
+}
+
 void limevi_port_send(LimeviPort *port, const guint8 *frame, gsize len)
 {
     /* The guest runs elsewhere: whatever comes is stale. */
@@ -257,6 +266,7 @@ LimeviPort *limevi_port_new(const LimeviPortConfig *config,
     if (!port->udp) {
         return NULL;
     }
+    limevi_udp_set_writable_func(port->udp, port_on_writable);
     port->listen = limevi_udp_endpoint_toward(port->udp, NULL);
     port->state = PORT_ACTIVE;
     return g_steal_pointer(&port);

@@ -31,6 +31,7 @@ static void route_free(gpointer data)
     g_free(route->vc);
     g_free(route->lan);
     limevi_buffer_free(route->held);
+    limevi_buffer_free(route->backlog);
     g_free(route);
 }
 

@@ -24,6 +24,8 @@ typedef struct {
     guint32 epoch;
     guint64 tx_seq;             /* the next sequence number sent to @vm */
     LimeviBuffer *held;         /* frames for @vm while it moves; or NULL */
+    LimeviBuffer *backlog;      /* frames the link had no room for yet, in
+                                 * order, before any later one; or NULL */
 } LimeviRoute;
 
 typedef struct LimeviRouteTable LimeviRouteTable;

@@ -131,22 +131,31 @@ void limevi_rx_forward_flush(LimeviPort *port)
 
     while (port->forward_to &&
            (data = limevi_buffer_peek(port->forward, &len))) {
-        limevi_udp_send(port->udp, port->forward_to, data, len, NULL, 0);
+        if (limevi_udp_send_to(port->udp, port->forward_to, data, len, NULL,
+                               0) == LIMEVI_UDP_FULL) {
+            limevi_udp_want_writable(port->udp);
+            return;
+        }
         limevi_buffer_pop(port->forward);
     }
 }
 
 /* A datagram for our VM reached us after its state left: the destination
- * gets it as it came, with the sender's name and sequence number. */
+ * gets it as it came, with the sender's name and sequence number.  Queued
+ * until the destination announces itself, and while the link is full. */
 static void rx_forward(LimeviPort *port, const guint8 *data, gsize len)
 {
     port->stats.rx_forwarded++;
-    if (port->forward_to) {
-        limevi_udp_send(port->udp, port->forward_to, data, len, NULL, 0);
+    if (port->forward_to && limevi_buffer_is_empty(port->forward) &&
+        limevi_udp_send_to(port->udp, port->forward_to, data, len, NULL,
+                           0) != LIMEVI_UDP_FULL) {
         return;
     }
     if (!limevi_buffer_push(port->forward, data, len)) {
         limevi_guest_drop(port);
+    }
+    if (port->forward_to) {
+        limevi_udp_want_writable(port->udp);
     }
 }
 

@@ -6,8 +6,11 @@
  */
 #include "tx.h"
 
-void limevi_tx_send_to(LimeviPort *port, LimeviRoute *route,
-                       const guint8 *frame, gsize len, gboolean unicast)
+/* Sends one frame with the route's next number.  A number is used up
+ * only by a frame sent: the receiver would wait for one that never left. */
+static LimeviUdpResult tx_send_now(LimeviPort *port, LimeviRoute *route,
+                                   const guint8 *frame, gsize len,
+                                   gboolean unicast)
 {
     LimeviWireHeader hdr = {
         .type = LIMEVI_WIRE_TYPE_DATA,
@@ -20,16 +23,79 @@ void limevi_tx_send_to(LimeviPort *port, LimeviRoute *route,
     };
     gsize hlen = limevi_wire_encode(&hdr, port->tx_header,
                                     sizeof(port->tx_header));
+    LimeviUdpResult res = hlen ? limevi_udp_send_to(port->udp, route->addr,
+                                                    port->tx_header, hlen,
+                                                    frame, len)
+                               : LIMEVI_UDP_FAILED;
 
-    /* A number is used up only by a frame sent: the receiver would
-     * otherwise wait for the one that never left. */
-    if (hlen && limevi_udp_send(port->udp, route->addr, port->tx_header,
-                                hlen, frame, len)) {
+    if (res == LIMEVI_UDP_SENT) {
         route->tx_seq++;
         port->stats.tx_frames++;
         port->stats.tx_bytes += len;
-    } else {
+    } else if (res == LIMEVI_UDP_FAILED) {
         port->stats.tx_errors++;
+    }
+    return res;
+}
+
+/* The link was full: the frame waits, in order, within buffer-limit. */
+static void tx_backlog(LimeviPort *port, LimeviRoute *route,
+                       const guint8 *frame, gsize len)
+{
+    if (!route->backlog) {
+        route->backlog = limevi_buffer_new(port->buffer_limit);
+    }
+    if (!limevi_buffer_push(route->backlog, frame, len)) {
+        port->stats.tx_held_dropped++;
+        if (port->ops.buffer_overflow) {
+            port->ops.buffer_overflow(port->opaque, route->vm,
+                                      port->stats.tx_held_dropped);
+        }
+    }
+    limevi_udp_want_writable(port->udp);
+}
+
+/* Sends what waits for @route; FALSE when the link is full again.
+ * Flooded or not, a backlogged frame goes as unicast: it was for this
+ * peer alone by then. */
+static gboolean tx_drain_route(LimeviPort *port, LimeviRoute *route)
+{
+    const guint8 *frame;
+    gsize len;
+
+    while (route->backlog &&
+           (frame = limevi_buffer_peek(route->backlog, &len))) {
+        if (tx_send_now(port, route, frame, len, TRUE) == LIMEVI_UDP_FULL) {
+            limevi_udp_want_writable(port->udp);
+            return FALSE;
+        }
+        limevi_buffer_pop(route->backlog);
+    }
+    g_clear_pointer(&route->backlog, limevi_buffer_free);
+    return TRUE;
+}
+
+void limevi_tx_drain(LimeviPort *port)
+{
+    LimeviRouteIter it;
+    LimeviRoute *route;
+
+    limevi_route_iter_init(&it, port->routes);
+    while ((route = limevi_route_iter_next(&it))) {
+        tx_drain_route(port, route);
+    }
+}
+
+void limevi_tx_send_to(LimeviPort *port, LimeviRoute *route,
+                       const guint8 *frame, gsize len, gboolean unicast)
+{
+    /* Behind what waits already, or the peer would see them reordered. */
+    if (route->backlog && !tx_drain_route(port, route)) {
+        tx_backlog(port, route, frame, len);
+        return;
+    }
+    if (tx_send_now(port, route, frame, len, unicast) == LIMEVI_UDP_FULL) {
+        tx_backlog(port, route, frame, len);
     }
 }
 

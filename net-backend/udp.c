@@ -19,6 +19,12 @@ struct LimeviUdp {
     LimeviUdpRecvFunc recv;
     gpointer opaque;
     guint8 *rx_buffer;
+    GMainContext *context;
+    GSource *out_source;        /* while waiting for room to send */
+    LimeviUdpWritableFunc writable;
+    int full_errno;             /* why the latest send found no room */
+    guint test_refuse;          /* test seam: sends to refuse ... */
+    int test_refuse_errno;      /* ... with this errno */
 };
 
 static gboolean parse_port(const char *s, gboolean any_port, guint16 *port)
@@ -232,8 +238,9 @@ LimeviUdp *limevi_udp_new(GSocketAddress *addr, const char *spec,
     g_source_set_callback(udp->source, G_SOURCE_FUNC(udp_readable), udp,
                           NULL);
     g_source_set_name(udp->source, "limevi-udp");
-    g_source_attach(udp->source, context ? context :
-                    g_main_context_get_thread_default());
+    udp->context = context ? g_main_context_ref(context) :
+                   g_main_context_ref_thread_default();
+    g_source_attach(udp->source, udp->context);
     return udp;
 }
 
@@ -244,6 +251,11 @@ void limevi_udp_free(LimeviUdp *udp)
     }
     g_source_destroy(udp->source);
     g_source_unref(udp->source);
+    if (udp->out_source) {
+        g_source_destroy(udp->out_source);
+        g_source_unref(udp->out_source);
+    }
+    g_main_context_unref(udp->context);
     g_object_unref(udp->socket);
     g_free(udp->rx_buffer);
     g_free(udp);
@@ -291,16 +303,99 @@ char *limevi_udp_endpoint_toward(LimeviUdp *udp, GSocketAddress *peer)
     return limevi_udp_address_to_string(reached);
 }
 
+/* Errors that mean "the socket or the qdisc is full for now". */
+static gboolean udp_errno_transient(int err)
+{
+    return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS ||
+           err == ENOMEM;
+}
+
+LimeviUdpResult limevi_udp_send_to(LimeviUdp *udp, GSocketAddress *to,
+                                   const guint8 *hdr, gsize hdr_len,
+                                   const guint8 *payload, gsize len)
+{
+    struct sockaddr_storage ss;
+    struct iovec iov[2] = {
+        { (void *)hdr, hdr_len },
+        { (void *)payload, len },
+    };
+    struct msghdr msg = {
+        .msg_name = &ss,
+        .msg_iov = iov,
+        .msg_iovlen = payload ? 2 : 1,
+    };
+    int err;
+
+    if (udp->test_refuse) {
+        udp->test_refuse--;
+        err = udp->test_refuse_errno;
+    } else {
+        /* No GError: a full socket buffer must not cost an allocation. */
+        if (!g_socket_address_to_native(to, &ss, sizeof(ss), NULL)) {
+            return LIMEVI_UDP_FAILED;
+        }
+        msg.msg_namelen = g_socket_address_get_native_size(to);
+        if (sendmsg(g_socket_get_fd(udp->socket), &msg, MSG_DONTWAIT) >= 0) {
+            return LIMEVI_UDP_SENT;
+        }
+        err = errno;
+    }
+    if (!udp_errno_transient(err)) {
+        return LIMEVI_UDP_FAILED;
+    }
+    udp->full_errno = err;
+    return LIMEVI_UDP_FULL;
+}
+
 gboolean limevi_udp_send(LimeviUdp *udp, GSocketAddress *to,
                          const guint8 *hdr, gsize hdr_len,
                          const guint8 *payload, gsize len)
 {
-    GOutputVector vectors[2] = {
-        { hdr, hdr_len },
-        { payload, len },
-    };
+    return limevi_udp_send_to(udp, to, hdr, hdr_len, payload, len) ==
+           LIMEVI_UDP_SENT;
+}
 
-    /* No GError: a full socket buffer must not cost an allocation. */
-    return g_socket_send_message(udp->socket, to, vectors, 2, NULL, 0, 0,
-                                 NULL, NULL) >= 0;
+static gboolean udp_writable(gpointer data)
+{
+    LimeviUdp *udp = data;
+
+    g_clear_pointer(&udp->out_source, g_source_unref);
+    if (udp->writable) {
+        udp->writable(udp->opaque);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean udp_socket_writable(GSocket *socket, GIOCondition cond,
+                                    gpointer data)
+{
+    return udp_writable(data);
+}
+
+void limevi_udp_set_writable_func(LimeviUdp *udp, LimeviUdpWritableFunc func)
+{
+    udp->writable = func;
+}
+
+void limevi_udp_want_writable(LimeviUdp *udp)
+{
+    if (udp->out_source) {
+        return;
+    }
+    /* A full qdisc (ENOBUFS) leaves the socket writable: poll would say
+     * "ready" at once, so wait a millisecond for the qdisc to drain. */
+    udp->out_source = udp->full_errno == ENOBUFS ?
+        g_timeout_source_new(1) :
+        g_socket_create_source(udp->socket, G_IO_OUT, NULL);
+    g_source_set_callback(udp->out_source, udp->full_errno == ENOBUFS ?
+                          udp_writable : G_SOURCE_FUNC(udp_socket_writable),
+                          udp, NULL);
+    g_source_set_name(udp->out_source, "limevi-udp-out");
+    g_source_attach(udp->out_source, udp->context);
+}
+
+void limevi_udp_test_refuse(LimeviUdp *udp, guint sends, int err)
+{
+    udp->test_refuse = sends;
+    udp->test_refuse_errno = err;
 }

@@ -66,4 +66,28 @@ gboolean limevi_udp_send(LimeviUdp *udp, GSocketAddress *to,
                          const guint8 *hdr, gsize hdr_len,
                          const guint8 *payload, gsize len);
 
+typedef enum {
+    LIMEVI_UDP_SENT,
+    LIMEVI_UDP_FULL,            /* transient: the socket buffer or the qdisc
+                                 * is full (EAGAIN, ENOBUFS): keep the
+                                 * datagram and send it when writable */
+    LIMEVI_UDP_FAILED,          /* permanent for this datagram */
+} LimeviUdpResult;
+
+/* As limevi_udp_send(), telling a full link from a failure.  @payload
+ * NULL sends @hdr alone. */
+LimeviUdpResult limevi_udp_send_to(LimeviUdp *udp, GSocketAddress *to,
+                                   const guint8 *hdr, gsize hdr_len,
+                                   const guint8 *payload, gsize len);
+
+/* Called (with the recv opaque) once the socket can write again after
+ * limevi_udp_want_writable(). */
+typedef void (*LimeviUdpWritableFunc)(gpointer opaque);
+void limevi_udp_set_writable_func(LimeviUdp *udp, LimeviUdpWritableFunc func);
+void limevi_udp_want_writable(LimeviUdp *udp);
+
+/* Test seam: the next @sends sends fail with @err without reaching the
+ * kernel. */
+void limevi_udp_test_refuse(LimeviUdp *udp, guint sends, int err);
+
 #endif /* LIMEVI_UDP_H */
