@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "udp.h"
@@ -139,6 +140,26 @@ char *limevi_udp_address_to_string(GSocketAddress *addr)
     return g_strdup_printf("%s:%u", ip_str, port);
 }
 
+static void udp_drain_errors(int fd)
+{
+    guint8 buf[64];
+    guint8 control[512];
+
+    for (int i = 0; i < LIMEVI_UDP_BURST; i++) {
+        struct iovec iov = { buf, sizeof(buf) };
+        struct msghdr msg = {
+            .msg_iov = &iov,
+            .msg_iovlen = 1,
+            .msg_control = control,
+            .msg_controllen = sizeof(control),
+        };
+
+        if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) {
+            return;
+        }
+    }
+}
+
 static gboolean udp_readable(GSocket *socket, GIOCondition cond,
                              gpointer opaque)
 {
@@ -156,7 +177,13 @@ static gboolean udp_readable(GSocket *socket, GIOCondition cond,
             if (errno == EINTR) {
                 continue;
             }
-            break;              /* EAGAIN: drained */
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                break;          /* drained */
+            }
+            /* An ICMP error IP_RECVERR queued (a peer's port closed):
+             * read it off, or the socket would stay readable. */
+            udp_drain_errors(fd);
+            continue;
         }
         udp->recv(udp->opaque, udp->rx_buffer, n, &from, from_len);
     }
@@ -205,6 +232,21 @@ static void udp_grow_receive_buffer(int fd)
     }
 }
 
+/*
+ * Without IP_RECVERR the kernel hides from UDP that a full qdisc (tbf on
+ * a shaped link) dropped the datagram: sendmsg() succeeds and the frame
+ * is gone.  With it, the drop is ENOBUFS and the frame waits instead.
+ */
+static void udp_report_qdisc_drops(int fd, GSocketFamily family)
+{
+    int on = 1;
+
+    if (family == G_SOCKET_FAMILY_IPV6) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on));
+    }
+    setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
+}
+
 LimeviUdp *limevi_udp_new(GSocketAddress *addr, const char *spec,
                           const char *what, GMainContext *context,
                           LimeviUdpRecvFunc recv, gpointer opaque,
@@ -228,6 +270,8 @@ LimeviUdp *limevi_udp_new(GSocketAddress *addr, const char *spec,
     /* limevi_port_send() must never block on a full socket buffer. */
     g_socket_set_blocking(socket, FALSE);
     udp_grow_receive_buffer(g_socket_get_fd(socket));
+    udp_report_qdisc_drops(g_socket_get_fd(socket),
+                           g_socket_address_get_family(addr));
 
     udp = g_new0(LimeviUdp, 1);
     udp->socket = g_steal_pointer(&socket);
@@ -303,6 +347,12 @@ char *limevi_udp_endpoint_toward(LimeviUdp *udp, GSocketAddress *peer)
     return limevi_udp_address_to_string(reached);
 }
 
+static gboolean udp_errno_icmp(int err)
+{
+    return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH ||
+           err == EHOSTDOWN;
+}
+
 /* Errors that mean "the socket or the qdisc is full for now". */
 static gboolean udp_errno_transient(int err)
 {
@@ -336,6 +386,13 @@ LimeviUdpResult limevi_udp_send_to(LimeviUdp *udp, GSocketAddress *to,
         }
         msg.msg_namelen = g_socket_address_get_native_size(to);
         if (sendmsg(g_socket_get_fd(udp->socket), &msg, MSG_DONTWAIT) >= 0) {
+            return LIMEVI_UDP_SENT;
+        }
+        err = errno;
+        /* With IP_RECVERR a send reports an ICMP error an earlier datagram
+         * (to any peer) caused; that one was not about this datagram. */
+        if (udp_errno_icmp(err) &&
+            sendmsg(g_socket_get_fd(udp->socket), &msg, MSG_DONTWAIT) >= 0) {
             return LIMEVI_UDP_SENT;
         }
         err = errno;
