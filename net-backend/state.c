@@ -4,205 +4,307 @@
  * peer's sequence counter and held frames, each sender's next sequence
  * number, the learnt MACs and the frames held for the guest.
  *
+ * Version 2, every integer big-endian:
+ *   "LVS2" u32 version, u32 epoch, str source,
+ *   u32 n, n x (str vm, str endpoint, str vc, str lan, u8 status,
+ *               u32 epoch, u64 tx_seq, blob held),
+ *   u32 n, n x (str vm, u64 next),
+ *   u32 n, n x (6 bytes mac, str vm),
+ *   blob held
+ * with str = u16 length + bytes (no NUL), blob = u32 length + bytes.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <string.h>
 
+#include "bytes.h"
 #include "rx.h"
 #include "state.h"
 
-static void save_sender(const char *vm, guint64 next, gpointer data)
+#define STATE_MAGIC "LVS2"
+#define STATE_STR_MAX 512
+
+static void route_clear(gpointer data)
 {
-    g_variant_builder_add(data, "(st)", vm, next);
+    LimeviStateRoute *r = data;
+
+    g_free(r->vm);
+    g_free(r->endpoint);
+    g_free(r->vc);
+    g_free(r->lan);
+    g_clear_pointer(&r->held, g_bytes_unref);
 }
 
-
-static void save_mac(const guint8 mac[6], const char *vm, gpointer data)
+static void sender_clear(gpointer data)
 {
-    g_variant_builder_add(data, "(@ays)",
-                          g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE,
-                                                    mac, 6, 1), vm);
+    g_free(((LimeviStateSender *)data)->vm);
 }
 
-/*
- * Where the destination reaches us.  Bound to a wildcard (source and
- * destination run the same command line), the address the kernel sends
- * from towards a peer of our LAN: the destination is on that network too.
- */
-static char *reachable_endpoint(LimeviPort *port)
+static void mac_clear(gpointer data)
 {
-    LimeviRouteIter it;
-    LimeviRoute *route;
+    g_free(((LimeviStateMac *)data)->vm);
+}
 
-    limevi_route_iter_init(&it, port->routes);
-    while ((route = limevi_route_iter_next(&it))) {
-        if (limevi_route_in_lan(route, port->vc, port->lan)) {
-            return limevi_udp_endpoint_toward(port->udp, route->addr);
+LimeviState *limevi_state_new(void)
+{
+    LimeviState *state = g_new0(LimeviState, 1);
+
+    state->routes = g_array_new(FALSE, TRUE, sizeof(LimeviStateRoute));
+    g_array_set_clear_func(state->routes, route_clear);
+    state->senders = g_array_new(FALSE, TRUE, sizeof(LimeviStateSender));
+    g_array_set_clear_func(state->senders, sender_clear);
+    state->macs = g_array_new(FALSE, TRUE, sizeof(LimeviStateMac));
+    g_array_set_clear_func(state->macs, mac_clear);
+    return state;
+}
+
+void limevi_state_free(LimeviState *state)
+{
+    if (!state) {
+        return;
+    }
+    g_free(state->source);
+    g_array_unref(state->routes);
+    g_array_unref(state->senders);
+    g_array_unref(state->macs);
+    g_clear_pointer(&state->held, g_bytes_unref);
+    g_free(state);
+}
+
+/* ---- Encoding ---- */
+
+static void put_u8(GByteArray *out, guint8 v)
+{
+    g_byte_array_append(out, &v, 1);
+}
+
+static void put_u32(GByteArray *out, guint32 v)
+{
+    guint8 b[4];
+
+    limevi_put_be32(b, v);
+    g_byte_array_append(out, b, 4);
+}
+
+static void put_u64(GByteArray *out, guint64 v)
+{
+    guint8 b[8];
+
+    limevi_put_be64(b, v);
+    g_byte_array_append(out, b, 8);
+}
+
+static void put_str(GByteArray *out, const char *s)
+{
+    gsize len = MIN(strlen(s), STATE_STR_MAX);
+    guint8 b[2];
+
+    limevi_put_be16(b, len);
+    g_byte_array_append(out, b, 2);
+    g_byte_array_append(out, (const guint8 *)s, len);
+}
+
+static void put_blob(GByteArray *out, GBytes *blob)
+{
+    gsize len = blob ? g_bytes_get_size(blob) : 0;
+
+    put_u32(out, len);
+    if (len) {
+        g_byte_array_append(out, g_bytes_get_data(blob, NULL), len);
+    }
+}
+
+GBytes *limevi_state_encode(const LimeviState *state)
+{
+    GByteArray *out = g_byte_array_new();
+
+    g_byte_array_append(out, (const guint8 *)STATE_MAGIC, 4);
+    put_u32(out, LIMEVI_STATE_VERSION);
+    put_u32(out, state->epoch);
+    put_str(out, state->source ? state->source : "");
+    put_u32(out, state->routes->len);
+    for (guint i = 0; i < state->routes->len; i++) {
+        LimeviStateRoute *r = &g_array_index(state->routes,
+                                             LimeviStateRoute, i);
+
+        put_str(out, r->vm);
+        put_str(out, r->endpoint);
+        put_str(out, r->vc);
+        put_str(out, r->lan);
+        put_u8(out, r->status);
+        put_u32(out, r->epoch);
+        put_u64(out, r->tx_seq);
+        put_blob(out, r->held);
+    }
+    put_u32(out, state->senders->len);
+    for (guint i = 0; i < state->senders->len; i++) {
+        LimeviStateSender *s = &g_array_index(state->senders,
+                                              LimeviStateSender, i);
+
+        put_str(out, s->vm);
+        put_u64(out, s->next);
+    }
+    put_u32(out, state->macs->len);
+    for (guint i = 0; i < state->macs->len; i++) {
+        LimeviStateMac *m = &g_array_index(state->macs, LimeviStateMac, i);
+
+        g_byte_array_append(out, m->mac, 6);
+        put_str(out, m->vm);
+    }
+    put_blob(out, state->held);
+    return g_byte_array_free_to_bytes(out);
+}
+
+/* ---- Decoding: every length checked before it is read ---- */
+
+typedef struct {
+    const guint8 *p;
+    gsize left;
+    gboolean bad;
+} Reader;
+
+static const guint8 *take(Reader *r, gsize n)
+{
+    const guint8 *p = r->p;
+
+    if (r->bad || r->left < n) {
+        r->bad = TRUE;
+        return NULL;
+    }
+    r->p += n;
+    r->left -= n;
+    return p;
+}
+
+static guint8 get_u8(Reader *r)
+{
+    const guint8 *p = take(r, 1);
+
+    return p ? *p : 0;
+}
+
+static guint32 get_u32(Reader *r)
+{
+    const guint8 *p = take(r, 4);
+
+    return p ? limevi_get_be32(p) : 0;
+}
+
+static guint64 get_u64(Reader *r)
+{
+    const guint8 *p = take(r, 8);
+
+    return p ? limevi_get_be64(p) : 0;
+}
+
+static char *get_str(Reader *r)
+{
+    const guint8 *lp = take(r, 2);
+    guint16 len = lp ? limevi_get_be16(lp) : 0;
+    const guint8 *p;
+
+    if (len > STATE_STR_MAX) {
+        r->bad = TRUE;
+    }
+    p = take(r, len);
+    return p ? g_strndup((const char *)p, len) : g_strdup("");
+}
+
+static GBytes *get_blob(Reader *r)
+{
+    guint32 len = get_u32(r);
+    const guint8 *p = take(r, len);
+
+    return g_bytes_new(p, p ? len : 0);
+}
+
+/* A count of rows, each at least @row_min bytes: no more than fit. */
+static guint32 get_count(Reader *r, gsize row_min)
+{
+    guint32 n = get_u32(r);
+
+    if (n > LIMEVI_STATE_ROWS_MAX || (gsize)n * row_min > r->left) {
+        r->bad = TRUE;
+        return 0;
+    }
+    return n;
+}
+
+static void decode_routes(Reader *r, LimeviState *state)
+{
+    guint32 n = get_count(r, 4 * 2 + 1 + 4 + 8 + 4);
+
+    for (guint32 i = 0; i < n && !r->bad; i++) {
+        LimeviStateRoute row = { 0 };
+
+        row.vm = get_str(r);
+        row.endpoint = get_str(r);
+        row.vc = get_str(r);
+        row.lan = get_str(r);
+        row.status = get_u8(r);
+        row.epoch = get_u32(r);
+        row.tx_seq = get_u64(r);
+        row.held = get_blob(r);
+        g_array_append_val(state->routes, row);
+    }
+}
+
+static void decode_tables(Reader *r, LimeviState *state)
+{
+    guint32 n = get_count(r, 2 + 8);
+
+    for (guint32 i = 0; i < n && !r->bad; i++) {
+        LimeviStateSender s;
+
+        s.vm = get_str(r);
+        s.next = get_u64(r);
+        g_array_append_val(state->senders, s);
+    }
+    n = get_count(r, 6 + 2);
+    for (guint32 i = 0; i < n && !r->bad; i++) {
+        LimeviStateMac m;
+        const guint8 *mac = take(r, 6);
+
+        if (mac) {
+            memcpy(m.mac, mac, 6);
         }
+        m.vm = get_str(r);
+        g_array_append_val(state->macs, m);
     }
-    return limevi_udp_endpoint_toward(port->udp, NULL);
 }
 
-GBytes *limevi_state_save(LimeviPort *port)
+LimeviState *limevi_state_decode(const guint8 *data, gsize len,
+                                 GError **error)
 {
-    g_autoptr(GBytes) held = limevi_buffer_save(port->held);
-    g_autofree char *source = reachable_endpoint(port);
-    GVariantBuilder routes, rx, macs;
-    LimeviRouteIter it;
-    LimeviRoute *route;
-    GVariant *state;
-    GBytes *bytes;
+    g_autoptr(LimeviState) state = NULL;
+    Reader r = { data, len, FALSE };
+    guint32 version;
 
-    g_variant_builder_init(&routes, G_VARIANT_TYPE("a(ssssuutay)"));
-    limevi_route_iter_init(&it, port->routes);
-    while ((route = limevi_route_iter_next(&it))) {
-        g_autoptr(GBytes) rheld = route->held ?
-            limevi_buffer_save(route->held) : g_bytes_new(NULL, 0);
-
-        g_variant_builder_add(&routes, "(ssssuut@ay)", route->vm,
-                              route->endpoint, route->vc, route->lan,
-                              (guint32)route->status, route->epoch,
-                              route->tx_seq,
-                              g_variant_new_from_bytes(G_VARIANT_TYPE("ay"),
-                                                       rheld, TRUE));
+    if (len < 8 || memcmp(data, STATE_MAGIC, 4) != 0) {
+        /* Version 1 had no magic: a GVariant starting with its version. */
+        return limevi_state_decode_v1(data, len, error);
     }
-    g_variant_builder_init(&rx, G_VARIANT_TYPE("a(st)"));
-    limevi_rx_senders_foreach(port, save_sender, &rx);
-    /* Known MACs spare the destination a flood of unicast frames. */
-    g_variant_builder_init(&macs, G_VARIANT_TYPE("a(ays)"));
-    limevi_mac_table_foreach(port->macs, save_mac, &macs);
-    state = g_variant_ref_sink(g_variant_new(
-        "(uus@a(ssssuutay)@a(st)@a(ays)@ay)", LIMEVI_STATE_VERSION, port->epoch,
-        source, g_variant_builder_end(&routes),
-        g_variant_builder_end(&rx), g_variant_builder_end(&macs),
-        g_variant_new_from_bytes(G_VARIANT_TYPE("ay"), held, TRUE)));
-    bytes = g_variant_get_data_as_bytes(state);
-    g_variant_unref(state);
-    return bytes;
-}
-
-static gboolean load_fail(GError **error, const char *what)
-{
-    g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
-                "migration state: %s", what);
-    return FALSE;
-}
-
-gboolean limevi_state_load(LimeviPort *port, const guint8 *data, gsize len,
-                           GError **error)
-{
-    g_autoptr(GBytes) bytes = g_bytes_new(data, len);
-    g_autoptr(GVariant) state = NULL;
-    g_autoptr(GVariant) routes = NULL;
-    g_autoptr(GVariant) rx = NULL;
-    g_autoptr(GVariant) macs = NULL;
-    g_autoptr(GVariant) held = NULL;
-    g_autoptr(GSocketAddress) source = NULL;
-    g_autoptr(GHashTable) new_rx = NULL;
-    LimeviRouteTable *table;
-    LimeviBuffer *new_held;
-    const char *source_ep;
-    guint32 version, epoch;
-    GVariantIter iter;
-    const char *name;
-    guint64 next;
-    GVariant *row;
-
-    state = g_variant_ref_sink(g_variant_new_from_bytes(
-        G_VARIANT_TYPE(LIMEVI_STATE_TYPE), bytes, FALSE));
-    if (!g_variant_is_normal_form(state)) {
-        return load_fail(error, "malformed");
-    }
-    g_variant_get(state, "(uu&s@a(ssssuutay)@a(st)@a(ays)@ay)", &version,
-                  &epoch, &source_ep, &routes, &rx, &macs, &held);
+    take(&r, 4);
+    version = get_u32(&r);
     if (version != LIMEVI_STATE_VERSION) {
         g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
-                    "migration state: version %u, expected %u", version,
+                    "migration state: version %u is not supported "
+                    "(%u to %u are)", version, LIMEVI_STATE_VERSION_MIN,
                     LIMEVI_STATE_VERSION);
-        return FALSE;
+        return NULL;
     }
-    source = limevi_udp_parse_endpoint(source_ep, "source", TRUE, NULL);
-    /* A wildcard (a source without peers) would lead back to ourselves. */
-    if (source && g_inet_address_get_is_any(g_inet_socket_address_get_address(
-                      G_INET_SOCKET_ADDRESS(source)))) {
-        g_clear_object(&source);
+    state = limevi_state_new();
+    state->epoch = get_u32(&r);
+    state->source = get_str(&r);
+    decode_routes(&r, state);
+    decode_tables(&r, state);
+    state->held = get_blob(&r);
+    if (r.bad || r.left) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "migration state: %s at byte %zu of %zu",
+                    r.bad ? "truncated or out of bounds" : "trailing bytes",
+                    len - r.left, len);
+        return NULL;
     }
-
-    /* Build everything aside first: a bad state changes nothing. */
-    table = limevi_route_table_new();
-    g_variant_iter_init(&iter, routes);
-    while ((row = g_variant_iter_next_value(&iter))) {
-        g_autoptr(GVariant) rheld = NULL;
-        g_autoptr(GSocketAddress) addr = NULL;
-        const char *vm, *endpoint, *vc, *lan;
-        guint32 status, repoch;
-        guint64 tx_seq;
-        LimeviRoute *route;
-        gsize n;
-        const guint8 *p;
-
-        g_variant_get(row, "(&s&s&s&suut@ay)", &vm, &endpoint, &vc, &lan,
-                      &status, &repoch, &tx_seq, &rheld);
-        g_variant_unref(row);
-        addr = limevi_udp_parse_endpoint(endpoint, "endpoint", FALSE, NULL);
-        if (!addr || !limevi_name_valid(vm, "vm", NULL) ||
-            !limevi_name_valid(vc, "vc", NULL) ||
-            !limevi_name_valid(lan, "lan", NULL) || status > 1) {
-            limevi_route_table_free(table);
-            return load_fail(error, "a route is malformed");
-        }
-        route = limevi_route_update(table, vm, addr, endpoint, status, vc,
-                                    lan, repoch);
-        route->tx_seq = tx_seq;
-        p = g_variant_get_fixed_array(rheld, &n, 1);
-        if (n) {
-            route->held = limevi_buffer_new(port->buffer_limit);
-            if (!limevi_buffer_load(route->held, p, n, error)) {
-                limevi_route_table_free(table);
-                return FALSE;
-            }
-        }
-    }
-    new_rx = limevi_rx_senders_new();
-    g_variant_iter_init(&iter, rx);
-    while (g_variant_iter_next(&iter, "(&st)", &name, &next)) {
-        limevi_rx_senders_add(new_rx, name, next);
-    }
-    new_held = limevi_buffer_new(port->buffer_limit);
-    {
-        gsize n;
-        const guint8 *p = g_variant_get_fixed_array(held, &n, 1);
-
-        if (n && !limevi_buffer_load(new_held, p, n, error)) {
-            limevi_buffer_free(new_held);
-            limevi_route_table_free(table);
-            return FALSE;
-        }
-    }
-
-    limevi_route_table_free(port->routes);
-    port->routes = table;
-    limevi_rx_senders_replace(port, g_steal_pointer(&new_rx));
-    limevi_buffer_free(port->held);
-    port->held = new_held;
-    port->epoch = epoch;
-    g_set_object(&port->source_addr, source);
-    g_variant_iter_init(&iter, macs);
-    while ((row = g_variant_iter_next_value(&iter))) {
-        g_autoptr(GVariant) mac = NULL;
-        const char *vm;
-        gsize n;
-        const guint8 *p;
-
-        g_variant_get(row, "(@ay&s)", &mac, &vm);
-        g_variant_unref(row);
-        p = g_variant_get_fixed_array(mac, &n, 1);
-        if (n == 6 && limevi_name_valid(vm, "vm", NULL)) {
-            limevi_mac_table_learn(port->macs, p, vm, strlen(vm));
-        }
-    }
-    /* Frames for the guest now come from three ways: keep them in order. */
-    limevi_rx_reseq_begin(port);
-    return TRUE;
+    return g_steal_pointer(&state);
 }
-

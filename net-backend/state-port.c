@@ -1,0 +1,194 @@
+/*
+ * The migration state between a port and LimeviState (state.h): what
+ * the source collects, and what the destination checks in full before
+ * it replaces anything.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+
+#include "rx.h"
+#include "state.h"
+
+/*
+ * Where the destination reaches us.  Bound to a wildcard (source and
+ * destination run the same command line), the address the kernel sends
+ * from towards a peer of our LAN: the destination is on that network too.
+ */
+static char *reachable_endpoint(LimeviPort *port)
+{
+    LimeviRouteIter it;
+    LimeviRoute *route;
+
+    limevi_route_iter_init(&it, port->routes);
+    while ((route = limevi_route_iter_next(&it))) {
+        if (limevi_route_in_lan(route, port->vc, port->lan)) {
+            return limevi_udp_endpoint_toward(port->udp, route->addr);
+        }
+    }
+    return limevi_udp_endpoint_toward(port->udp, NULL);
+}
+
+static void collect_sender(const char *vm, guint64 next, gpointer data)
+{
+    LimeviStateSender s = { g_strdup(vm), next };
+
+    g_array_append_val((GArray *)data, s);
+}
+
+/* Known MACs spare the destination a flood of unicast frames. */
+static void collect_mac(const guint8 mac[6], const char *vm, gpointer data)
+{
+    LimeviStateMac m;
+
+    memcpy(m.mac, mac, 6);
+    m.vm = g_strdup(vm);
+    g_array_append_val((GArray *)data, m);
+}
+
+GBytes *limevi_state_save(LimeviPort *port)
+{
+    g_autoptr(LimeviState) state = limevi_state_new();
+    LimeviRouteIter it;
+    LimeviRoute *route;
+
+    state->epoch = port->epoch;
+    state->source = reachable_endpoint(port);
+    limevi_route_iter_init(&it, port->routes);
+    while ((route = limevi_route_iter_next(&it))) {
+        LimeviStateRoute r = {
+            .vm = g_strdup(route->vm),
+            .endpoint = g_strdup(route->endpoint),
+            .vc = g_strdup(route->vc),
+            .lan = g_strdup(route->lan),
+            .status = route->status,
+            .epoch = route->epoch,
+            .tx_seq = route->tx_seq,
+            .held = route->held ? limevi_buffer_save(route->held)
+                                : g_bytes_new(NULL, 0),
+        };
+
+        g_array_append_val(state->routes, r);
+    }
+    limevi_rx_senders_foreach(port, collect_sender, state->senders);
+    limevi_mac_table_foreach(port->macs, collect_mac, state->macs);
+    state->held = limevi_buffer_save(port->held);
+    return limevi_state_encode(state);
+}
+
+static gboolean load_fail(GError **error, const char *what, guint i)
+{
+    g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                "migration state: %s %u is malformed", what, i + 1);
+    return FALSE;
+}
+
+/* A saved buffer into a new one; NULL for none (empty). */
+static gboolean load_buffer(LimeviPort *port, GBytes *saved,
+                            LimeviBuffer **out, GError **error)
+{
+    gsize n;
+    const guint8 *p = g_bytes_get_data(saved, &n);
+
+    *out = NULL;
+    if (!n) {
+        return TRUE;
+    }
+    *out = limevi_buffer_new(port->buffer_limit);
+    if (!limevi_buffer_load(*out, p, n, error)) {
+        g_clear_pointer(out, limevi_buffer_free);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean load_routes(LimeviPort *port, const LimeviState *state,
+                            LimeviRouteTable *table, GError **error)
+{
+    for (guint i = 0; i < state->routes->len; i++) {
+        LimeviStateRoute *r = &g_array_index(state->routes,
+                                             LimeviStateRoute, i);
+        g_autoptr(GSocketAddress) addr = NULL;
+        LimeviRoute *route;
+
+        addr = limevi_udp_parse_endpoint(r->endpoint, "endpoint", FALSE,
+                                         NULL);
+        if (!addr || !limevi_name_valid(r->vm, "vm", NULL) ||
+            !limevi_name_valid(r->vc, "vc", NULL) ||
+            !limevi_name_valid(r->lan, "lan", NULL) || r->status > 1) {
+            return load_fail(error, "route", i);
+        }
+        route = limevi_route_update(table, r->vm, addr, r->endpoint,
+                                    r->status, r->vc, r->lan, r->epoch);
+        route->tx_seq = r->tx_seq;
+        if (!load_buffer(port, r->held, &route->held, error)) {
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static gboolean load_senders(const LimeviState *state, GHashTable *senders,
+                             GError **error)
+{
+    for (guint i = 0; i < state->senders->len; i++) {
+        LimeviStateSender *s = &g_array_index(state->senders,
+                                              LimeviStateSender, i);
+
+        if (!limevi_name_valid(s->vm, "vm", NULL)) {
+            return load_fail(error, "sender", i);
+        }
+        limevi_rx_senders_add(senders, s->vm, s->next);
+    }
+    return TRUE;
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LimeviRouteTable, limevi_route_table_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LimeviBuffer, limevi_buffer_free)
+
+gboolean limevi_state_load(LimeviPort *port, const guint8 *data, gsize len,
+                           GError **error)
+{
+    g_autoptr(LimeviState) state = limevi_state_decode(data, len, error);
+    g_autoptr(LimeviRouteTable) table = NULL;
+    g_autoptr(GHashTable) senders = NULL;
+    g_autoptr(LimeviBuffer) held = NULL;
+    g_autoptr(GSocketAddress) source = NULL;
+
+    if (!state) {
+        return FALSE;
+    }
+    /* Build everything aside first: a bad state changes nothing. */
+    table = limevi_route_table_new();
+    senders = limevi_rx_senders_new();
+    if (!load_routes(port, state, table, error) ||
+        !load_senders(state, senders, error) ||
+        !load_buffer(port, state->held, &held, error)) {
+        return FALSE;
+    }
+    source = limevi_udp_parse_endpoint(state->source, "source", TRUE, NULL);
+    /* A wildcard (a source without peers) would lead back to ourselves. */
+    if (source && g_inet_address_get_is_any(g_inet_socket_address_get_address(
+                      G_INET_SOCKET_ADDRESS(source)))) {
+        g_clear_object(&source);
+    }
+
+    limevi_route_table_free(port->routes);
+    port->routes = g_steal_pointer(&table);
+    limevi_rx_senders_replace(port, g_steal_pointer(&senders));
+    limevi_buffer_free(port->held);
+    port->held = held ? g_steal_pointer(&held)
+                      : limevi_buffer_new(port->buffer_limit);
+    port->epoch = state->epoch;
+    g_set_object(&port->source_addr, source);
+    for (guint i = 0; i < state->macs->len; i++) {
+        LimeviStateMac *m = &g_array_index(state->macs, LimeviStateMac, i);
+
+        if (limevi_name_valid(m->vm, "vm", NULL)) {
+            limevi_mac_table_learn(port->macs, m->mac, m->vm, strlen(m->vm));
+        }
+    }
+    /* Frames for the guest now come from three ways: keep them in order. */
+    limevi_rx_reseq_begin(port);
+    return TRUE;
+}
