@@ -64,6 +64,7 @@ typedef struct {
     gboolean gate;
     GMainContext *context;      /* NULL: the thread-default context */
     guint mac_ageing;           /* seconds a learned MAC is kept; 0: 300 */
+    guint test_drop_control;    /* tests: lose the first N control msgs */
 } LimeviPortConfig;
 
 /* One row of the routing table (DESIGN.md section 2). */
