@@ -335,7 +335,7 @@ static void test_qmp_bad_arguments_change_nothing(void)
 
     assert_qmp_error(c->a, "limevi-route-set",
         "{\"netdev\":\"nope\",\"vm\":\"b\",\"endpoint\":\"" EP_B "\"}",
-        "DeviceNotFound");
+        "Netdev 'nope' not found");
     assert_qmp_error(c->a, "limevi-route-set",
         "{\"netdev\":\"u0\",\"vm\":\"b\",\"endpoint\":\"" EP_B "\"}",
         "is not a limevi netdev");

@@ -73,7 +73,6 @@ static HVm *start_r(const char *incoming, const char *extra)
 
 static Cluster *cluster_get(void)
 {
-    static const char *const q_env[] = { "LIMEVI_TEST_DROP_CONTROL=2", NULL };
     g_autoptr(GError) err = NULL;
     HVm *all[3];
 
@@ -88,11 +87,11 @@ static Cluster *cluster_get(void)
                     ",routes.0.vm=r,routes.0.endpoint=127.0.0.1:7102"
                     ",routes.1.vm=q,routes.1.endpoint=" EP_Q, NULL);
     /* q's first acknowledgements are lost, as on a lossy WAN. */
-    cl.q = start_vm_env("q", "198.18.2.3/24", "52:54:00:18:02:03",
-                        "limevi,vm=q,vc=vc1,lan=lan1,listen=" EP_Q
-                        ",routes.0.vm=r,routes.0.endpoint=127.0.0.1:7102"
-                        ",routes.1.vm=p,routes.1.endpoint=" EP_P, NULL,
-                        q_env);
+    cl.q = start_vm("q", "198.18.2.3/24", "52:54:00:18:02:03",
+                    "limevi,vm=q,vc=vc1,lan=lan1,listen=" EP_Q
+                    ",routes.0.vm=r,routes.0.endpoint=127.0.0.1:7102"
+                    ",routes.1.vm=p,routes.1.endpoint=" EP_P
+                    ",x-drop-control=2", NULL);
     cl.r = start_r(NULL, NULL);
     cl.next_port = 7110;
     all[0] = cl.p; all[1] = cl.q; all[2] = cl.r;
@@ -319,8 +318,8 @@ static void assert_gap_within(JsonObject *r, guint seconds)
                       seconds * 1000.0);
 }
 
-/* Moves r into a new QEMU (@env: for that QEMU). */
-static HMigrateResult migrate_r_env(const char *const *env)
+/* Moves r into a new QEMU (@extra: more netdev options for it). */
+static HMigrateResult migrate_r_extra(const char *extra)
 {
     g_autoptr(GError) err = NULL;
     HMigrateOptions opts = {
@@ -328,7 +327,7 @@ static HMigrateResult migrate_r_env(const char *const *env)
         .timeout_ms = 180000,
     };
     HMigrateResult res;
-    HVm *dst = start_r_env("defer", NULL, env);
+    HVm *dst = start_r_env("defer", extra, NULL);
     JsonNode *ev;
 
     if (!hvm_migrate(cl.r, dst, &opts, &res, &err)) {
@@ -351,13 +350,13 @@ static HMigrateResult migrate_r_env(const char *const *env)
 
 static HMigrateResult migrate_r(void)
 {
-    return migrate_r_env(NULL);
+    return migrate_r_extra(NULL);
 }
 
 /* ---- Tests ---- */
 
-static void receiver_migrates_env(guint rate, guint seconds,
-                                  const char *const *env)
+static void receiver_migrates_extra(guint rate, guint seconds,
+                                    const char *extra)
 {
     Cluster *c = cluster_get();
     g_autoptr(JsonParser) parser = json_parser_new();
@@ -371,7 +370,7 @@ static void receiver_migrates_env(guint rate, guint seconds,
     recv_start(c->r, "rx", 7000, 1);
     send_start(c->p, "198.18.2.2:7000", rate, count, "p");
     g_usleep(seconds * G_USEC_PER_SEC / 3);
-    migrate_r_env(env);
+    migrate_r_extra(extra);
     assert_still_sending(c->p, "p");
     held = member_of(c->p, "stats", "tx-held") - held;
     g_free(guest_ok(c->p, "wait"));
@@ -395,7 +394,7 @@ static void receiver_migrates_env(guint rate, guint seconds,
 
 static void receiver_migrates(guint rate, guint seconds)
 {
-    receiver_migrates_env(rate, seconds, NULL);
+    receiver_migrates_extra(rate, seconds, NULL);
 }
 
 /* Streams last several times a migration on an idle host: a loaded one
@@ -410,9 +409,7 @@ static void test_receiver_migrates_2000(void)
  * nothing lost. */
 static void test_control_loss(void)
 {
-    static const char *const env[] = { "LIMEVI_TEST_DROP_CONTROL=4", NULL };
-
-    receiver_migrates_env(2000, 10, env);
+    receiver_migrates_extra(2000, 10, "x-drop-control=4");
     g_assert_cmpint(member_of(cl.r, "stats", "control-retransmits"), >=, 1);
 }
 
