@@ -20,8 +20,7 @@
  * QEMU arguments for -netdev limevi, the NIC and QMP at RUN-DIR/VM.qmp.
  */
 char *limevi_virt_domain_xml(const LimeviVc *vc, const LimeviVcVm *vm,
-                             const LimeviVcHost *host, gboolean gate,
-                             GError **error);
+                             const LimeviVcHost *host, GError **error);
 
 /* Starts @vm on @host as a transient domain. */
 gboolean limevi_virt_start(const LimeviVc *vc, const LimeviVcVm *vm,
