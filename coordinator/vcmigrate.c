@@ -421,6 +421,30 @@ static gboolean on_signal(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+/* No migration of @qmp's QEMU is under way (or it cannot be asked). */
+static gboolean migration_over(LimeviQmp *qmp)
+{
+    static const char *const busy[] = {
+        "setup", "active", "cancelling", "pre-switchover", "device",
+    };
+    JsonNode *ret = limevi_qmp_call(qmp, "query-migrate", NULL, NULL);
+    const char *status;
+    gboolean over = TRUE;
+
+    if (!ret) {
+        return TRUE;
+    }
+    status = json_object_get_string_member_with_default(
+        json_node_get_object(ret), "status", "none");
+    for (guint i = 0; i < G_N_ELEMENTS(busy); i++) {
+        if (!strcmp(status, busy[i])) {
+            over = FALSE;
+        }
+    }
+    json_node_unref(ret);
+    return over;
+}
+
 static void rollback(Run *run)
 {
     for (guint i = 0; i < run->migs->len; i++) {
@@ -439,7 +463,10 @@ static void rollback(Run *run)
         LimeviVmMigration *m = run->migs->pdata[i];
         gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
 
-        /* The source runs again once its migration is cancelled. */
+        /* The source runs again once its migration is cancelled.  A held
+         * source never stopped running: its migration must also be over
+         * (migrate_cancel only starts cancelling), or its netdev would
+         * still be migrating. */
         while (m->sq && g_get_monotonic_time() < deadline) {
             JsonNode *ret = limevi_qmp_call(m->sq, "query-status", NULL,
                                             NULL);
@@ -449,7 +476,7 @@ static void rollback(Run *run)
             if (ret) {
                 json_node_unref(ret);
             }
-            if (running) {
+            if (running && migration_over(m->sq)) {
                 break;
             }
             g_usleep(100 * 1000);
