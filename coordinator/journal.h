@@ -1,7 +1,7 @@
 /*
  * The coordinator's journal: every step of a VC migration, in SQLite, so
  * that `limevi migrate --resume` after the coordinator itself died knows
- * whether to finish (the gates were released) or to roll back.
+ * whether to finish (the sources were released) or to roll back.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */

@@ -21,7 +21,7 @@ char *limevi_launch_path(const LimeviVcHost *host, const LimeviVcVm *vm,
 }
 
 char *limevi_launch_netdev(const LimeviVc *vc, const LimeviVcVm *vm,
-                           const LimeviVcHost *host, gboolean gate)
+                           const LimeviVcHost *host)
 {
     GString *netdev = g_string_new(NULL);
     guint n = 0;
@@ -39,9 +39,6 @@ char *limevi_launch_netdev(const LimeviVc *vc, const LimeviVcVm *vm,
                                "%s:%u", n, peer->name, n, at->address,
                                peer->port);
         n++;
-    }
-    if (gate) {
-        g_string_append(netdev, ",gate=on");
     }
     return g_string_free(netdev, FALSE);
 }
@@ -67,7 +64,7 @@ char **limevi_launch_argv(const LimeviVc *vc, const LimeviVcVm *vm,
         g_ptr_array_add(argv, g_strdup(base[i]));
     }
     g_ptr_array_add(argv, g_strdup("-netdev"));
-    g_ptr_array_add(argv, limevi_launch_netdev(vc, vm, host, incoming));
+    g_ptr_array_add(argv, limevi_launch_netdev(vc, vm, host));
     g_ptr_array_add(argv, g_strdup("-device"));
     g_ptr_array_add(argv, g_strdup_printf("virtio-net-pci,netdev=" LIMEVI_NETDEV_ID ",mac=%s,"
                                           "romfile=", vm->mac));

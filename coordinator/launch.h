@@ -15,17 +15,18 @@ char *limevi_launch_path(const LimeviVcHost *host, const LimeviVcVm *vm,
                          const char *suffix);
 
 /* The -netdev limevi value for @vm on @host: listening on the host's
- * address, routes to the VMs of its LAN where the VC file says they run;
- * with @gate, gate=on. */
+ * address, routes to the VMs of its LAN where the VC file says they run.
+ * No gate: the source's switchover-hold holds a migration, not the
+ * netdev. */
 char *limevi_launch_netdev(const LimeviVc *vc, const LimeviVcVm *vm,
-                           const LimeviVcHost *host, gboolean gate);
+                           const LimeviVcHost *host);
 
 /*
  * The command line that runs @vm on @host: the VC file's "qemu" line with
  * ${vm} ${memory} ${mac} ${host} ${run_dir} expanded, then -netdev limevi
  * (listening on the host's address, routes to the VMs of its LAN where the
  * VC file says they run), the NIC, QMP at RUN-DIR/VM.qmp, -daemonize with
- * RUN-DIR/VM.pid; with @incoming, -incoming defer and gate=on.  Prefixed
+ * RUN-DIR/VM.pid; with @incoming, -incoming defer.  Prefixed
  * with "ip netns exec NS" for a host with a namespace.
  */
 char **limevi_launch_argv(const LimeviVc *vc, const LimeviVcVm *vm,

@@ -161,16 +161,20 @@ static gboolean qmp_send(LimeviQmp *qmp, const char *command,
     return qmp_send_node(qmp, command, args, id, error);
 }
 
-JsonNode *limevi_qmp_call(LimeviQmp *qmp, const char *command,
-                          const char *args_json, GError **error)
+guint64 limevi_qmp_send(LimeviQmp *qmp, const char *command,
+                        const char *args_json, GError **error)
 {
     guint64 id = ++qmp->next_id;
+
+    return qmp_send(qmp, command, args_json, id, error) ? id : 0;
+}
+
+JsonNode *limevi_qmp_reply(LimeviQmp *qmp, guint64 id, const char *command,
+                           GError **error)
+{
     gint64 deadline = g_get_monotonic_time() +
                       QMP_REPLY_TIMEOUT_MS * G_GINT64_CONSTANT(1000);
 
-    if (!qmp_send(qmp, command, args_json, id, error)) {
-        return NULL;
-    }
     for (;;) {
         gint64 left = (deadline - g_get_monotonic_time()) / 1000;
         g_autofree char *line = NULL;
@@ -209,6 +213,14 @@ JsonNode *limevi_qmp_call(LimeviQmp *qmp, const char *command,
     }
 }
 
+JsonNode *limevi_qmp_call(LimeviQmp *qmp, const char *command,
+                          const char *args_json, GError **error)
+{
+    guint64 id = limevi_qmp_send(qmp, command, args_json, error);
+
+    return id ? limevi_qmp_reply(qmp, id, command, error) : NULL;
+}
+
 gboolean limevi_qmp_run(LimeviQmp *qmp, const char *command,
                         const char *args_json, GError **error)
 {
@@ -244,15 +256,6 @@ gboolean limevi_qmp_route_set(LimeviQmp *qmp, const char *vm,
         json_object_set_string_member(args, "status", status);
     }
     return limevi_qmp_run_object(qmp, "limevi-route-set", args, error);
-}
-
-gboolean limevi_qmp_switchover_release(LimeviQmp *qmp, GError **error)
-{
-    g_autoptr(JsonObject) args = json_object_new();
-
-    json_object_set_string_member(args, "netdev", LIMEVI_NETDEV_ID);
-    return limevi_qmp_run_object(qmp, "limevi-switchover-release", args,
-                                 error);
 }
 
 static JsonObject *take_event(LimeviQmp *qmp, const char *name)

@@ -50,6 +50,16 @@ const char *limevi_qmp_path(LimeviQmp *qmp);
 JsonNode *limevi_qmp_call(LimeviQmp *qmp, const char *command,
                           const char *args_json, GError **error);
 
+/*
+ * limevi_qmp_call() in two halves, so that one command can be written to
+ * many QEMUs before any of them is waited for: send returns the request's
+ * id (0 on a write error), reply waits (bounded) for that id's answer.
+ */
+guint64 limevi_qmp_send(LimeviQmp *qmp, const char *command,
+                        const char *args_json, GError **error);
+JsonNode *limevi_qmp_reply(LimeviQmp *qmp, guint64 id, const char *command,
+                           GError **error);
+
 /* Like limevi_qmp_call() for commands whose return value is not needed. */
 gboolean limevi_qmp_run(LimeviQmp *qmp, const char *command,
                         const char *args_json, GError **error);
@@ -63,9 +73,6 @@ gboolean limevi_qmp_run_object(LimeviQmp *qmp, const char *command,
 gboolean limevi_qmp_route_set(LimeviQmp *qmp, const char *vm,
                               const char *endpoint, const char *status,
                               GError **error);
-
-/* limevi-switchover-release on LIMEVI_NETDEV_ID. */
-gboolean limevi_qmp_switchover_release(LimeviQmp *qmp, GError **error);
 
 /*
  * The next event named @name (any event if NULL), queued or arriving

@@ -18,20 +18,37 @@ static gint64 pause_ms(const LimeviVmMigration *m)
            ms(m->t_resume - m->t_stop) : -1;
 }
 
-/* Last switchover minus first: how together the VMs moved. */
-static gint64 skew_ms(GPtrArray *migs)
+/* From the release written to its source to the source's STOP. */
+static gint64 release_to_stop_ms(const LimeviVmMigration *m)
+{
+    return m->t_stop > 0 && m->t_phase[VM_SWITCHING] > 0 ?
+           ms(m->t_stop - m->t_phase[VM_SWITCHING]) : -1;
+}
+
+/* Last event minus first, in us: how together the VMs stopped
+ * (@resume FALSE: the sources' STOP) or ran again (TRUE: the
+ * destinations' RESUME); -1 without any. */
+static gint64 skew_us(GPtrArray *migs, gboolean resume)
 {
     gint64 first = G_MAXINT64, last = 0;
 
     for (guint i = 0; i < migs->len; i++) {
         const LimeviVmMigration *m = migs->pdata[i];
+        gint64 t = resume ? m->t_resume : m->t_stop;
 
-        if (m->t_resume > 0) {
-            first = MIN(first, m->t_resume);
-            last = MAX(last, m->t_resume);
+        if (t > 0) {
+            first = MIN(first, t);
+            last = MAX(last, t);
         }
     }
-    return last ? ms(last - first) : -1;
+    return last ? last - first : -1;
+}
+
+static gint64 skew_ms(GPtrArray *migs, gboolean resume)
+{
+    gint64 us = skew_us(migs, resume);
+
+    return us < 0 ? -1 : ms(us);
 }
 
 static void write_json(const LimeviVc *vc, const LimeviMigrateOptions *opts,
@@ -49,8 +66,13 @@ static void write_json(const LimeviVc *vc, const LimeviMigrateOptions *opts,
     json_builder_add_string_value(b, opts->site);
     json_builder_set_member_name(b, "wall_ms");
     json_builder_add_int_value(b, ms(t_end - t_start));
+    /* The RESUME skew, under the name it had before the STOP skew. */
     json_builder_set_member_name(b, "switchover_skew_ms");
-    json_builder_add_int_value(b, skew_ms(migs));
+    json_builder_add_int_value(b, skew_ms(migs, TRUE));
+    json_builder_set_member_name(b, "stop_skew_us");
+    json_builder_add_int_value(b, skew_us(migs, FALSE));
+    json_builder_set_member_name(b, "resume_skew_us");
+    json_builder_add_int_value(b, skew_us(migs, TRUE));
     json_builder_set_member_name(b, "vms");
     json_builder_begin_array(b);
     for (guint i = 0; i < migs->len; i++) {
@@ -82,6 +104,10 @@ static void write_json(const LimeviVc *vc, const LimeviMigrateOptions *opts,
         json_builder_add_int_value(b, m->t_phase[VM_SWITCHING] > 0 ?
                                    ms(m->t_phase[VM_SWITCHING] - t_start)
                                    : -1);
+        json_builder_set_member_name(b, "release_to_stop_ms");
+        json_builder_add_int_value(b, release_to_stop_ms(m));
+        json_builder_set_member_name(b, "fell_out");
+        json_builder_add_int_value(b, m->fell_out);
         json_builder_set_member_name(b, "stopped_at_ms");
         json_builder_add_int_value(b, m->t_stop > 0 ?
                                    ms(m->t_stop - t_start) : -1);
@@ -124,9 +150,10 @@ static void write_svg(const LimeviVc *vc, const LimeviMigrateOptions *opts,
     g_string_append_printf(svg,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
         "height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n"
-        "<text x=\"4\" y=\"16\">VC %s to site %s: %.1f s, switchover skew "
-        "%" G_GINT64_FORMAT " ms</text>\n", left + width + 20, height,
-        vc->name, opts->site, span / 1e6, skew_ms(migs));
+        "<text x=\"4\" y=\"16\">VC %s to site %s: %.1f s, STOP skew %.1f ms, "
+        "RESUME skew %.1f ms</text>\n", left + width + 20, height,
+        vc->name, opts->site, span / 1e6, skew_us(migs, FALSE) / 1e3,
+        skew_us(migs, TRUE) / 1e3);
     for (guint i = 0; i < migs->len; i++) {
         const LimeviVmMigration *m = migs->pdata[i];
         int y = 30 + row * i;
@@ -148,7 +175,7 @@ static void write_svg(const LimeviVc *vc, const LimeviMigrateOptions *opts,
                 MAX(1.0, width * (to - from) / span), colours[p],
                 p == VM_STARTING ? "destination starting" :
                 p == VM_MIGRATING ? "pre-copy" :
-                p == VM_READY ? "converged, gate closed" : "switching over");
+                p == VM_READY ? "converged, held at the source" : "switching over");
         }
         if (pause_ms(m) >= 0) {
             g_string_append_printf(svg,
@@ -174,20 +201,24 @@ void limevi_report(const LimeviVc *vc, const LimeviMigrateOptions *opts,
                    GPtrArray *migs, gint64 t_start, gint64 t_end)
 {
     if (!opts->json) {
-        g_print("\n%-10s %-8s %-8s %9s %9s %9s %12s\n", "VM", "from", "to",
-                "total ms", "downtime", "pause ms", "switchover");
+        g_print("\n%-10s %-8s %-8s %9s %9s %9s %12s %13s\n", "VM", "from",
+                "to", "total ms", "downtime", "pause ms", "switchover",
+                "release>STOP");
         for (guint i = 0; i < migs->len; i++) {
             const LimeviVmMigration *m = migs->pdata[i];
 
             g_print("%-10s %-8s %-8s %9" G_GINT64_FORMAT " %9"
                     G_GINT64_FORMAT " %9" G_GINT64_FORMAT " %9"
-                    G_GINT64_FORMAT " ms%s%s\n", m->vm->name, m->src->name,
-                    m->dst->name, m->total_ms, m->downtime_ms, pause_ms(m),
+                    G_GINT64_FORMAT " ms %10" G_GINT64_FORMAT " ms%s%s\n",
+                    m->vm->name, m->src->name, m->dst->name, m->total_ms,
+                    m->downtime_ms, pause_ms(m),
                     m->t_resume > 0 ? ms(m->t_resume - t_start) : -1,
-                    m->error ? "  " : "", m->error ? m->error : "");
+                    release_to_stop_ms(m), m->error ? "  " : "",
+                    m->error ? m->error : "");
         }
-        g_print("VC %s: %.1f s in all, switchover skew %" G_GINT64_FORMAT
-                " ms\n", vc->name, (t_end - t_start) / 1e6, skew_ms(migs));
+        g_print("VC %s: %.1f s in all, STOP skew %.1f ms, RESUME skew "
+                "%.1f ms\n", vc->name, (t_end - t_start) / 1e6,
+                skew_us(migs, FALSE) / 1e3, skew_us(migs, TRUE) / 1e3);
     }
     if (opts->report) {
         write_json(vc, opts, migs, t_start, t_end);

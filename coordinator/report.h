@@ -16,8 +16,8 @@ typedef enum {
     VM_PLANNED,
     VM_STARTING,                /* its destination QEMU starts */
     VM_MIGRATING,               /* pre-copy */
-    VM_READY,                   /* converged; the gate holds it */
-    VM_SWITCHING,               /* gate released */
+    VM_READY,                   /* converged; the source's hold keeps it */
+    VM_SWITCHING,               /* its source released */
     VM_DONE,
     VM_FAILED,
     VM_ROLLED_BACK,
@@ -38,6 +38,8 @@ typedef struct {
     gint64 transferred, remaining, total, dirty_rate, eta_ms;
     gint64 expected_downtime;
     guint syncs;
+    gboolean hold_ready;        /* switchover-hold: converged and held */
+    guint fell_out;             /* times it fell out of the barrier */
     /* Real time (us) each phase began; QMP event times. */
     gint64 t_phase[VM_N_PHASES];
     gint64 t_stop, t_resume, t_synced;

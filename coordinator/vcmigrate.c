@@ -18,12 +18,9 @@
 #include "vcmigrate.h"
 
 #define POLL_MS 200
-/* QEMU's own default for max-bandwidth. */
-#define FULL_BANDWIDTH (128 * 1024 * 1024)
-/* While a converged VM waits for the others, pre-copy only has to keep up
- * with what the guest dirties: twice that, at least this much.  The rest
- * of the link (and of the host's CPU) goes to the VMs still copying. */
-#define HOLD_BANDWIDTH_MIN (1024 * 1024)
+/* While every source is ready the barrier is checked this often: the
+ * release comes at most this long after the last VM became ready. */
+#define BARRIER_POLL_MS 20
 #define CONNECT_TIMEOUT_MS 10000
 #define SYNC_TIMEOUT_MS 30000
 
@@ -150,12 +147,22 @@ static void print_progress(Run *run, gboolean final)
 
 /* ---- One VM ---- */
 
+/*
+ * The source holds its switchover until the coordinator releases it
+ * (migrate-switchover), pre-copying what the guest dirties meanwhile.
+ */
+static gboolean set_hold(LimeviQmp *qmp, GError **error)
+{
+    return limevi_qmp_run(qmp, "migrate-set-capabilities",
+        "{\"capabilities\":["
+        "{\"capability\":\"switchover-hold\",\"state\":true}]}", error);
+}
+
 static gboolean set_caps(LimeviQmp *qmp, GError **error)
 {
     return limevi_qmp_run(qmp, "migrate-set-capabilities",
         "{\"capabilities\":["
         "{\"capability\":\"return-path\",\"state\":true},"
-        "{\"capability\":\"switchover-ack\",\"state\":true},"
         "{\"capability\":\"events\",\"state\":true}]}", error);
 }
 
@@ -200,7 +207,10 @@ static gboolean start_virt_migration(Run *run, LimeviVmMigration *m)
 
     /* libvirt keeps QEMU's own times to itself. */
     m->total_ms = m->downtime_ms = -1;
+    /* libvirt sets only the capabilities it knows: the hold is ours,
+     * through the coordinator's QMP socket in the source domain. */
     if (!limevi_qmp_run(m->sq, "migrate-set-parameters", params, &error) ||
+        !set_hold(m->sq, &error) ||
         !(m->virt = limevi_virt_migrate(run->vc, m->vm, m->src, m->dst,
                                         bandwidth_share(run), &error))) {
         return fail_vm(m, error);
@@ -209,7 +219,7 @@ static gboolean start_virt_migration(Run *run, LimeviVmMigration *m)
         if (limevi_virt_migration_ended(m->virt, 100, &error)) {
             if (!error) {
                 g_set_error(&error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                            "libvirt ended the migration before the gate");
+                            "libvirt ended the migration before the hold");
             }
             return fail_vm(m, error);
         }
@@ -237,7 +247,8 @@ static gboolean start_migration(Run *run, LimeviVmMigration *m)
     if (m->dst->libvirt) {
         return start_virt_migration(run, m);
     }
-    if (!set_caps(m->sq, &error) || !set_caps(m->dq, &error)) {
+    if (!set_caps(m->sq, &error) || !set_hold(m->sq, &error) ||
+        !set_caps(m->dq, &error)) {
         return fail_vm(m, error);
     }
     params = g_strdup_printf("{\"downtime-limit\":%u}",
@@ -283,6 +294,18 @@ static gboolean start_migration(Run *run, LimeviVmMigration *m)
     return TRUE;
 }
 
+/* The hold's state is read from query-migrate; its events, which may
+ * flip any number of times, are dropped so that the queue stays short. */
+static void drain_ready_events(LimeviQmp *qmp)
+{
+    JsonObject *e;
+
+    while ((e = limevi_qmp_event(qmp, "MIGRATION_SWITCHOVER_READY", 0,
+                                 NULL))) {
+        json_object_unref(e);
+    }
+}
+
 /* Reads the source's progress; TRUE while nothing failed. */
 static gboolean poll_migration(Run *run, LimeviVmMigration *m)
 {
@@ -303,6 +326,7 @@ static gboolean poll_migration(Run *run, LimeviVmMigration *m)
         set_phase(run, m, VM_DONE);
         return TRUE;
     }
+    drain_ready_events(m->sq);
     ret = limevi_qmp_call(m->sq, "query-migrate", NULL, &error);
 
     if (g_get_monotonic_time() - asked > 2 * G_USEC_PER_SEC) {
@@ -343,6 +367,11 @@ static gboolean poll_migration(Run *run, LimeviVmMigration *m)
     }
     m->expected_downtime = json_object_get_int_member_with_default(
         o, "expected-downtime", -1);
+    if (json_object_has_member(o, "switchover-hold")) {
+        m->hold_ready = json_object_get_boolean_member_with_default(
+            json_object_get_object_member(o, "switchover-hold"), "ready",
+            FALSE);
+    }
     /* Until libvirt issues `migrate`, QEMU still shows the outcome of
      * the VM's last migration: libvirt's own end says whether this one
      * failed. */
@@ -370,16 +399,13 @@ static gboolean poll_migration(Run *run, LimeviVmMigration *m)
         if (m->phase < VM_DONE) {
             set_phase(run, m, VM_DONE);
         }
-    } else if (m->phase == VM_MIGRATING && m->syncs >= 2 &&
-               m->expected_downtime >= 0 &&
-               m->expected_downtime <= (gint64)run->opts->downtime_limit_ms) {
-        /* Pre-copy converged: only the gate holds the switchover now. */
-        g_autofree char *bw = g_strdup_printf(
-            "{\"max-bandwidth\":%" G_GINT64_FORMAT "}",
-            MAX((gint64)HOLD_BANDWIDTH_MIN, m->dirty_rate * 4096 * 2));
-
-        limevi_qmp_run(m->sq, "migrate-set-parameters", bw, NULL);
+    } else if (m->phase == VM_MIGRATING && m->hold_ready) {
+        /* Converged by QEMU's own criterion; the hold keeps it running. */
         set_phase(run, m, VM_READY);
+    } else if (m->phase == VM_READY && !m->hold_ready) {
+        /* It fell out of convergence: the barrier waits for it again. */
+        m->phase = VM_MIGRATING;
+        m->fell_out++;
     }
     json_node_unref(ret);
     return TRUE;
@@ -393,6 +419,30 @@ static gboolean on_signal(gpointer data)
 
     run->interrupted = TRUE;
     return G_SOURCE_CONTINUE;
+}
+
+/* No migration of @qmp's QEMU is under way (or it cannot be asked). */
+static gboolean migration_over(LimeviQmp *qmp)
+{
+    static const char *const busy[] = {
+        "setup", "active", "cancelling", "pre-switchover", "device",
+    };
+    JsonNode *ret = limevi_qmp_call(qmp, "query-migrate", NULL, NULL);
+    const char *status;
+    gboolean over = TRUE;
+
+    if (!ret) {
+        return TRUE;
+    }
+    status = json_object_get_string_member_with_default(
+        json_node_get_object(ret), "status", "none");
+    for (guint i = 0; i < G_N_ELEMENTS(busy); i++) {
+        if (!strcmp(status, busy[i])) {
+            over = FALSE;
+        }
+    }
+    json_node_unref(ret);
+    return over;
 }
 
 static void rollback(Run *run)
@@ -413,7 +463,10 @@ static void rollback(Run *run)
         LimeviVmMigration *m = run->migs->pdata[i];
         gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
 
-        /* The source runs again once its migration is cancelled. */
+        /* The source runs again once its migration is cancelled.  A held
+         * source never stopped running: its migration must also be over
+         * (migrate_cancel only starts cancelling), or its netdev would
+         * still be migrating. */
         while (m->sq && g_get_monotonic_time() < deadline) {
             JsonNode *ret = limevi_qmp_call(m->sq, "query-status", NULL,
                                             NULL);
@@ -423,7 +476,7 @@ static void rollback(Run *run)
             if (ret) {
                 json_node_unref(ret);
             }
-            if (running) {
+            if (running && migration_over(m->sq)) {
                 break;
             }
             g_usleep(100 * 1000);
@@ -664,15 +717,28 @@ static void pump(Run *run)
     }
 }
 
+static gboolean any_ready(Run *run)
+{
+    for (guint i = 0; i < run->migs->len; i++) {
+        if (((LimeviVmMigration *)run->migs->pdata[i])->phase == VM_READY) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
 /*
- * Converge: polls every migration until every VM is ready to switch
- * over.  Returns why it stopped short (and *@bad, the VM that failed),
- * or NULL when every VM is ready.
+ * Converge: the barrier.  Polls every source until one round finds every
+ * one of them held and ready at once; a VM that falls out (ready=false)
+ * is migrating again, so the barrier waits for it.  While some are ready
+ * it polls faster, so that the release follows the last one closely.
+ * Returns why it stopped short (and *@bad, the VM that failed), or NULL
+ * when every VM is ready.
  */
 static const char *converge(Run *run, gint64 deadline,
                             LimeviVmMigration **bad)
 {
-    while (!(*bad = first_failed(run)) && !all_at_least(run, VM_READY)) {
+    for (;;) {
         pump(run);
         if (run->interrupted) {
             return "interrupted";
@@ -683,39 +749,53 @@ static const char *converge(Run *run, gint64 deadline,
         for (guint i = 0; i < run->migs->len; i++) {
             poll_migration(run, run->migs->pdata[i]);
         }
+        if ((*bad = first_failed(run))) {
+            return NULL;
+        }
+        if (all_at_least(run, VM_READY)) {
+            return NULL;
+        }
         print_progress(run, FALSE);
-        g_usleep(POLL_MS * 1000);
+        g_usleep((any_ready(run) ? BARRIER_POLL_MS : POLL_MS) * 1000);
     }
-    return NULL;
 }
 
 /*
- * Release: every VM converged, so full speed for the last round, then
- * every gate opened at once: one switchover for the whole VC.  The one
- * place that decides how a converged VC is let go.
+ * Release: every source is held and ready, so migrate-switchover is
+ * written to every source's QMP socket before any reply is read: the
+ * switchovers start as close together as the sockets allow.  libvirt's
+ * sources too, through the coordinator's own socket in their domain.
+ * The one place that decides how a converged VC is let go.
  */
 static void release_all(Run *run)
 {
-    const LimeviMigrateOptions *opts = run->opts;
     GPtrArray *migs = run->migs;
+    g_autofree guint64 *ids = g_new0(guint64, migs->len);
 
-    for (guint i = 0; i < migs->len; i++) {
-        LimeviVmMigration *m = migs->pdata[i];
-        g_autofree char *bw = g_strdup_printf(
-            "{\"max-bandwidth\":%" G_GUINT64_FORMAT "}",
-            opts->bandwidth ? MAX(opts->bandwidth / migs->len, 1)
-                            : FULL_BANDWIDTH);
-
-        limevi_qmp_run(m->sq, "migrate-set-parameters", bw, NULL);
-    }
     for (guint i = 0; i < migs->len; i++) {
         LimeviVmMigration *m = migs->pdata[i];
         g_autoptr(GError) error = NULL;
 
-        if (!limevi_qmp_switchover_release(m->dq, &error)) {
+        set_phase(run, m, VM_SWITCHING);
+        ids[i] = limevi_qmp_send(m->sq, "migrate-switchover", NULL, &error);
+        if (!ids[i]) {
             fail_vm(m, error);
         }
-        set_phase(run, m, VM_SWITCHING);
+    }
+    for (guint i = 0; i < migs->len; i++) {
+        LimeviVmMigration *m = migs->pdata[i];
+        g_autoptr(GError) error = NULL;
+        JsonNode *ret;
+
+        if (!ids[i]) {
+            continue;
+        }
+        ret = limevi_qmp_reply(m->sq, ids[i], "migrate-switchover", &error);
+        if (!ret) {
+            fail_vm(m, error);
+            continue;
+        }
+        json_node_unref(ret);
     }
 }
 
@@ -879,7 +959,7 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
         }
     }
 
-    /* Until every gate is released, any failure rolls everything back. */
+    /* Until every source is released, any failure rolls everything back. */
     for (guint i = 0; i < migs->len && !first_failed(&run); i++) {
         start_destination(&run, migs->pdata[i]);
     }
@@ -1050,12 +1130,13 @@ int limevi_vc_migrate_resume(LimeviVc *vc, const LimeviMigrateOptions *opts)
         goto out;
     }
 
-    /* The gates were (maybe) released: release them all, see it through. */
+    /* The sources were (maybe) released: release them all (one already
+     * released refuses, harmlessly), see it through. */
     for (guint i = 0; i < migs->len; i++) {
         LimeviVmMigration *m = migs->pdata[i];
 
-        if (m->dq) {
-            limevi_qmp_switchover_release(m->dq, NULL);
+        if (m->sq) {
+            limevi_qmp_run(m->sq, "migrate-switchover", NULL, NULL);
         }
     }
     for (guint i = 0; i < migs->len; i++) {

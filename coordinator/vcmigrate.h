@@ -1,8 +1,8 @@
 /*
  * limevi migrate: moves every VM of a VC to another site together
- * (DESIGN.md section 4): destinations started with a closed switchover
- * gate, all migrations run, every gate released at once when every VM is
- * ready to converge, routes verified, sources quit.  Any failure before
+ * (DESIGN.md section 4): destinations started, all migrations run with
+ * the switchover held at every source, every source released at once
+ * when all of them report ready together, routes verified, sources quit.  Any failure before
  * the release rolls every VM back to its source.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -30,7 +30,7 @@ typedef struct {
  * agrees. */
 int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts);
 
-/* Finishes (the gates were released) or rolls back (they were not) the
+/* Finishes (the sources were released) or rolls back (they were not) the
  * interrupted migration recorded in opts->journal. */
 int limevi_vc_migrate_resume(LimeviVc *vc, const LimeviMigrateOptions *opts);
 

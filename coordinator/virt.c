@@ -95,12 +95,12 @@ static void add_arg(GString *xml, const char *value)
 }
 
 char *limevi_virt_domain_xml(const LimeviVc *vc, const LimeviVcVm *vm,
-                             const LimeviVcHost *host, gboolean gate,
+                             const LimeviVcHost *host,
                              GError **error)
 {
     g_autofree char *text = NULL;
     g_autofree char *xml = NULL;
-    g_autofree char *netdev = limevi_launch_netdev(vc, vm, host, gate);
+    g_autofree char *netdev = limevi_launch_netdev(vc, vm, host);
     g_autofree char *qmp = limevi_launch_path(host, vm, "qmp");
     g_autofree char *nic = NULL, *qmp_arg = NULL;
     GString *out;
@@ -149,8 +149,7 @@ char *limevi_virt_domain_xml(const LimeviVc *vc, const LimeviVcVm *vm,
 gboolean limevi_virt_start(const LimeviVc *vc, const LimeviVcVm *vm,
                            const LimeviVcHost *host, GError **error)
 {
-    g_autofree char *xml = limevi_virt_domain_xml(vc, vm, host, FALSE,
-                                                  error);
+    g_autofree char *xml = limevi_virt_domain_xml(vc, vm, host, error);
     g_autofree char *qmp = limevi_launch_path(host, vm, "qmp");
     virConnectPtr conn;
     virDomainPtr dom;
@@ -234,7 +233,7 @@ LimeviVirtMigration *limevi_virt_migrate(const LimeviVc *vc,
                     dst->name);
         return NULL;
     }
-    if (!(dest_xml = limevi_virt_domain_xml(vc, vm, dst, TRUE, error)) ||
+    if (!(dest_xml = limevi_virt_domain_xml(vc, vm, dst, error)) ||
         !(conn = virt_open(src, error))) {
         return NULL;
     }

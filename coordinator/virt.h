@@ -2,9 +2,10 @@
  * libvirt as the way to a host's QEMUs (a [host] with `libvirt = URI`):
  * libvirt starts the VM from its domain XML and runs its migration
  * (peer to peer, as `virsh migrate --p2p --live`), while the coordinator
- * still follows and gates it through a QMP socket of its own that the
- * domain XML gives QEMU: libvirt refuses monitor commands to a domain
- * that is migrating in, and the switchover gate is released there.
+ * still follows, holds and releases it through a QMP socket of its own
+ * that the domain XML gives QEMU: libvirt knows nothing of the source's
+ * switchover-hold, and refuses monitor commands to a domain that is
+ * migrating in.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -20,8 +21,7 @@
  * QEMU arguments for -netdev limevi, the NIC and QMP at RUN-DIR/VM.qmp.
  */
 char *limevi_virt_domain_xml(const LimeviVc *vc, const LimeviVcVm *vm,
-                             const LimeviVcHost *host, gboolean gate,
-                             GError **error);
+                             const LimeviVcHost *host, GError **error);
 
 /* Starts @vm on @host as a transient domain. */
 gboolean limevi_virt_start(const LimeviVc *vc, const LimeviVcVm *vm,

@@ -152,6 +152,9 @@ const char *hvm_console(HVm *vm);
 typedef struct {
     gboolean return_path;       /* capability "return-path" */
     gboolean switchover_ack;    /* "switchover-ack" (needs return_path) */
+    /* "switchover-hold", on @src only: the migration waits, converged,
+     * for "migrate-switchover" on @src. */
+    gboolean switchover_hold;
     guint downtime_limit_ms;    /* "downtime-limit"; 0: QEMU's default */
     guint64 max_bandwidth;      /* "max-bandwidth", bytes/s; 0: default */
     gboolean no_wait;           /* return once "migrate" is accepted */

@@ -94,6 +94,13 @@ gboolean hvm_migrate(HVm *src, HVm *dst, const HMigrateOptions *opts,
         !qmp_ok(dst, "migrate-set-capabilities", caps, err)) {
         return FALSE;
     }
+    /* A source capability: the destination has nothing to hold. */
+    if (opts->switchover_hold &&
+        !qmp_ok(src, "migrate-set-capabilities", "{\"capabilities\":["
+                "{\"capability\":\"switchover-hold\",\"state\":true}]}",
+                err)) {
+        return FALSE;
+    }
     params = g_string_new(NULL);
     if (opts->downtime_limit_ms) {
         g_string_append_printf(params, ",\"downtime-limit\":%u",

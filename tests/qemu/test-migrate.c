@@ -519,18 +519,53 @@ static void test_both_ways_and_a_third_vm(void)
     assert_lossless(r, count, "r -> p");
 }
 
-/* gate=on: the switchover waits for limevi-switchover-release while the
- * source guest keeps running. */
+/* The source's query-migrate "switchover-hold" member @name. */
+static gboolean hold_of(HVm *src, const char *name)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonNode) ret = hvm_qmp(src, "query-migrate", NULL, &err);
+    JsonObject *o;
+
+    g_assert_no_error(err);
+    o = json_node_get_object(ret);
+    g_assert_cmpstr(json_object_get_string_member(o, "status"), ==,
+                    "active");
+    g_assert_true(json_object_has_member(o, "switchover-hold"));
+    return json_object_get_boolean_member(
+        json_object_get_object_member(o, "switchover-hold"), name);
+}
+
+/* Waits (bounded) for MIGRATION_SWITCHOVER_READY {ready: true}; the
+ * migration may flip in and out of convergence before. */
+static void wait_switchover_ready(HVm *src)
+{
+    for (guint i = 0; i < 100; i++) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(JsonNode) ev = hvm_qmp_wait_event(
+            src, "MIGRATION_SWITCHOVER_READY", 60000, &err);
+
+        g_assert_no_error(err);
+        g_assert_nonnull(ev);
+        if (json_object_get_boolean_member(json_object_get_object_member(
+                json_node_get_object(ev), "data"), "ready")) {
+            return;
+        }
+    }
+    g_assert_not_reached();
+}
+
+/* switchover-hold: a converged migration waits for migrate-switchover
+ * at the source while the source guest keeps running and receiving. */
 static void test_gate_holds_switchover(void)
 {
     Cluster *c = cluster_get();
     g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GError) err = NULL;
     HMigrateOptions opts = {
-        .return_path = TRUE, .switchover_ack = TRUE, .no_wait = TRUE,
+        .return_path = TRUE, .switchover_hold = TRUE, .no_wait = TRUE,
     };
     guint count = 1000 * 8;
-    HVm *dst = start_r("defer", "gate=on");
+    HVm *dst = start_r("defer", NULL);
     g_autofree char *before = NULL;
     g_autofree char *after = NULL;
     JsonNode *ret;
@@ -540,24 +575,23 @@ static void test_gate_holds_switchover(void)
     send_start(c->p, "198.18.2.2:7004", 1000, count, "pg");
     g_assert_true(hvm_migrate(c->r, dst, &opts, NULL, &err));
     g_assert_no_error(err);
+    wait_switchover_ready(c->r);
     before = guest_ok(c->r, "cat /proc/uptime");
-    g_usleep(3 * G_USEC_PER_SEC);
-    ret = hvm_qmp(c->r, "query-migrate", NULL, &err);
-    g_assert_no_error(err);
-    g_assert_cmpstr(json_object_get_string_member(json_node_get_object(ret),
-                                                  "status"), ==, "active");
-    json_node_unref(ret);
-    /* Still running at the source, and still receiving. */
+    /* Converged and held: still active, still running at the source. */
+    g_assert_true(hold_of(c->r, "held"));
     after = guest_ok(c->r, "cat /proc/uptime");
     g_assert_cmpstr(before, !=, after);
-    g_assert_cmpint(member_of(dst, NULL, "released"), ==, FALSE);
+    g_assert_true(hold_of(c->r, "held"));
 
-    ret = hvm_qmp(dst, "limevi-switchover-release", "{\"netdev\":\"n0\"}",
-                  &err);
+    ret = hvm_qmp(c->r, "migrate-switchover", NULL, &err);
     g_assert_no_error(err);
     json_node_unref(ret);
     g_assert_true(hvm_migrate_wait(c->r, dst, 120000, NULL, &err));
     g_assert_no_error(err);
+    /* Released once: nothing waits any more. */
+    g_assert_null(hvm_qmp(c->r, "migrate-switchover", NULL, &err));
+    g_assert_nonnull(err);
+    g_clear_error(&err);
     json_node_unref(hvm_qmp_wait_event(dst, "LIMEVI_PEERS_SYNCED", 10000,
                                        &err));
     g_assert_no_error(err);
@@ -565,7 +599,7 @@ static void test_gate_holds_switchover(void)
     c->r = dst;
     g_free(guest_ok(c->p, "wait"));
     r = recv_result(c->r, "gated", "pg", parser);
-    assert_lossless(r, count, "p -> r (gated)");
+    assert_lossless(r, count, "p -> r (held)");
 }
 
 /* An event's QMP timestamp, in microseconds. */

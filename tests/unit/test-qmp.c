@@ -99,7 +99,8 @@ static void test_refusal_carries_qemu_class(void)
         "{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"no n9\"},"
         " \"id\": 2}", &dir, &thread);
 
-    g_assert_false(limevi_qmp_switchover_release(qmp, &error));
+    g_assert_false(limevi_qmp_route_set(qmp, "web", "198.18.0.1:7000", NULL,
+                                        &error));
     g_assert_error(error, LIMEVI_QMP_ERROR,
                    LIMEVI_QMP_ERROR_DEVICE_NOT_FOUND);
     g_assert_cmpstr(error->message, ==, "DeviceNotFound: no n9");

@@ -56,9 +56,9 @@ static void test_xml_per_host(void)
     LimeviVcVm *web = limevi_vc_vm(vc, "web");
     g_autoptr(GError) error = NULL;
     g_autofree char *src = limevi_virt_domain_xml(
-        vc, web, limevi_vc_host(vc, "a1"), FALSE, &error);
+        vc, web, limevi_vc_host(vc, "a1"), &error);
     g_autofree char *dst = limevi_virt_domain_xml(
-        vc, web, limevi_vc_host(vc, "b1"), TRUE, &error);
+        vc, web, limevi_vc_host(vc, "b1"), &error);
     g_autofree char *uuid = NULL, *run_log = NULL;
 
     g_assert_no_error(error);
@@ -71,12 +71,12 @@ static void test_xml_per_host(void)
     g_assert_true(g_uuid_string_is_valid(uuid));
     g_assert_nonnull(strstr(dst, uuid));
     /* Each listens on its own host's address, routes to db where it is;
-     * only the destination gates. */
+     * neither gates (the source's switchover-hold holds the migration). */
     g_assert_nonnull(strstr(src, "listen=198.18.1.1:7001,routes.0.vm=db,"
                                  "routes.0.endpoint=198.18.2.1:7002'"));
     g_assert_nonnull(strstr(dst, "listen=198.18.2.1:7001,"));
     g_assert_null(strstr(src, "gate=on"));
-    g_assert_nonnull(strstr(dst, "gate=on"));
+    g_assert_null(strstr(dst, "gate=on"));
     g_assert_nonnull(strstr(src, "mac=52:54:00:18:00:0a"));
     {
         g_autofree char *qmp = g_strdup_printf(
@@ -89,8 +89,7 @@ static void test_xml_per_host(void)
     /* Another VM, another UUID. */
     {
         g_autofree char *db = limevi_virt_domain_xml(
-            vc, limevi_vc_vm(vc, "db"), limevi_vc_host(vc, "b1"), FALSE,
-            &error);
+            vc, limevi_vc_vm(vc, "db"), limevi_vc_host(vc, "b1"), &error);
         g_autofree char *db_uuid = between(db, "<uuid>", "</uuid>");
 
         g_assert_cmpstr(db_uuid, !=, uuid);
@@ -104,8 +103,7 @@ static void test_xml_keeps_its_uuid(void)
         "</uuid><name>${vm}</name></domain>");
     g_autoptr(GError) error = NULL;
     g_autofree char *xml = limevi_virt_domain_xml(
-        vc, limevi_vc_vm(vc, "web"), limevi_vc_host(vc, "a1"), FALSE,
-        &error);
+        vc, limevi_vc_vm(vc, "web"), limevi_vc_host(vc, "a1"), &error);
     const char *first;
 
     g_assert_no_error(error);
@@ -125,8 +123,7 @@ static void test_xml_refuses_bad_templates(void)
         g_autoptr(LimeviVc) vc = load_vc(bad[i]);
         g_autoptr(GError) error = NULL;
         g_autofree char *xml = limevi_virt_domain_xml(
-            vc, limevi_vc_vm(vc, "web"), limevi_vc_host(vc, "a1"), FALSE,
-            &error);
+            vc, limevi_vc_vm(vc, "web"), limevi_vc_host(vc, "a1"), &error);
 
         g_assert_null(xml);
         g_assert_nonnull(error);
