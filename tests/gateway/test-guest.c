@@ -52,18 +52,7 @@ static HVm *start_g1(const char *port_netdev, const char *incoming)
 
 static char *guest_ok(HVm *vm, const char *cmd)
 {
-    g_autoptr(GError) err = NULL;
-    char *out = NULL;
-    int status = hvm_exec(vm, cmd, CMD_TIMEOUT_MS, &out, &err);
-
-    if (err) {
-        g_error("%s: '%s': %s\nconsole:\n%s", hvm_name(vm), cmd,
-                err->message, hvm_console(vm));
-    }
-    if (status != 0) {
-        g_error("%s: '%s' exited %d:\n%s", hvm_name(vm), cmd, status, out);
-    }
-    return out;
+    return hvm_exec_ok(vm, cmd, CMD_TIMEOUT_MS);
 }
 
 static void setup(void)

@@ -143,3 +143,19 @@ int hvm_exec(HVm *vm, const char *cmd, guint timeout_ms, char **output,
     }
     return read_result(vm, cmd, seq, deadline, output, err);
 }
+
+char *hvm_exec_ok(HVm *vm, const char *cmd, guint timeout_ms)
+{
+    g_autoptr(GError) err = NULL;
+    char *out = NULL;
+    int status = hvm_exec(vm, cmd, timeout_ms, &out, &err);
+
+    if (err) {
+        g_error("%s: '%s': %s\nconsole:\n%s", hvm_name(vm), cmd,
+                err->message, hvm_console(vm));
+    }
+    if (status != 0) {
+        g_error("%s: '%s' exited %d:\n%s", hvm_name(vm), cmd, status, out);
+    }
+    return out;
+}

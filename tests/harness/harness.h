@@ -121,6 +121,9 @@ gboolean hvm_wait_ready(HVm *vm, guint timeout_ms, GError **err);
  */
 int hvm_exec(HVm *vm, const char *cmd, guint timeout_ms, char **output,
              GError **err);
+/* hvm_exec() that must succeed: aborts the test with the guest's console
+ * or the command's output otherwise.  Returns the output; g_free() it. */
+char *hvm_exec_ok(HVm *vm, const char *cmd, guint timeout_ms);
 
 /*
  * Runs QMP @cmd with @args_json (an object, or NULL) and returns its

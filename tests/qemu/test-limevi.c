@@ -98,15 +98,7 @@ static Cluster *cluster_get(void)
 
 static char *guest_ok(HVm *vm, const char *cmd)
 {
-    g_autoptr(GError) err = NULL;
-    char *out = NULL;
-    int status = hvm_exec(vm, cmd, CMD_TIMEOUT_MS, &out, &err);
-
-    g_assert_no_error(err);
-    if (status != 0) {
-        g_error("%s: '%s' exited %d:\n%s", hvm_name(vm), cmd, status, out);
-    }
-    return out;
+    return hvm_exec_ok(vm, cmd, CMD_TIMEOUT_MS);
 }
 
 static int guest_status(HVm *vm, const char *cmd)
