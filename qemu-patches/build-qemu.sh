@@ -106,8 +106,10 @@ done
   die "the built QEMU does not list the limevi netdev"
 
 touch "$dir/.done"
-# Older keys are dead weight (about 1 GB each); keep the three newest so
-# that work trees on other branches do not rebuild each other away.
-ls -1dt "$CACHE"/qemu/*/ | tail -n +4 | xargs -r rm -rf
+# Older keys are dead weight (about 1 GB each); keep the newest few
+# (LIMEVI_CACHE_KEEP, 3 by default) so that work trees on other branches
+# do not rebuild each other away.
+keep=${LIMEVI_CACHE_KEEP:-3}
+ls -1dt "$CACHE"/qemu/*/ | tail -n +$((keep + 1)) | xargs -r rm -rf
 ln -sfn "$dir/build/qemu-system-x86_64" "$OUT/qemu-system-x86_64"
 say "built $OUT/qemu-system-x86_64 (QEMU $version, key $key)"
