@@ -34,11 +34,11 @@ static char *capabilities_json(const HMigrateOptions *opts)
     g_string_append_printf(s, ",{\"capability\":\"return-path\","
                            "\"state\":%s}",
                            opts->return_path ? "true" : "false");
-    /* Named only when wanted: a QEMU before 8.1 does not know it. */
-    if (opts->switchover_ack) {
-        g_string_append(s, ",{\"capability\":\"switchover-ack\","
-                        "\"state\":true}");
-    }
+    /* Always named: a VM that came in with switchover-ack keeps it, and
+     * as a source it would then wait for an ACK no destination sends. */
+    g_string_append_printf(s, ",{\"capability\":\"switchover-ack\","
+                           "\"state\":%s}",
+                           opts->switchover_ack ? "true" : "false");
     g_string_append(s, "]}");
     return g_string_free(s, FALSE);
 }
@@ -94,10 +94,14 @@ gboolean hvm_migrate(HVm *src, HVm *dst, const HMigrateOptions *opts,
         !qmp_ok(dst, "migrate-set-capabilities", caps, err)) {
         return FALSE;
     }
-    /* A source capability: the destination has nothing to hold. */
-    if (opts->switchover_hold &&
-        !qmp_ok(src, "migrate-set-capabilities", "{\"capabilities\":["
-                "{\"capability\":\"switchover-hold\",\"state\":true}]}",
+    /* A source capability, always named: a source whose earlier
+     * migration was cancelled still has it. */
+    if (!qmp_ok(src, "migrate-set-capabilities",
+                opts->switchover_hold
+                    ? "{\"capabilities\":[{\"capability\":"
+                      "\"switchover-hold\",\"state\":true}]}"
+                    : "{\"capabilities\":[{\"capability\":"
+                      "\"switchover-hold\",\"state\":false}]}",
                 err)) {
         return FALSE;
     }
