@@ -75,7 +75,26 @@ gboolean limevi_run_step(LimeviRun *run, const char *step)
 
     if (!limevi_journal_step(run->journal, run->run_id, step, &error)) {
         g_printerr("limevi: %s\n", error->message);
+        run->journal_failed = TRUE;
         return FALSE;
     }
+    return TRUE;
+}
+
+gboolean limevi_run_vm_phase(LimeviRun *run, LimeviVmMigration *m,
+                             const char *phase)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!g_strcmp0(m->journaled, phase)) {
+        return TRUE;
+    }
+    if (!limevi_journal_vm_phase(run->journal, run->run_id, m->vm->name,
+                                 phase, &error)) {
+        g_printerr("limevi: VM %s: %s\n", m->vm->name, error->message);
+        run->journal_failed = TRUE;
+        return FALSE;
+    }
+    m->journaled = phase;
     return TRUE;
 }

@@ -51,6 +51,8 @@ typedef struct {
     gint64 total_ms, downtime_ms;
     gint64 forwarded;           /* frames the source forwarded */
     guint repaired;             /* peers' routes to it limevi had to set */
+    guint wrong_routes;         /* routes to it that could not be set */
+    const char *journaled;      /* the last phase in the journal */
 } LimeviVmMigration;
 
 /* One run of limevi migrate (or of its --resume). */
@@ -61,6 +63,7 @@ typedef struct {
     gint64 run_id;
     GPtrArray *migs;            /* LimeviVmMigration *, freed with it */
     gboolean interrupted;
+    gboolean journal_failed;    /* a step or phase could not be recorded */
     gboolean tty;
     guint drawn;                /* progress lines on screen */
     gint64 last_print;
@@ -82,7 +85,13 @@ gboolean limevi_run_all_at_least(LimeviRun *run, LimeviVmPhase phase);
 LimeviVmMigration *limevi_run_first_failed(LimeviRun *run);
 
 /* Records @step in the journal, durable before its effects (a crash
- * right after is resumable); says why on stderr when it cannot. */
+ * right after is resumable); says why on stderr when it cannot, and
+ * marks run->journal_failed. */
 gboolean limevi_run_step(LimeviRun *run, const char *step);
+
+/* Records that @m reached @phase (LIMEVI_PHASE_*), unless that was the
+ * last phase recorded; like limevi_run_step() when it cannot. */
+gboolean limevi_run_vm_phase(LimeviRun *run, LimeviVmMigration *m,
+                             const char *phase);
 
 #endif /* LIMEVI_MIGRATION_H */

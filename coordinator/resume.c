@@ -68,9 +68,16 @@ static char *migration_status(LimeviQmp *qmp)
 /* The run's VMs from the journal, connected to where they may run. */
 static gboolean load_vms(LimeviRun *run)
 {
-    g_auto(GStrv) rows = limevi_journal_vms(run->journal, run->run_id);
+    g_autoptr(GError) error = NULL;
+    g_auto(GStrv) rows = limevi_journal_vms(run->journal, run->run_id,
+                                            &error);
 
-    for (guint i = 0; rows[i] && rows[i + 1] && rows[i + 2]; i += 3) {
+    if (!rows) {
+        g_printerr("limevi: %s\n", error->message);
+        return FALSE;
+    }
+    for (guint i = 0; rows[i] && rows[i + 1] && rows[i + 2] && rows[i + 3];
+         i += 4) {
         LimeviVmMigration *m = limevi_vm_migration_new(
             limevi_vc_vm(run->vc, rows[i]), limevi_vc_host(run->vc,
                                                            rows[i + 1]),
@@ -88,6 +95,7 @@ static gboolean load_vms(LimeviRun *run)
         m->dq = connect_vm(m->dst, m->vm);
         m->dst_pid = m->dq ? 0 : qemu_pid(m->dst, m->vm);
         m->phase = VM_MIGRATING;
+        m->journaled = g_intern_string(rows[i + 3]);
     }
     return TRUE;
 }
@@ -117,7 +125,7 @@ static char *wait_migration_end(LimeviVmMigration *m, gint64 deadline)
 
 /* Sees @m's released migration through; FALSE when it stays at its
  * source. */
-static gboolean finish_vm(LimeviVmMigration *m)
+static gboolean finish_vm(LimeviRun *run, LimeviVmMigration *m)
 {
     gint64 deadline = g_get_monotonic_time() +
                       RESUME_TIMEOUT_S * G_USEC_PER_SEC;
@@ -128,7 +136,10 @@ static gboolean finish_vm(LimeviVmMigration *m)
         gint64 left = MAX(deadline - g_get_monotonic_time(), 0) / 1000;
 
         m->phase = VM_DONE;
-        m->mover->wait_gone(m, TRUE, left, NULL);
+        limevi_run_vm_phase(run, m, LIMEVI_PHASE_SWITCHED);
+        if (m->mover->wait_gone(m, TRUE, left, NULL)) {
+            limevi_run_vm_phase(run, m, LIMEVI_PHASE_SOURCE_GONE);
+        }
     } else if (m->sq) {
         /* The VM still runs at its source: the destination goes. */
         m->error = g_strdup_printf("migration %s", st ? st : "lost");
@@ -158,7 +169,7 @@ static int finish(LimeviRun *run)
         }
     }
     for (guint i = 0; i < run->migs->len; i++) {
-        failed += !finish_vm(run->migs->pdata[i]);
+        failed += !finish_vm(run, run->migs->pdata[i]);
     }
     wrong = limevi_routes_verify(run);
     limevi_run_step(run, LIMEVI_STEP_DONE);
@@ -168,7 +179,7 @@ static int finish(LimeviRun *run)
         g_print("  %-10s %s\n", m->vm->name, m->phase == VM_DONE ?
                 m->dst->name : m->src->name);
     }
-    return failed || wrong ? 1 : 0;
+    return failed || wrong || run->journal_failed ? 1 : 0;
 }
 
 static int resume_run(LimeviRun *run)
@@ -177,18 +188,27 @@ static int resume_run(LimeviRun *run)
     g_autofree char *site = NULL, *step = NULL;
     gboolean released;
 
+    /* A journal that cannot be read is no proof that nothing is to be
+     * resumed. */
     run->journal = limevi_journal_open(run->opts->journal, &error);
-    if (!run->journal) {
+    if (!run->journal ||
+        !limevi_journal_check_free(run->journal, run->vc->name, &error) ||
+        !limevi_journal_unfinished(run->journal, run->vc->name,
+                                   &run->run_id, &site, &step, &error)) {
         g_printerr("limevi: %s\n", error->message);
         return 1;
     }
     limevi_journal_crash_at(run->journal, run->opts->crash_at);
-    run->run_id = limevi_journal_unfinished(run->journal, run->vc->name,
-                                            &site, &step);
     if (!run->run_id) {
         g_print("limevi: no interrupted migration of %s to resume\n",
                 run->vc->name);
         return 0;
+    }
+    /* The coordinator that died held the VC: this one takes it over. */
+    if (!limevi_journal_take_over(run->journal, run->vc->name, run->run_id,
+                                  &error)) {
+        g_printerr("limevi: %s\n", error->message);
+        return 1;
     }
     if (!load_vms(run)) {
         return 1;

@@ -72,5 +72,6 @@ void limevi_vc_rollback(LimeviRun *run)
         if (m->phase != VM_FAILED) {
             m->phase = VM_ROLLED_BACK;
         }
+        limevi_run_vm_phase(run, m, LIMEVI_PHASE_ROLLED_BACK);
     }
 }

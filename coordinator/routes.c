@@ -68,6 +68,7 @@ static guint check_route(LimeviLocation *loc, LimeviVmMigration *m,
     g_printerr("limevi: %s's route to %s is %s %s, expected %s valid, and "
                "setting it failed: %s\n", loc->vm->name, peer, endpoint,
                status, want, error->message);
+    m->wrong_routes++;
     return 1;
 }
 
@@ -100,6 +101,18 @@ static guint check_member(LimeviRun *run, LimeviLocation *loc)
     return wrong;
 }
 
+static LimeviVmMigration *find_vm(LimeviRun *run, const LimeviVcVm *vm)
+{
+    for (guint k = 0; k < run->migs->len; k++) {
+        LimeviVmMigration *m = run->migs->pdata[k];
+
+        if (m->vm == vm) {
+            return m;
+        }
+    }
+    return NULL;
+}
+
 guint limevi_routes_verify(LimeviRun *run)
 {
     g_autoptr(GPtrArray) locs = limevi_locate(run->vc);
@@ -109,12 +122,24 @@ guint limevi_routes_verify(LimeviRun *run)
         LimeviLocation *loc = locs->pdata[i];
 
         if (!loc->qmp || loc->running != 1) {
+            LimeviVmMigration *m = find_vm(run, loc->vm);
+
             g_printerr("limevi: VM %s runs on %u hosts\n", loc->vm->name,
                        loc->running);
+            if (m) {
+                m->wrong_routes++;
+            }
             wrong++;
             continue;
         }
         wrong += check_member(run, loc);
+    }
+    for (guint k = 0; k < run->migs->len; k++) {
+        LimeviVmMigration *m = run->migs->pdata[k];
+
+        if (m->phase == VM_DONE && !m->wrong_routes) {
+            limevi_run_vm_phase(run, m, LIMEVI_PHASE_ROUTES_OK);
+        }
     }
     return wrong;
 }

@@ -20,7 +20,8 @@ void limevi_routes_hold_between_movers(LimeviRun *run);
 /* Every member's route to every VM of the run must point at the host it
  * runs on (its destination once VM_DONE, else its source); wrong ones
  * are set.  Returns how many are wrong and could not be set, or whose
- * VM runs on no host or on several. */
+ * VM runs on no host or on several; a moved VM with none wrong is
+ * journaled as routes-verified. */
 guint limevi_routes_verify(LimeviRun *run);
 
 #endif /* LIMEVI_ROUTES_H */

@@ -111,28 +111,60 @@ static gboolean plan(LimeviRun *run, GPtrArray *locs)
     return TRUE;
 }
 
-/* Start: every destination, then every migration, held at its source. */
-static void start(LimeviRun *run)
+/*
+ * Start: every destination, then every migration, held at its source,
+ * each journaled.  FALSE when one failed (its error) or the journal did.
+ */
+static gboolean start(LimeviRun *run)
 {
     GPtrArray *migs = run->migs;
 
-    for (guint i = 0; i < migs->len && !limevi_run_first_failed(run); i++) {
+    for (guint i = 0; i < migs->len; i++) {
         LimeviVmMigration *m = migs->pdata[i];
 
-        m->mover->start_destination(run, m);
-    }
-    if (!limevi_run_first_failed(run)) {
-        limevi_run_step(run, LIMEVI_STEP_STARTED);
-    }
-    for (guint i = 0; i < migs->len && !limevi_run_first_failed(run); i++) {
-        LimeviVmMigration *m = migs->pdata[i];
-
-        if (m->mover->start(run, m)) {
-            limevi_vm_set_phase(m, VM_MIGRATING);
+        if (!m->mover->start_destination(run, m) ||
+            !limevi_run_vm_phase(run, m, LIMEVI_PHASE_DST_STARTED)) {
+            return FALSE;
         }
     }
-    if (!limevi_run_first_failed(run)) {
-        limevi_run_step(run, LIMEVI_STEP_MIGRATING);
+    if (!limevi_run_step(run, LIMEVI_STEP_STARTED)) {
+        return FALSE;
+    }
+    for (guint i = 0; i < migs->len; i++) {
+        LimeviVmMigration *m = migs->pdata[i];
+
+        if (!m->mover->start(run, m)) {
+            return FALSE;
+        }
+        limevi_vm_set_phase(m, VM_MIGRATING);
+        if (!limevi_run_vm_phase(run, m, LIMEVI_PHASE_MIGRATING)) {
+            return FALSE;
+        }
+    }
+    return limevi_run_step(run, LIMEVI_STEP_MIGRATING);
+}
+
+/* Every VM is converged and held: journaled before the release. */
+static gboolean journal_converged(LimeviRun *run)
+{
+    for (guint i = 0; i < run->migs->len; i++) {
+        if (!limevi_run_vm_phase(run, run->migs->pdata[i],
+                                 LIMEVI_PHASE_CONVERGED)) {
+            return FALSE;
+        }
+    }
+    return limevi_run_step(run, LIMEVI_STEP_RELEASED);
+}
+
+/* The VMs that switched over, as soon as they did. */
+static void journal_switched(LimeviRun *run)
+{
+    for (guint i = 0; i < run->migs->len; i++) {
+        LimeviVmMigration *m = run->migs->pdata[i];
+
+        if (m->phase == VM_DONE) {
+            limevi_run_vm_phase(run, m, LIMEVI_PHASE_SWITCHED);
+        }
     }
 }
 
@@ -208,6 +240,7 @@ static void release(LimeviRun *run)
             continue;
         }
         json_node_unref(ret);
+        limevi_run_vm_phase(run, m, LIMEVI_PHASE_RELEASED);
     }
 }
 
@@ -244,9 +277,11 @@ static void complete(LimeviRun *run, gint64 deadline)
            !limevi_run_first_failed(run) &&
            g_get_monotonic_time() < deadline) {
         poll_all(run);
+        journal_switched(run);
         limevi_progress_print(run, FALSE);
         g_usleep(POLL_MS * 1000);
     }
+    journal_switched(run);
     /* One wait for every VM's sync, not one per VM.  When sources stop
      * at once, frames between moved VMs wait: the route check sets what
      * did not sync. */
@@ -300,6 +335,8 @@ static void finish_sources(LimeviRun *run)
         if (!m->mover->wait_gone(m, !run->opts->keep_sources,
                                  SYNC_TIMEOUT_MS, &error)) {
             limevi_vm_fail(m, error);
+        } else if (m->phase == VM_DONE && !run->opts->keep_sources) {
+            limevi_run_vm_phase(run, m, LIMEVI_PHASE_SOURCE_GONE);
         }
         /* QMP serves one client at a time: let the check below in. */
         g_clear_pointer(&m->sq, limevi_qmp_free);
@@ -314,15 +351,18 @@ static gboolean open_journal(LimeviRun *run)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *site = NULL, *step = NULL;
+    gint64 unfinished;
 
     run->journal = limevi_journal_open(run->opts->journal, &error);
-    if (!run->journal) {
-        g_printerr("limevi: %s\n", error->message);
+    if (!run->journal ||
+        !limevi_journal_check_free(run->journal, run->vc->name, &error) ||
+        !limevi_journal_unfinished(run->journal, run->vc->name, &unfinished,
+                                   &site, &step, &error)) {
+        g_printerr("limevi: %s; nothing was changed\n", error->message);
         return FALSE;
     }
     limevi_journal_crash_at(run->journal, run->opts->crash_at);
-    if (limevi_journal_unfinished(run->journal, run->vc->name, &site,
-                                  &step)) {
+    if (unfinished) {
         g_printerr("limevi: a migration of %s to site %s was interrupted "
                    "at step '%s'; run 'limevi migrate %s --to %s "
                    "--resume' first\n", run->vc->name, site, step,
@@ -349,26 +389,28 @@ static void print_plan(LimeviRun *run)
     }
 }
 
-/* The run and its VMs in the journal, before anything changes. */
+/* The VC's lock, the run and its VMs in the journal, in one
+ * transaction, before anything changes. */
 static gboolean record_plan(LimeviRun *run)
 {
     g_autoptr(GError) error = NULL;
+    g_autofree LimeviJournalVm *vms = g_new0(LimeviJournalVm,
+                                             run->migs->len);
 
-    run->run_id = limevi_journal_begin(run->journal, run->vc->name,
-                                       run->opts->site, &error);
-    for (guint i = 0; run->run_id && i < run->migs->len; i++) {
+    for (guint i = 0; i < run->migs->len; i++) {
         LimeviVmMigration *m = run->migs->pdata[i];
 
-        if (!limevi_journal_add_vm(run->journal, run->run_id, m->vm->name,
-                                   m->src->name, m->dst->name, &error)) {
-            run->run_id = 0;
-        }
+        vms[i] = (LimeviJournalVm){ m->vm->name, m->src->name, m->dst->name };
+        m->journaled = LIMEVI_PHASE_PLANNED;
     }
+    run->run_id = limevi_journal_begin(run->journal, run->vc->name,
+                                       run->opts->site, vms, run->migs->len,
+                                       &error);
     if (!run->run_id) {
         g_printerr("limevi: %s; nothing was changed\n", error->message);
         return FALSE;
     }
-    return limevi_run_step(run, LIMEVI_STEP_PLANNED);
+    return TRUE;
 }
 
 static void roll_back(LimeviRun *run, LimeviVmMigration *bad,
@@ -383,7 +425,11 @@ static void roll_back(LimeviRun *run, LimeviVmMigration *bad,
     }
     g_printerr("limevi: rolled back: every VM of %s still runs on its "
                "source host, routes unchanged\n", run->vc->name);
-    limevi_run_step(run, LIMEVI_STEP_ROLLED_BACK);
+    if (!limevi_run_step(run, LIMEVI_STEP_ROLLED_BACK)) {
+        g_printerr("limevi: the journal still shows the run unfinished; "
+                   "'limevi migrate %s --resume' ends it\n",
+                   run->vc->path);
+    }
 }
 
 /* After the release: complete, verify, report.  The exit status. */
@@ -400,7 +446,7 @@ static int see_through(LimeviRun *run, gint64 deadline)
     wrong = limevi_routes_verify(run);
     limevi_report(run->vc, run->opts, migs, run->t0, g_get_real_time());
     limevi_run_step(run, LIMEVI_STEP_DONE);
-    status = limevi_run_first_failed(run) || wrong ? 1 : 0;
+    status = limevi_run_first_failed(run) || wrong || run->journal_failed;
     for (guint i = 0; status && i < migs->len; i++) {
         LimeviVmMigration *m = migs->pdata[i];
 
@@ -414,13 +460,19 @@ static int see_through(LimeviRun *run, gint64 deadline)
 
 static int migrate_run(LimeviRun *run)
 {
-    g_autoptr(GPtrArray) locs = limevi_locate(run->vc);
+    g_autoptr(GPtrArray) locs = NULL;
     gint64 deadline = g_get_monotonic_time() +
                       (gint64)run->opts->timeout_s * G_USEC_PER_SEC;
     LimeviVmMigration *bad = NULL;
-    const char *why;
+    const char *why = NULL;
 
-    if (!open_journal(run) || !plan(run, locs)) {
+    /* The journal first: a VC another coordinator migrates is not even
+     * looked at (its QMP sockets serve that one). */
+    if (!open_journal(run)) {
+        return 1;
+    }
+    locs = limevi_locate(run->vc);
+    if (!plan(run, locs)) {
         return 1;
     }
     if (!run->migs->len) {
@@ -432,17 +484,19 @@ static int migrate_run(LimeviRun *run)
     if (!record_plan(run)) {
         return 1;
     }
-    /* Until every source is released, any failure rolls everything back. */
-    start(run);
-    why = converge(run, deadline, &bad);
+    /* Until every source is released, any failure rolls everything back;
+     * once the release is journaled a crash must finish, not roll back. */
+    if (!start(run)) {
+        bad = limevi_run_first_failed(run);
+        why = "cannot write the journal";
+    } else {
+        why = converge(run, deadline, &bad);
+        if (!why && !bad && !journal_converged(run)) {
+            why = "cannot write the journal";
+        }
+    }
     if (bad || why) {
         roll_back(run, bad, why);
-        return 1;
-    }
-    /* From here on a crash must finish, not roll back. */
-    if (!limevi_run_step(run, LIMEVI_STEP_RELEASED)) {
-        limevi_vc_rollback(run);
-        limevi_run_step(run, LIMEVI_STEP_ROLLED_BACK);
         return 1;
     }
     return see_through(run, deadline);
