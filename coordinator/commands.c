@@ -277,7 +277,7 @@ int limevi_cmd_migrate(int argc, char **argv)
 {
     char *site = NULL, *report = NULL, *svg = NULL, *journal = NULL;
     char *crash_at = NULL;
-    gboolean json = FALSE, keep = FALSE, resume = FALSE;
+    gboolean json = FALSE, keep = FALSE, resume = FALSE, split = FALSE;
     gint downtime = 300, timeout = 600, mbit = 0;
     GOptionEntry entries[] = {
         { "to", 0, 0, G_OPTION_ARG_STRING, &site,
@@ -299,6 +299,9 @@ int limevi_cmd_migrate(int argc, char **argv)
           "FILE" },
         { "resume", 0, 0, G_OPTION_ARG_NONE, &resume,
           "finish or roll back a migration whose coordinator died", NULL },
+        { "force-split", 0, 0, G_OPTION_ARG_NONE, &split,
+          "with --resume: finish the VMs that can move even if others "
+          "cannot", NULL },
         { "keep-sources", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &keep,
           NULL, NULL },
         /* Test seam for --resume: SIGKILL itself once STEP is journaled. */
@@ -319,6 +322,11 @@ int limevi_cmd_migrate(int argc, char **argv)
     }
     if (!site && !resume) {
         g_printerr("limevi: migrate: --to SITE is required\n");
+        status = EXIT_USAGE;
+        goto out;
+    }
+    if (split && !resume) {
+        g_printerr("limevi: migrate: --force-split goes with --resume\n");
         status = EXIT_USAGE;
         goto out;
     }
@@ -344,6 +352,7 @@ int limevi_cmd_migrate(int argc, char **argv)
     }
     opts.journal = journal;
     opts.resume = resume;
+    opts.force_split = split;
     opts.crash_at = crash_at;
     status = resume ? limevi_vc_migrate_resume(vc, &opts)
                     : limevi_vc_migrate(vc, &opts);

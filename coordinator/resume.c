@@ -9,6 +9,7 @@
 
 #include "launch.h"
 #include "mover.h"
+#include "resume.h"
 #include "rollback.h"
 #include "routes.h"
 #include "vcmigrate.h"
@@ -48,21 +49,6 @@ static GPid qemu_pid(const LimeviVcHost *host, const LimeviVcVm *vm)
         }
     }
     return strstr(cmdline, pidfile) ? pid : 0;
-}
-
-static char *migration_status(LimeviQmp *qmp)
-{
-    JsonNode *ret = qmp ? limevi_qmp_call(qmp, "query-migrate", NULL, NULL)
-                        : NULL;
-    char *status;
-
-    if (!ret) {
-        return NULL;
-    }
-    status = g_strdup(json_object_get_string_member_with_default(
-        json_node_get_object(ret), "status", "none"));
-    json_node_unref(ret);
-    return status;
 }
 
 /* The run's VMs from the journal, connected to where they may run. */
@@ -108,7 +94,7 @@ static char *wait_migration_end(LimeviVmMigration *m, gint64 deadline)
 
     for (;;) {
         g_free(st);
-        st = migration_status(m->sq);
+        st = limevi_resume_migration_status(m->sq);
         if (!st || !strcmp(st, "completed") ||
             g_get_monotonic_time() > deadline) {
             return st;
@@ -147,29 +133,53 @@ static gboolean finish_vm(LimeviRun *run, LimeviVmMigration *m)
         m->mover->drop_destination(m);
         m->phase = VM_FAILED;
         moved = FALSE;
+    } else if (limevi_resume_place(m) == LIMEVI_PLACE_SWITCHED) {
+        m->phase = VM_DONE;     /* the source is gone, the destination runs */
     } else {
-        m->phase = VM_DONE;     /* the source is gone: it moved */
+        /* Never guessed: the VM may run nowhere. */
+        m->error = g_strdup("neither its source nor its destination "
+                            "answers");
+        m->phase = VM_FAILED;
+        moved = FALSE;
     }
     g_clear_pointer(&m->sq, limevi_qmp_free);
     g_clear_pointer(&m->dq, limevi_qmp_free);
     return moved;
 }
 
-/* The sources were (maybe) released: release them all (one already
- * released refuses, harmlessly), and see each through. */
-static int finish(LimeviRun *run)
+/* A VM that cannot switch: its migration cancelled, its source running
+ * again, its destination gone. */
+static void strand(LimeviVmMigration *m)
+{
+    m->mover->abort(m);
+    m->mover->drop_destination(m);
+    m->phase = VM_FAILED;
+    m->error = g_strdup("it could not switch over");
+    g_clear_pointer(&m->sq, limevi_qmp_free);
+    g_clear_pointer(&m->dq, limevi_qmp_free);
+}
+
+/* The sources were (maybe) released: release every VM that can still
+ * switch (one already released refuses, harmlessly), and see each
+ * through; with @places, leave the stranded ones at their sources. */
+static int finish(LimeviRun *run, const LimeviPlace *places)
 {
     guint failed = 0, wrong;
 
     for (guint i = 0; i < run->migs->len; i++) {
         LimeviVmMigration *m = run->migs->pdata[i];
 
-        if (m->sq) {
+        if (places[i] == LIMEVI_PLACE_STRANDED) {
+            strand(m);
+            failed++;
+        } else if (m->sq) {
             limevi_qmp_run(m->sq, "migrate-switchover", NULL, NULL);
         }
     }
     for (guint i = 0; i < run->migs->len; i++) {
-        failed += !finish_vm(run, run->migs->pdata[i]);
+        if (places[i] != LIMEVI_PLACE_STRANDED) {
+            failed += !finish_vm(run, run->migs->pdata[i]);
+        }
     }
     wrong = limevi_routes_verify(run);
     limevi_run_step(run, LIMEVI_STEP_DONE);
@@ -180,6 +190,34 @@ static int finish(LimeviRun *run)
                 m->dst->name : m->src->name);
     }
     return failed || wrong || run->journal_failed ? 1 : 0;
+}
+
+/* After the release the whole VC goes one way: see limevi_resume_decide. */
+static int after_release(LimeviRun *run)
+{
+    g_autofree LimeviPlace *places = g_new0(LimeviPlace, run->migs->len);
+    LimeviResumeAction action;
+
+    for (guint i = 0; i < run->migs->len; i++) {
+        places[i] = limevi_resume_place(run->migs->pdata[i]);
+    }
+    action = limevi_resume_decide(places, run->migs->len,
+                                  run->opts->force_split);
+    limevi_resume_explain(run, places, action);
+    switch (action) {
+    case LIMEVI_RESUME_FINISH:
+    case LIMEVI_RESUME_SPLIT:
+        return finish(run, places);
+    case LIMEVI_RESUME_ROLL_BACK:
+        limevi_vc_rollback(run);
+        limevi_run_step(run, LIMEVI_STEP_ROLLED_BACK);
+        g_printerr("limevi: rolled back: every VM of %s runs on its source "
+                   "host\n", run->vc->name);
+        return 1;
+    case LIMEVI_RESUME_REFUSE:
+        break;
+    }
+    return 1;
 }
 
 static int resume_run(LimeviRun *run)
@@ -218,7 +256,7 @@ static int resume_run(LimeviRun *run)
             "at step '%s': %s\n", run->vc->name, site, step,
             released ? "finishing it" : "rolling it back");
     if (released) {
-        return finish(run);
+        return after_release(run);
     }
     limevi_vc_rollback(run);
     limevi_run_step(run, LIMEVI_STEP_ROLLED_BACK);
