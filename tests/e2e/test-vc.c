@@ -790,6 +790,49 @@ static void test_coordinator_killed_then_resumed(void)
     assert_killed_then_resumed(steps, G_N_ELEMENTS(steps));
 }
 
+/* The coordinator is killed once the release is journaled, before any
+ * source was released, and one VM's destination dies: that VM cannot
+ * switch over and none has, so --resume takes the whole VC back to its
+ * sources (docs/cli.md) instead of moving the three others. */
+static void test_destination_dies_after_the_release(void)
+{
+    g_autofree char *b1 = g_build_filename(e2e.dir, "b1", NULL);
+    const char *resume[] = { env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
+                             "--resume", "--journal", e2e.journal, NULL };
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL, *err = NULL;
+    pid_t dst;
+    int status;
+
+    remove_pid_files("b1");
+    assert_vc_at("A", NULL);
+    p = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                         G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error,
+                         env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
+                         "--to", "B", "--journal", e2e.journal,
+                         "--x-crash-at=released", NULL);
+    g_assert_no_error(error);
+    g_assert_true(g_subprocess_wait(p, NULL, &error));
+    g_assert_true(g_subprocess_get_if_signaled(p));
+    g_assert_cmpint(g_subprocess_get_term_sig(p), ==, SIGKILL);
+
+    dst = first_pid_in(b1);
+    g_assert_cmpint(dst, >, 0);
+    g_assert_cmpint(kill(dst, SIGKILL), ==, 0);
+    for (guint i = 0; i < 100 && kill(dst, 0) == 0; i++) {
+        g_usleep(100000);
+    }
+
+    status = run(resume, &out, &err);
+    g_test_message("--resume: %d\n%s%s", status, out, err);
+    g_assert_cmpint(status, ==, 1);
+    g_assert_nonnull(strstr(err, "its destination is gone"));
+    g_assert_nonnull(strstr(err, "every VM goes back to its source"));
+    assert_vc_at("A", NULL);
+    assert_no_qemu_on("b1");
+}
+
 /* While one limevi migrates the VC, a second one on the same VC is
  * refused before it touches any VM, naming the first one's PID and
  * host, and the first moves the VC undisturbed (docs/cli.md). */
@@ -988,6 +1031,8 @@ int main(int argc, char **argv)
                     test_rollback_when_a_destination_dies);
     g_test_add_func("/e2e/coordinator-killed-at-each-step-then-resumed",
                     test_coordinator_killed_then_resumed);
+    g_test_add_func("/e2e/destination-dies-after-the-release-vc-goes-back",
+                    test_destination_dies_after_the_release);
     g_test_add_func("/e2e/second-coordinator-on-a-vc-is-refused",
                     test_second_coordinator_refused);
     g_test_add_func("/e2e/rollback-when-a-migration-fails-in-qemu",
