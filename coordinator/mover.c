@@ -13,6 +13,16 @@ const LimeviMover *limevi_mover_for(const LimeviVcHost *src)
     return src->libvirt ? &limevi_mover_libvirt : &limevi_mover_qemu;
 }
 
+gboolean limevi_movers_stop_sources(LimeviRun *run)
+{
+    for (guint i = 0; i < run->migs->len; i++) {
+        if (((LimeviVmMigration *)run->migs->pdata[i])->mover->stops_source) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
 /*
  * The source holds its switchover until the coordinator releases it
  * (migrate-switchover), pre-copying what the guest dirties meanwhile.

@@ -49,6 +49,9 @@ const LimeviMover *limevi_mover_for(const LimeviVcHost *src);
 
 /* ---- What both movers share (mover.c) ---- */
 
+/* Whether some VM of @run moves with a mover that stops_source. */
+gboolean limevi_movers_stop_sources(LimeviRun *run);
+
 /* The source holds its switchover until the coordinator releases it. */
 gboolean limevi_mover_set_hold(LimeviQmp *qmp, GError **error);
 

@@ -167,12 +167,19 @@ static int finish(LimeviRun *run, const LimeviPlace *places)
     guint failed = 0, wrong;
 
     for (guint i = 0; i < run->migs->len; i++) {
+        if (places[i] == LIMEVI_PLACE_STRANDED) {
+            strand(run->migs->pdata[i]);
+            failed++;
+        }
+    }
+    /* As a normal run does before its release (routes.h). */
+    if (limevi_movers_stop_sources(run)) {
+        limevi_routes_hold_between_movers(run);
+    }
+    for (guint i = 0; i < run->migs->len; i++) {
         LimeviVmMigration *m = run->migs->pdata[i];
 
-        if (places[i] == LIMEVI_PLACE_STRANDED) {
-            strand(m);
-            failed++;
-        } else if (m->sq) {
+        if (places[i] != LIMEVI_PLACE_STRANDED && m->sq) {
             limevi_qmp_run(m->sq, "migrate-switchover", NULL, NULL);
         }
     }

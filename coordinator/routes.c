@@ -22,6 +22,10 @@ void limevi_routes_hold_between_movers(LimeviRun *run)
     for (guint i = 0; i < run->migs->len; i++) {
         LimeviVmMigration *m = run->migs->pdata[i];
 
+        /* A VM no longer reachable at its source is not released. */
+        if (!m->sq) {
+            continue;
+        }
         for (guint k = 0; k < run->migs->len; k++) {
             LimeviVmMigration *p = run->migs->pdata[k];
             g_autofree char *endpoint = NULL;

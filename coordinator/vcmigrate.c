@@ -33,16 +33,6 @@ static gboolean on_signal(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
-static gboolean any_mover_stops_source(LimeviRun *run)
-{
-    for (guint i = 0; i < run->migs->len; i++) {
-        if (((LimeviVmMigration *)run->migs->pdata[i])->mover->stops_source) {
-            return TRUE;
-        }
-    }
-    return FALSE;
-}
-
 static gboolean any_in_phase(LimeviRun *run, LimeviVmPhase phase)
 {
     for (guint i = 0; i < run->migs->len; i++) {
@@ -213,7 +203,7 @@ static void release(LimeviRun *run)
     GPtrArray *migs = run->migs;
     g_autofree guint64 *ids = g_new0(guint64, migs->len);
 
-    if (any_mover_stops_source(run)) {
+    if (limevi_movers_stop_sources(run)) {
         limevi_routes_hold_between_movers(run);
     }
     for (guint i = 0; i < migs->len; i++) {
@@ -286,7 +276,7 @@ static void complete(LimeviRun *run, gint64 deadline)
      * at once, frames between moved VMs wait: the route check sets what
      * did not sync. */
     sync_deadline = g_get_monotonic_time() +
-                    (any_mover_stops_source(run) ? 0
+                    (limevi_movers_stop_sources(run) ? 0
                                                  : (gint64)SYNC_TIMEOUT_MS *
                                                    1000);
     for (guint i = 0; i < run->migs->len; i++) {
