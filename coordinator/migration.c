@@ -98,3 +98,53 @@ gboolean limevi_run_vm_phase(LimeviRun *run, LimeviVmMigration *m,
     m->journaled = phase;
     return TRUE;
 }
+
+/* The journal, and no interrupted run of the VC left to resume. */
+gboolean limevi_run_open_journal(LimeviRun *run)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *site = NULL, *step = NULL;
+    gint64 unfinished;
+
+    run->journal = limevi_journal_open(run->opts->journal, &error);
+    if (!run->journal ||
+        !limevi_journal_check_free(run->journal, run->vc->name, &error) ||
+        !limevi_journal_unfinished(run->journal, run->vc->name, &unfinished,
+                                   &site, &step, &error)) {
+        g_printerr("limevi: %s; nothing was changed\n", error->message);
+        return FALSE;
+    }
+    limevi_journal_crash_at(run->journal, run->opts->crash_at);
+    if (unfinished) {
+        g_printerr("limevi: a migration of %s to site %s was interrupted "
+                   "at step '%s'; run 'limevi migrate %s --to %s "
+                   "--resume' first\n", run->vc->name, site, step,
+                   run->vc->path, site);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The VC's lock, the run and its VMs in the journal, in one
+ * transaction, before anything changes. */
+gboolean limevi_run_record_plan(LimeviRun *run)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree LimeviJournalVm *vms = g_new0(LimeviJournalVm,
+                                             run->migs->len);
+
+    for (guint i = 0; i < run->migs->len; i++) {
+        LimeviVmMigration *m = run->migs->pdata[i];
+
+        vms[i] = (LimeviJournalVm){ m->vm->name, m->src->name, m->dst->name };
+        m->journaled = LIMEVI_PHASE_PLANNED;
+    }
+    run->run_id = limevi_journal_begin(run->journal, run->vc->name,
+                                       run->opts->site, vms, run->migs->len,
+                                       &error);
+    if (!run->run_id) {
+        g_printerr("limevi: %s; nothing was changed\n", error->message);
+        return FALSE;
+    }
+    return TRUE;
+}

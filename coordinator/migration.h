@@ -53,6 +53,7 @@ typedef struct {
     guint repaired;             /* peers' routes to it limevi had to set */
     guint wrong_routes;         /* routes to it that could not be set */
     const char *journaled;      /* the last phase in the journal */
+    gboolean unsettled;         /* released, not done at the deadline */
 } LimeviVmMigration;
 
 /* One run of limevi migrate (or of its --resume). */
@@ -93,5 +94,13 @@ gboolean limevi_run_step(LimeviRun *run, const char *step);
  * last phase recorded; like limevi_run_step() when it cannot. */
 gboolean limevi_run_vm_phase(LimeviRun *run, LimeviVmMigration *m,
                              const char *phase);
+
+/* Opens opts->journal for a new run: FALSE, said on stderr, when it
+ * cannot be read, another coordinator holds the VC, or a run of it was
+ * interrupted (it asks for --resume). */
+gboolean limevi_run_open_journal(LimeviRun *run);
+
+/* The VC's lock, the run and its VMs, in one transaction (journal.h). */
+gboolean limevi_run_record_plan(LimeviRun *run);
 
 #endif /* LIMEVI_MIGRATION_H */

@@ -15,6 +15,7 @@
 #include "mover.h"
 #include "progress.h"
 #include "report.h"
+#include "resume.h"
 #include "rollback.h"
 #include "routes.h"
 #include "vcmigrate.h"
@@ -284,11 +285,13 @@ static void complete(LimeviRun *run, gint64 deadline)
         gint64 left = (sync_deadline - g_get_monotonic_time()) / 1000;
         JsonObject *e;
 
+        /* Released but not done in time: asked, not guessed. */
+        if (m->phase != VM_DONE && m->phase != VM_FAILED &&
+            limevi_resume_place(m) == LIMEVI_PLACE_SWITCHED) {
+            limevi_vm_set_phase(m, VM_DONE);
+        }
         if (m->phase != VM_DONE) {
-            if (m->phase != VM_FAILED) {
-                m->phase = VM_FAILED;
-                m->error = g_strdup("did not complete in time");
-            }
+            m->unsettled = m->phase != VM_FAILED;
             continue;
         }
         e = limevi_qmp_event(m->dq, "LIMEVI_PEERS_SYNCED", MAX(left, 0),
@@ -336,32 +339,6 @@ static void finish_sources(LimeviRun *run)
 
 /* ---- The run ---- */
 
-/* The journal, and no interrupted run of the VC left to resume. */
-static gboolean open_journal(LimeviRun *run)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree char *site = NULL, *step = NULL;
-    gint64 unfinished;
-
-    run->journal = limevi_journal_open(run->opts->journal, &error);
-    if (!run->journal ||
-        !limevi_journal_check_free(run->journal, run->vc->name, &error) ||
-        !limevi_journal_unfinished(run->journal, run->vc->name, &unfinished,
-                                   &site, &step, &error)) {
-        g_printerr("limevi: %s; nothing was changed\n", error->message);
-        return FALSE;
-    }
-    limevi_journal_crash_at(run->journal, run->opts->crash_at);
-    if (unfinished) {
-        g_printerr("limevi: a migration of %s to site %s was interrupted "
-                   "at step '%s'; run 'limevi migrate %s --to %s "
-                   "--resume' first\n", run->vc->name, site, step,
-                   run->vc->path, site);
-        return FALSE;
-    }
-    return TRUE;
-}
-
 static void print_plan(LimeviRun *run)
 {
     GPtrArray *migs = run->migs;
@@ -377,30 +354,6 @@ static void print_plan(LimeviRun *run)
         g_print("  %-10s %s -> %s\n", m->vm->name, m->src->name,
                 m->dst->name);
     }
-}
-
-/* The VC's lock, the run and its VMs in the journal, in one
- * transaction, before anything changes. */
-static gboolean record_plan(LimeviRun *run)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree LimeviJournalVm *vms = g_new0(LimeviJournalVm,
-                                             run->migs->len);
-
-    for (guint i = 0; i < run->migs->len; i++) {
-        LimeviVmMigration *m = run->migs->pdata[i];
-
-        vms[i] = (LimeviJournalVm){ m->vm->name, m->src->name, m->dst->name };
-        m->journaled = LIMEVI_PHASE_PLANNED;
-    }
-    run->run_id = limevi_journal_begin(run->journal, run->vc->name,
-                                       run->opts->site, vms, run->migs->len,
-                                       &error);
-    if (!run->run_id) {
-        g_printerr("limevi: %s; nothing was changed\n", error->message);
-        return FALSE;
-    }
-    return TRUE;
 }
 
 static void roll_back(LimeviRun *run, LimeviVmMigration *bad,
@@ -422,6 +375,33 @@ static void roll_back(LimeviRun *run, LimeviVmMigration *bad,
     }
 }
 
+/*
+ * A VM still switching over at the deadline may yet run at either end:
+ * no route is pointed anywhere for it, and the run stays open for
+ * --resume, which asks again and decides for the whole VC.
+ */
+static gboolean any_unsettled(LimeviRun *run)
+{
+    gboolean any = FALSE;
+
+    for (guint i = 0; i < run->migs->len; i++) {
+        LimeviVmMigration *m = run->migs->pdata[i];
+
+        if (m->unsettled) {
+            g_printerr("limevi: VM %s is still switching over from %s to %s "
+                       "at the deadline\n", m->vm->name, m->src->name,
+                       m->dst->name);
+            any = TRUE;
+        }
+    }
+    if (any) {
+        g_printerr("limevi: the migration stays open; 'limevi migrate %s "
+                   "--resume' sees it through for the whole VC\n",
+                   run->vc->path);
+    }
+    return any;
+}
+
 /* After the release: complete, verify, report.  The exit status. */
 static int see_through(LimeviRun *run, gint64 deadline)
 {
@@ -432,6 +412,9 @@ static int see_through(LimeviRun *run, gint64 deadline)
     release(run);
     complete(run, deadline);
     limevi_progress_print(run, TRUE);
+    if (any_unsettled(run)) {
+        return 1;
+    }
     finish_sources(run);
     wrong = limevi_routes_verify(run);
     limevi_report(run->vc, run->opts, migs, run->t0, g_get_real_time());
@@ -458,7 +441,7 @@ static int migrate_run(LimeviRun *run)
 
     /* The journal first: a VC another coordinator migrates is not even
      * looked at (its QMP sockets serve that one). */
-    if (!open_journal(run)) {
+    if (!limevi_run_open_journal(run)) {
         return 1;
     }
     locs = limevi_locate(run->vc);
@@ -471,7 +454,7 @@ static int migrate_run(LimeviRun *run)
         return 0;
     }
     print_plan(run);
-    if (!record_plan(run)) {
+    if (!limevi_run_record_plan(run)) {
         return 1;
     }
     /* Until every source is released, any failure rolls everything back;
