@@ -126,15 +126,17 @@ static gboolean finish_vm(LimeviRun *run, LimeviVmMigration *m)
         if (m->mover->wait_gone(m, TRUE, left, NULL)) {
             limevi_run_vm_phase(run, m, LIMEVI_PHASE_SOURCE_GONE);
         }
-    } else if (m->sq) {
+    } else if (st) {
         /* The VM still runs at its source: the destination goes. */
-        m->error = g_strdup_printf("migration %s", st ? st : "lost");
+        m->error = g_strdup_printf("migration %s", st);
         m->mover->abort(m);
         m->mover->drop_destination(m);
         m->phase = VM_FAILED;
         moved = FALSE;
     } else if (limevi_resume_place(m) == LIMEVI_PLACE_SWITCHED) {
-        m->phase = VM_DONE;     /* the source is gone, the destination runs */
+        /* The source stopped answering, the destination runs it. */
+        m->phase = VM_DONE;
+        limevi_run_vm_phase(run, m, LIMEVI_PHASE_SWITCHED);
     } else {
         /* Never guessed: the VM may run nowhere. */
         m->error = g_strdup("neither its source nor its destination "
