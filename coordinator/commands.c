@@ -157,6 +157,67 @@ static void add_qemus(JsonBuilder *b, GPtrArray *qemus)
     json_builder_end_array(b);
 }
 
+/* Every member's route to a VM must point where it runs: the routes of
+ * @loc's port that do not, each said on stderr. */
+static guint wrong_routes(GPtrArray *locs, LimeviLocation *loc,
+                          JsonArray *routes)
+{
+    guint wrong = 0;
+
+    for (guint r = 0; routes && r < json_array_get_length(routes); r++) {
+        JsonObject *o = json_array_get_object_element(routes, r);
+        const char *peer = json_object_get_string_member(o, "vm");
+        const char *endpoint = json_object_get_string_member(o, "endpoint");
+
+        for (guint k = 0; k < locs->len; k++) {
+            LimeviLocation *other = locs->pdata[k];
+            g_autofree char *want = NULL;
+
+            if (strcmp(other->vm->name, peer) || !other->host) {
+                continue;
+            }
+            want = g_strdup_printf("%s:%u", other->host->address,
+                                   other->vm->port);
+            if (strcmp(want, endpoint)) {
+                wrong++;
+                g_printerr("limevi: %s sends %s's frames to %s, but %s "
+                           "runs at %s\n", loc->vm->name, peer, endpoint,
+                           peer, want);
+            }
+        }
+    }
+    return wrong;
+}
+
+/* One VM of `status --json`. */
+static void add_location(JsonBuilder *b, LimeviLocation *loc,
+                         const char *state, JsonArray *routes)
+{
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "vm");
+    json_builder_add_string_value(b, loc->vm->name);
+    json_builder_set_member_name(b, "host");
+    json_builder_add_string_value(b, loc->host ? loc->host->name : NULL);
+    json_builder_set_member_name(b, "site");
+    json_builder_add_string_value(b, loc->host ? loc->host->site : NULL);
+    json_builder_set_member_name(b, "running");
+    json_builder_add_int_value(b, loc->running);
+    json_builder_set_member_name(b, "state");
+    json_builder_add_string_value(b, state);
+    json_builder_set_member_name(b, "qemus");
+    add_qemus(b, loc->qemus);
+    json_builder_set_member_name(b, "routes");
+    if (routes) {
+        JsonNode *node = json_node_new(JSON_NODE_ARRAY);
+
+        json_node_set_array(node, routes);
+        json_builder_add_value(b, node);
+    } else {
+        json_builder_add_null_value(b);
+    }
+    json_builder_end_object(b);
+}
+
 int limevi_cmd_status(int argc, char **argv)
 {
     gboolean json = FALSE;
@@ -202,51 +263,8 @@ int limevi_cmd_status(int argc, char **argv)
         if (loc->running != 1) {
             disagreements++;
         }
-        /* Every member's route to a VM must point where it runs. */
-        for (guint r = 0; routes && r < json_array_get_length(routes); r++) {
-            JsonObject *o = json_array_get_object_element(routes, r);
-            const char *peer = json_object_get_string_member(o, "vm");
-
-            for (guint k = 0; k < locs->len; k++) {
-                LimeviLocation *other = locs->pdata[k];
-                g_autofree char *want = NULL;
-
-                if (strcmp(other->vm->name, peer) || !other->host) {
-                    continue;
-                }
-                want = g_strdup_printf("%s:%u", other->host->address,
-                                       other->vm->port);
-                if (strcmp(want, json_object_get_string_member(o,
-                                                               "endpoint"))) {
-                    disagreements++;
-                    g_printerr("limevi: %s sends %s's frames to %s, but %s "
-                               "runs at %s\n", loc->vm->name, peer,
-                               json_object_get_string_member(o, "endpoint"),
-                               peer, want);
-                }
-            }
-        }
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "vm");
-        json_builder_add_string_value(b, loc->vm->name);
-        json_builder_set_member_name(b, "host");
-        json_builder_add_string_value(b, loc->host ? loc->host->name : NULL);
-        json_builder_set_member_name(b, "site");
-        json_builder_add_string_value(b, loc->host ? loc->host->site : NULL);
-        json_builder_set_member_name(b, "running");
-        json_builder_add_int_value(b, loc->running);
-        json_builder_set_member_name(b, "state");
-        json_builder_add_string_value(b, state);
-        json_builder_set_member_name(b, "qemus");
-        add_qemus(b, loc->qemus);
-        json_builder_set_member_name(b, "routes");
-        if (routes) {
-            json_builder_add_value(b, json_node_copy(json_object_get_member(
-                port, "routes")));
-        } else {
-            json_builder_add_null_value(b);
-        }
-        json_builder_end_object(b);
+        disagreements += wrong_routes(locs, loc, routes);
+        add_location(b, loc, state, routes);
         if (!json) {
             g_print("%-10s %-8s %-6s %-8s %-11s %s\n", loc->vm->name,
                     loc->host ? loc->host->name : "-",
@@ -273,11 +291,28 @@ int limevi_cmd_status(int argc, char **argv)
     return disagreements ? EXIT_FAILED : EXIT_OK;
 }
 
+/* Option values that do not go together or out of range: said on
+ * stderr. */
+static gboolean migrate_args_ok(gboolean split, gboolean resume,
+                                gint downtime, gint timeout, gint mbit)
+{
+    if (split && !resume) {
+        g_printerr("limevi: migrate: --force-split goes with --resume\n");
+        return FALSE;
+    }
+    if (downtime < 1 || timeout < 1 || mbit < 0) {
+        g_printerr("limevi: migrate: --downtime-limit and --timeout must be "
+                   "positive, --bandwidth not negative\n");
+        return FALSE;
+    }
+    return TRUE;
+}
+
 int limevi_cmd_migrate(int argc, char **argv)
 {
     char *site = NULL, *report = NULL, *svg = NULL, *journal = NULL;
     char *crash_at = NULL;
-    gboolean json = FALSE, keep = FALSE, resume = FALSE;
+    gboolean json = FALSE, keep = FALSE, resume = FALSE, split = FALSE;
     gint downtime = 300, timeout = 600, mbit = 0;
     GOptionEntry entries[] = {
         { "to", 0, 0, G_OPTION_ARG_STRING, &site,
@@ -299,6 +334,9 @@ int limevi_cmd_migrate(int argc, char **argv)
           "FILE" },
         { "resume", 0, 0, G_OPTION_ARG_NONE, &resume,
           "finish or roll back a migration whose coordinator died", NULL },
+        { "force-split", 0, 0, G_OPTION_ARG_NONE, &split,
+          "with --resume: finish the VMs that can move even if others "
+          "cannot", NULL },
         { "keep-sources", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &keep,
           NULL, NULL },
         /* Test seam for --resume: SIGKILL itself once STEP is journaled. */
@@ -322,9 +360,7 @@ int limevi_cmd_migrate(int argc, char **argv)
         status = EXIT_USAGE;
         goto out;
     }
-    if (downtime < 1 || timeout < 1 || mbit < 0) {
-        g_printerr("limevi: migrate: --downtime-limit and --timeout must be "
-                   "positive, --bandwidth not negative\n");
+    if (!migrate_args_ok(split, resume, downtime, timeout, mbit)) {
         status = EXIT_USAGE;
         goto out;
     }
@@ -344,6 +380,7 @@ int limevi_cmd_migrate(int argc, char **argv)
     }
     opts.journal = journal;
     opts.resume = resume;
+    opts.force_split = split;
     opts.crash_at = crash_at;
     status = resume ? limevi_vc_migrate_resume(vc, &opts)
                     : limevi_vc_migrate(vc, &opts);

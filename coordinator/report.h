@@ -7,46 +7,7 @@
 #ifndef LIMEVI_REPORT_H
 #define LIMEVI_REPORT_H
 
-#include "qmp.h"
-#include "vcfile.h"
-#include "vcmigrate.h"
-#include "virt.h"
-
-typedef enum {
-    VM_PLANNED,
-    VM_STARTING,                /* its destination QEMU starts */
-    VM_MIGRATING,               /* pre-copy */
-    VM_READY,                   /* converged; the source's hold keeps it */
-    VM_SWITCHING,               /* its source released */
-    VM_DONE,
-    VM_FAILED,
-    VM_ROLLED_BACK,
-    VM_N_PHASES
-} LimeviVmPhase;
-
-typedef struct {
-    const LimeviVcVm *vm;
-    const LimeviVcHost *src;
-    const LimeviVcHost *dst;
-    LimeviQmp *sq;              /* source QEMU */
-    LimeviQmp *dq;              /* destination QEMU */
-    LimeviVirtMigration *virt;  /* libvirt's migration job, or NULL */
-    GPid dst_pid;
-    LimeviVmPhase phase;
-    char *error;
-    /* Progress from the source's query-migrate. */
-    gint64 transferred, remaining, total, dirty_rate, eta_ms;
-    gint64 expected_downtime;
-    guint syncs;
-    gboolean hold_ready;        /* switchover-hold: converged and held */
-    guint fell_out;             /* times it fell out of the barrier */
-    /* Real time (us) each phase began; QMP event times. */
-    gint64 t_phase[VM_N_PHASES];
-    gint64 t_stop, t_resume, t_synced;
-    gint64 total_ms, downtime_ms;
-    gint64 forwarded;           /* frames the source forwarded */
-    guint repaired;             /* peers' routes to it limevi had to set */
-} LimeviVmMigration;
+#include "migration.h"
 
 /* Prints the report and writes opts->report (JSON) and opts->svg. */
 void limevi_report(const LimeviVc *vc, const LimeviMigrateOptions *opts,

@@ -23,6 +23,7 @@ typedef struct {
     gboolean keep_sources;      /* do not quit the sources (tests) */
     const char *journal;        /* SQLite journal path */
     gboolean resume;            /* finish or roll back an interrupted run */
+    gboolean force_split;       /* --resume may leave the VC at two sites */
     const char *crash_at;       /* test seam: die after this journal step */
 } LimeviMigrateOptions;
 

@@ -664,11 +664,10 @@ static void assert_rolled_back(int status, const char *err,
     assert_no_qemu_on(abandoned);
 }
 
-/* Kills the first destination QEMU that appears under @data's run-dir. */
-static gpointer kill_first_destination(gpointer data)
+/* The PID of the first QEMU pid file that appears under @dir within
+ * 30 s, or 0. */
+static pid_t first_pid_in(const char *dir)
 {
-    const char *dir = data;
-
     for (guint i = 0; i < 600; i++) {
         g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
         const char *name;
@@ -679,14 +678,41 @@ static gpointer kill_first_destination(gpointer data)
 
             if (g_str_has_suffix(name, ".pid") &&
                 g_file_get_contents(path, &text, NULL, NULL)) {
-                g_usleep(G_USEC_PER_SEC);       /* let the migration start */
-                kill((pid_t)g_ascii_strtoll(text, NULL, 10), SIGKILL);
-                return GINT_TO_POINTER(TRUE);
+                return (pid_t)g_ascii_strtoll(text, NULL, 10);
             }
         }
         g_usleep(50000);
     }
-    return GINT_TO_POINTER(FALSE);
+    return 0;
+}
+
+/* Old pid files of @host are gone with their QEMUs. */
+static void remove_pid_files(const char *host)
+{
+    g_autofree char *dir = g_build_filename(e2e.dir, host, NULL);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+
+    while (d && (name = g_dir_read_name(d))) {
+        if (g_str_has_suffix(name, ".pid")) {
+            g_autofree char *path = g_build_filename(dir, name, NULL);
+
+            unlink(path);
+        }
+    }
+}
+
+/* Kills the first destination QEMU that appears under @data's run-dir. */
+static gpointer kill_first_destination(gpointer data)
+{
+    pid_t pid = first_pid_in(data);
+
+    if (!pid) {
+        return GINT_TO_POINTER(FALSE);
+    }
+    g_usleep(G_USEC_PER_SEC);       /* let the migration start */
+    kill(pid, SIGKILL);
+    return GINT_TO_POINTER(TRUE);
 }
 
 /* A destination dies before the switchover: every VM stays where it
@@ -699,17 +725,7 @@ static void test_rollback_when_a_destination_dies(void)
     GThread *killer;
     int status;
 
-    /* Old sockets and pid files of site A are gone with their QEMUs. */
-    g_autoptr(GDir) d = g_dir_open(a1, 0, NULL);
-    const char *name;
-
-    while (d && (name = g_dir_read_name(d))) {
-        if (g_str_has_suffix(name, ".pid")) {
-            g_autofree char *path = g_build_filename(a1, name, NULL);
-
-            unlink(path);
-        }
-    }
+    remove_pid_files("a1");
     assert_vc_at("B", &before);
     killer = g_thread_new("killer", kill_first_destination, a1);
     status = migrate(e2e.vc_file, "A", &out, &err);
@@ -772,6 +788,91 @@ static void test_coordinator_killed_then_resumed(void)
     };
 
     assert_killed_then_resumed(steps, G_N_ELEMENTS(steps));
+}
+
+/* The coordinator is killed once the release is journaled, before any
+ * source was released, and one VM's destination dies: that VM cannot
+ * switch over and none has, so --resume takes the whole VC back to its
+ * sources (docs/cli.md) instead of moving the three others. */
+static void test_destination_dies_after_the_release(void)
+{
+    g_autofree char *b1 = g_build_filename(e2e.dir, "b1", NULL);
+    const char *resume[] = { env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
+                             "--resume", "--journal", e2e.journal, NULL };
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL, *err = NULL;
+    pid_t dst;
+    int status;
+
+    remove_pid_files("b1");
+    assert_vc_at("A", NULL);
+    p = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                         G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error,
+                         env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
+                         "--to", "B", "--journal", e2e.journal,
+                         "--x-crash-at=released", NULL);
+    g_assert_no_error(error);
+    g_assert_true(g_subprocess_wait(p, NULL, &error));
+    g_assert_true(g_subprocess_get_if_signaled(p));
+    g_assert_cmpint(g_subprocess_get_term_sig(p), ==, SIGKILL);
+
+    dst = first_pid_in(b1);
+    g_assert_cmpint(dst, >, 0);
+    g_assert_cmpint(kill(dst, SIGKILL), ==, 0);
+    for (guint i = 0; i < 100 && kill(dst, 0) == 0; i++) {
+        g_usleep(100000);
+    }
+
+    status = run(resume, &out, &err);
+    g_test_message("--resume: %d\n%s%s", status, out, err);
+    g_assert_cmpint(status, ==, 1);
+    g_assert_nonnull(strstr(err, "its destination is gone"));
+    g_assert_nonnull(strstr(err, "every VM goes back to its source"));
+    assert_vc_at("A", NULL);
+    assert_no_qemu_on("b1");
+}
+
+/* While one limevi migrates the VC, a second one on the same VC is
+ * refused before it touches any VM, naming the first one's PID and
+ * host, and the first moves the VC undisturbed (docs/cli.md). */
+static void test_second_coordinator_refused(void)
+{
+    g_autofree char *b1 = g_build_filename(e2e.dir, "b1", NULL);
+    const char *argv[] = { env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
+                           "--to", "B", "--journal", e2e.journal, NULL };
+    g_autofree char *out = NULL, *err = NULL;
+    g_autofree char *first_out = NULL, *first_err = NULL;
+    g_autofree char *expect = NULL;
+    g_autoptr(GSubprocess) first = NULL;
+    g_autoptr(GError) error = NULL;
+    int status;
+
+    remove_pid_files("b1");
+    assert_vc_at("A", NULL);
+    first = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                              G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+    g_assert_no_error(error);
+    /* Its destinations start: it holds the VC. */
+    g_assert_cmpint(first_pid_in(b1), >, 0);
+    expect = g_strdup_printf("PID %s on host %s,",
+                             g_subprocess_get_identifier(first),
+                             g_get_host_name());
+
+    status = migrate(e2e.vc_file, "B", &out, &err);
+    g_assert_cmpint(status, ==, 1);
+    g_assert_nonnull(strstr(err, "is being migrated by another limevi"));
+    g_assert_nonnull(strstr(err, expect));
+    g_assert_nonnull(strstr(err, "nothing was changed"));
+
+    g_assert_true(g_subprocess_communicate_utf8(first, NULL, NULL,
+                                                &first_out, &first_err,
+                                                &error));
+    g_test_message("the first limevi migrate:\n%s%s", first_out, first_err);
+    g_assert_true(g_subprocess_get_if_exited(first));
+    g_assert_cmpint(g_subprocess_get_exit_status(first), ==, 0);
+    assert_vc_at("B", NULL);
+    assert_no_qemu_on("a1");
 }
 
 /* The VC file as it reads once @vm was given 256 MiB (it runs with 128):
@@ -858,6 +959,36 @@ static void test_libvirt_coordinator_killed_then_resumed(void)
     assert_no_qemu_on("a1");
 }
 
+/* A journal SQLite cannot read: `limevi migrate` and its --resume exit
+ * 1 naming the file and SQLite's message, and change nothing. */
+static void test_corrupt_journal_clear_error(void)
+{
+    g_autofree char *bad = g_build_filename(e2e.dir, "corrupt.db", NULL);
+    g_autofree char *before = NULL, *after = NULL;
+    const char *resume[] = { env_path("LIMEVI_CLI"), "migrate",
+                             e2e.vc_file, "--resume", "--journal", bad,
+                             NULL };
+    const char *move[] = { env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
+                           "--to", "B", "--journal", bad, NULL };
+    const char *const *commands[] = { resume, move };
+
+    g_assert_true(g_file_set_contents(bad, "not a journal: text where an "
+                                      "SQLite database should be\n", -1,
+                                      NULL));
+    assert_vc_at("A", &before);
+    for (guint i = 0; i < G_N_ELEMENTS(commands); i++) {
+        g_autofree char *out = NULL, *err = NULL;
+
+        g_assert_cmpint(run(commands[i], &out, &err), ==, 1);
+        g_test_message("%s%s", out, err);
+        g_assert_nonnull(strstr(err, bad));
+        g_assert_nonnull(strstr(err, "file is not a database"));
+        g_assert_null(strstr(out, "no interrupted migration"));
+    }
+    assert_vc_at("A", &after);
+    g_assert_cmpstr(after, ==, before);
+}
+
 static void test_bad_vc_file_one_precise_error(void)
 {
     g_autofree char *bad = g_build_filename(e2e.dir, "bad.conf", NULL);
@@ -900,10 +1031,16 @@ int main(int argc, char **argv)
                     test_rollback_when_a_destination_dies);
     g_test_add_func("/e2e/coordinator-killed-at-each-step-then-resumed",
                     test_coordinator_killed_then_resumed);
+    g_test_add_func("/e2e/destination-dies-after-the-release-vc-goes-back",
+                    test_destination_dies_after_the_release);
+    g_test_add_func("/e2e/second-coordinator-on-a-vc-is-refused",
+                    test_second_coordinator_refused);
     g_test_add_func("/e2e/rollback-when-a-migration-fails-in-qemu",
                     test_rollback_when_a_migration_fails_in_qemu);
     g_test_add_func("/e2e/bad-vc-file-gives-one-precise-error",
                     test_bad_vc_file_one_precise_error);
+    g_test_add_func("/e2e/corrupt-journal-gives-a-clear-error",
+                    test_corrupt_journal_clear_error);
     g_test_add_func("/e2e/vc-moves-through-libvirt-losing-nothing",
                     test_vc_moves_through_libvirt);
     g_test_add_func("/e2e/libvirt-coordinator-killed-then-resumed",

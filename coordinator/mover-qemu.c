@@ -1,0 +1,155 @@
+/*
+ * The QEMU mover: the coordinator starts the destination QEMU itself and
+ * drives the migration over QMP at both ends.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <signal.h>
+
+#include "launch.h"
+#include "mover.h"
+
+#define CONNECT_TIMEOUT_MS 10000
+
+static gboolean set_caps(LimeviQmp *qmp, GError **error)
+{
+    return limevi_qmp_run(qmp, "migrate-set-capabilities",
+        "{\"capabilities\":["
+        "{\"capability\":\"return-path\",\"state\":true},"
+        "{\"capability\":\"events\",\"state\":true}]}", error);
+}
+
+static gboolean qemu_start_destination(LimeviRun *run, LimeviVmMigration *m)
+{
+    g_autoptr(GError) error = NULL;
+    g_auto(GStrv) argv = NULL;
+    g_autofree char *qmp = limevi_launch_path(m->dst, m->vm, "qmp");
+
+    limevi_vm_set_phase(m, VM_STARTING);
+    argv = limevi_launch_argv(run->vc, m->vm, m->dst, TRUE, &error);
+    if (!argv || !(m->dst_pid = limevi_launch(argv, m->vm, m->dst, &error)) ||
+        !(m->dq = limevi_qmp_connect(qmp, CONNECT_TIMEOUT_MS, &error))) {
+        return limevi_vm_fail(m, error);
+    }
+    return TRUE;
+}
+
+/* The port the destination listens on (it picked a free one). */
+static char *incoming_uri(LimeviVmMigration *m, GError **error)
+{
+    JsonNode *ret = limevi_qmp_call(m->dq, "query-migrate", NULL, error);
+    JsonArray *addrs;
+    const char *port;
+    char *uri;
+
+    if (!ret) {
+        return NULL;
+    }
+    addrs = json_object_get_array_member(json_node_get_object(ret),
+                                         "socket-address");
+    port = addrs && json_array_get_length(addrs) ?
+           json_object_get_string_member(
+               json_array_get_object_element(addrs, 0), "port") : NULL;
+    uri = port ? g_strdup_printf("{\"uri\":\"tcp:%s:%s\"}", m->dst->address,
+                                 port) : NULL;
+    json_node_unref(ret);
+    if (!uri) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                    "the destination reports no listening port");
+    }
+    return uri;
+}
+
+static gboolean qemu_start(LimeviRun *run, LimeviVmMigration *m)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *incoming = NULL;
+    g_autofree char *params = NULL;
+    g_autofree char *uri = NULL;
+
+    if (!set_caps(m->sq, &error) || !limevi_mover_set_hold(m->sq, &error) ||
+        !set_caps(m->dq, &error)) {
+        return limevi_vm_fail(m, error);
+    }
+    params = g_strdup_printf("{\"downtime-limit\":%u}",
+                             run->opts->downtime_limit_ms);
+    if (!limevi_qmp_run(m->sq, "migrate-set-parameters", params, &error)) {
+        return limevi_vm_fail(m, error);
+    }
+    if (run->opts->bandwidth) {
+        g_autofree char *bw = g_strdup_printf(
+            "{\"max-bandwidth\":%" G_GUINT64_FORMAT "}",
+            limevi_mover_bandwidth(run));
+
+        if (!limevi_qmp_run(m->sq, "migrate-set-parameters", bw, &error)) {
+            return limevi_vm_fail(m, error);
+        }
+    }
+    /* Port 0: the destination picks a free one and tells us. */
+    incoming = g_strdup_printf("{\"uri\":\"tcp:%s:0\"}", m->dst->address);
+    if (!limevi_qmp_run(m->dq, "migrate-incoming", incoming, &error) ||
+        !(uri = incoming_uri(m, &error)) ||
+        !limevi_qmp_run(m->sq, "migrate", uri, &error)) {
+        return limevi_vm_fail(m, error);
+    }
+    return TRUE;
+}
+
+static gboolean qemu_poll(LimeviRun *run, LimeviVmMigration *m)
+{
+    g_autoptr(GError) error = NULL;
+    JsonNode *ret;
+    gboolean ok;
+
+    ret = limevi_mover_query(m, &error);
+    if (!ret) {
+        return limevi_vm_fail(m, error);
+    }
+    limevi_mover_read_progress(m, json_node_get_object(ret));
+    ok = limevi_mover_apply_status(m, json_node_get_object(ret));
+    json_node_unref(ret);
+    return ok;
+}
+
+static void qemu_abort(LimeviVmMigration *m)
+{
+    if (m->sq && m->phase >= VM_MIGRATING) {
+        limevi_qmp_run(m->sq, "migrate_cancel", NULL, NULL);
+    }
+}
+
+static void qemu_drop_destination(LimeviVmMigration *m)
+{
+    if (m->dq) {
+        limevi_qmp_run(m->dq, "quit", NULL, NULL);
+    } else if (m->dst_pid) {
+        kill(m->dst_pid, SIGTERM);
+    }
+}
+
+/* The destination runs the VM: the source has nothing left to do. */
+static gboolean qemu_wait_gone(LimeviVmMigration *m, gboolean quit,
+                               guint timeout_ms, GError **error)
+{
+    if (m->phase == VM_DONE && quit) {
+        limevi_qmp_run(m->sq, "quit", NULL, NULL);
+    }
+    return TRUE;
+}
+
+static gboolean qemu_job_running(LimeviVmMigration *m)
+{
+    return FALSE;
+}
+
+const LimeviMover limevi_mover_qemu = {
+    .name = "qemu",
+    .start_destination = qemu_start_destination,
+    .start = qemu_start,
+    .poll = qemu_poll,
+    .release = limevi_mover_release,
+    .abort = qemu_abort,
+    .drop_destination = qemu_drop_destination,
+    .wait_gone = qemu_wait_gone,
+    .job_running = qemu_job_running,
+};

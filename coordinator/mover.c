@@ -1,0 +1,138 @@
+/*
+ * What the QEMU and libvirt movers share: the hold, the release, and
+ * reading a source's query-migrate.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+
+#include "mover.h"
+
+const LimeviMover *limevi_mover_for(const LimeviVcHost *src)
+{
+    return src->libvirt ? &limevi_mover_libvirt : &limevi_mover_qemu;
+}
+
+gboolean limevi_movers_stop_sources(LimeviRun *run)
+{
+    for (guint i = 0; i < run->migs->len; i++) {
+        if (((LimeviVmMigration *)run->migs->pdata[i])->mover->stops_source) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+/*
+ * The source holds its switchover until the coordinator releases it
+ * (migrate-switchover), pre-copying what the guest dirties meanwhile.
+ */
+gboolean limevi_mover_set_hold(LimeviQmp *qmp, GError **error)
+{
+    return limevi_qmp_run(qmp, "migrate-set-capabilities",
+        "{\"capabilities\":["
+        "{\"capability\":\"switchover-hold\",\"state\":true}]}", error);
+}
+
+guint64 limevi_mover_bandwidth(LimeviRun *run)
+{
+    return run->opts->bandwidth ? MAX(run->opts->bandwidth / run->migs->len,
+                                      1) : 0;
+}
+
+/* The hold's state is read from query-migrate; its events, which may
+ * flip any number of times, are dropped so that the queue stays short. */
+static void drain_ready_events(LimeviQmp *qmp)
+{
+    JsonObject *e;
+
+    while ((e = limevi_qmp_event(qmp, "MIGRATION_SWITCHOVER_READY", 0,
+                                 NULL))) {
+        json_object_unref(e);
+    }
+}
+
+JsonNode *limevi_mover_query(LimeviVmMigration *m, GError **error)
+{
+    gint64 asked = g_get_monotonic_time();
+    JsonNode *ret;
+
+    drain_ready_events(m->sq);
+    ret = limevi_qmp_call(m->sq, "query-migrate", NULL, error);
+    if (g_get_monotonic_time() - asked > 2 * G_USEC_PER_SEC) {
+        g_printerr("limevi: VM %s: its QEMU took %.1f s to answer\n",
+                   m->vm->name, (g_get_monotonic_time() - asked) / 1e6);
+    }
+    return ret;
+}
+
+void limevi_mover_read_progress(LimeviVmMigration *m, JsonObject *o)
+{
+    JsonObject *ram = json_object_has_member(o, "ram") ?
+                      json_object_get_object_member(o, "ram") : NULL;
+
+    if (ram) {
+        gint64 mbps = json_object_get_double_member_with_default(ram, "mbps",
+                                                                 0);
+
+        m->transferred = json_object_get_int_member(ram, "transferred");
+        m->remaining = json_object_get_int_member(ram, "remaining");
+        m->total = json_object_get_int_member(ram, "total");
+        m->dirty_rate = json_object_get_int_member_with_default(
+            ram, "dirty-pages-rate", 0);
+        m->syncs = json_object_get_int_member_with_default(
+            ram, "dirty-sync-count", 0);
+        m->eta_ms = mbps > 0 ? m->remaining * 8 / (mbps * 1000) : 0;
+    }
+    m->expected_downtime = json_object_get_int_member_with_default(
+        o, "expected-downtime", -1);
+    if (json_object_has_member(o, "switchover-hold")) {
+        m->hold_ready = json_object_get_boolean_member_with_default(
+            json_object_get_object_member(o, "switchover-hold"), "ready",
+            FALSE);
+    }
+}
+
+gboolean limevi_mover_apply_status(LimeviVmMigration *m, JsonObject *o)
+{
+    const char *status = json_object_get_string_member_with_default(
+        o, "status", "");
+
+    if (!strcmp(status, "failed") || !strcmp(status, "cancelled")) {
+        m->error = g_strdup_printf("migration %s: %s", status,
+            json_object_get_string_member_with_default(o, "error-desc",
+                                                       "no reason given"));
+        m->phase = VM_FAILED;
+        return FALSE;
+    }
+    if (!strcmp(status, "completed")) {
+        m->total_ms = json_object_get_int_member_with_default(o, "total-time",
+                                                              -1);
+        m->downtime_ms = json_object_get_int_member_with_default(o, "downtime",
+                                                                 -1);
+        if (m->phase < VM_DONE) {
+            limevi_vm_set_phase(m, VM_DONE);
+        }
+    } else if (m->phase == VM_MIGRATING && m->hold_ready) {
+        /* Converged by QEMU's own criterion; the hold keeps it running. */
+        limevi_vm_set_phase(m, VM_READY);
+    } else if (m->phase == VM_READY && !m->hold_ready) {
+        /* It fell out of convergence: the barrier waits for it again. */
+        m->phase = VM_MIGRATING;
+        m->fell_out++;
+    }
+    return TRUE;
+}
+
+gboolean limevi_mover_poll(LimeviRun *run, LimeviVmMigration *m)
+{
+    if (m->phase == VM_DONE || m->phase == VM_FAILED) {
+        return m->phase == VM_DONE;
+    }
+    return m->mover->poll(run, m);
+}
+
+guint64 limevi_mover_release(LimeviVmMigration *m, GError **error)
+{
+    return limevi_qmp_send(m->sq, "migrate-switchover", NULL, error);
+}

@@ -1,0 +1,48 @@
+/*
+ * What the VC file's parser shares between its files: the parser, its
+ * one-line errors at file and line, and the checks of single values.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef LIMEVI_VCFILE_PRIVATE_H
+#define LIMEVI_VCFILE_PRIVATE_H
+
+#include "vcfile.h"
+
+typedef struct {
+    const char *path;
+    GKeyFile *kf;
+    /* "GROUP" or "GROUP\nKEY" -> its first line */
+    GHashTable *lines;
+    /* The first line GKeyFile may refuse, to place its parse errors. */
+    guint bad_line;
+    /* The first group or key given twice (key NULL for a group). */
+    guint dup_line;
+    guint dup_first;
+    char *dup_group;
+    char *dup_key;
+} VcParser;
+
+/* Loads the file into p->kf and scans its text for lines (vcfile-scan.c);
+ * FALSE for what GKeyFile refuses and a group or key given twice. */
+gboolean vc_read(VcParser *p, GError **error);
+
+/* Fail at @line (0: the file), naming @group and @key unless NULL. */
+gboolean G_GNUC_PRINTF(7, 8)
+vc_fail_at(VcParser *p, GError **error, gint code, guint line,
+           const char *group, const char *key, const char *format, ...);
+
+/* Fails at the line of @key in @group, or of @group when @key is NULL. */
+gboolean G_GNUC_PRINTF(6, 7)
+vc_fail(VcParser *p, GError **error, gint code, const char *group,
+        const char *key, const char *format, ...);
+
+/* Checks the groups and their values into @vc (vcfile-check.c). */
+gboolean vc_parse(VcParser *p, LimeviVc *vc, GError **error);
+
+/* @vm's qemu line as argv, variables expanded with @host's values (NULL:
+ * placeholders, only checking); errors without file or line. */
+char **vc_qemu_argv(const LimeviVcVm *vm, const LimeviVcHost *host,
+                    GError **error);
+
+#endif /* LIMEVI_VCFILE_PRIVATE_H */
