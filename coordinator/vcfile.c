@@ -10,7 +10,7 @@
 
 #include <gio/gio.h>
 
-#include "vcfile.h"
+#include "vcfile-private.h"
 
 #define VC_MEMORY_MIN 16
 #define VC_MEMORY_MAX 1048576
@@ -23,19 +23,6 @@ static const char *const vm_keys[] = {
     "host", "lan", "mac", "memory", "port", "qemu", "domain", NULL
 };
 
-typedef struct {
-    const char *path;
-    GKeyFile *kf;
-    /* "GROUP" or "GROUP\nKEY" -> its first line */
-    GHashTable *lines;
-    /* The first line GKeyFile may refuse, to place its parse errors. */
-    guint bad_line;
-    /* The first group or key given twice (key NULL for a group). */
-    guint dup_line;
-    guint dup_first;
-    char *dup_group;
-    char *dup_key;
-} VcParser;
 
 /* ---- Where things are in the text ---- */
 
@@ -196,7 +183,7 @@ vc_fail_at(VcParser *p, GError **error, gint code, guint line,
 }
 
 /* Fails at the line of @key in @group, or of @group when @key is NULL. */
-static gboolean G_GNUC_PRINTF(6, 7)
+gboolean G_GNUC_PRINTF(6, 7)
 vc_fail(VcParser *p, GError **error, gint code, const char *group,
         const char *key, const char *format, ...)
 {
@@ -216,8 +203,8 @@ vc_fail(VcParser *p, GError **error, gint code, const char *group,
  * interpreted, so a qemu line is quoted as in a shell.  An absent
  * optional key gives TRUE and NULL.
  */
-static gboolean vc_get(VcParser *p, const char *group, const char *key,
-                       gboolean required, char **value, GError **error)
+gboolean vc_get(VcParser *p, const char *group, const char *key,
+                gboolean required, char **value, GError **error)
 {
     *value = g_key_file_get_value(p->kf, group, key, NULL);
     if (!*value) {
@@ -237,9 +224,8 @@ static gboolean vc_get(VcParser *p, const char *group, const char *key,
     return TRUE;
 }
 
-static gboolean vc_check_name(VcParser *p, const char *group,
-                              const char *key, const char *name,
-                              const char *what, GError **error)
+gboolean vc_check_name(VcParser *p, const char *group, const char *key,
+                       const char *name, const char *what, GError **error)
 {
     g_autoptr(GError) local = NULL;
 
@@ -250,8 +236,8 @@ static gboolean vc_check_name(VcParser *p, const char *group,
     return TRUE;
 }
 
-static gboolean vc_parse_uint(const char *value, guint64 min, guint64 max,
-                              guint64 *out)
+gboolean vc_parse_uint(const char *value, guint64 min, guint64 max,
+                       guint64 *out)
 {
     return g_ascii_string_to_unsigned(value, 10, min, max, out, NULL);
 }
@@ -447,6 +433,7 @@ void limevi_vc_free(LimeviVc *vc)
     g_strfreev(vc->lans);
     g_clear_pointer(&vc->hosts, g_ptr_array_unref);
     g_clear_pointer(&vc->vms, g_ptr_array_unref);
+    g_clear_pointer(&vc->gateways, g_ptr_array_unref);
     g_free(vc);
 }
 
@@ -506,22 +493,25 @@ static gboolean vc_check_group(VcParser *p, const char *group,
         }
         *is_vc = TRUE;
         known = vc_keys;
-    } else if (g_str_equal(kind, "host") || g_str_equal(kind, "vm")) {
+    } else if (g_str_equal(kind, "host") || g_str_equal(kind, "vm") ||
+               g_str_equal(kind, "gateway")) {
         gboolean host = g_str_equal(kind, "host");
+        gboolean gateway = g_str_equal(kind, "gateway");
 
         if (!space) {
             return vc_fail(p, error, LIMEVI_ERROR_INVALID, group, NULL,
                            "a %s group needs a name: [%s NAME]", kind, kind);
         }
         if (!vc_check_name(p, group, NULL, space + 1,
-                           host ? "host name" : "vm name", error)) {
+                           host ? "host name" :
+                           gateway ? "gateway name" : "vm name", error)) {
             return FALSE;
         }
-        known = host ? host_keys : vm_keys;
+        known = host ? host_keys : gateway ? vc_gateway_keys : vm_keys;
     } else {
         return vc_fail(p, error, LIMEVI_ERROR_INVALID, group, NULL,
-                       "unknown group; expected [vc], [host NAME] or "
-                       "[vm NAME]");
+                       "unknown group; expected [vc], [host NAME], "
+                       "[vm NAME] or [gateway NAME]");
     }
 
     keys = g_key_file_get_keys(p->kf, group, NULL, NULL);
@@ -788,6 +778,13 @@ static gboolean vc_parse(VcParser *p, LimeviVc *vc, GError **error)
             return FALSE;
         }
     }
+    /* After the VMs: a gateway's name must not be a VM's. */
+    for (guint i = 0; groups[i]; i++) {
+        if (g_str_has_prefix(groups[i], "gateway ") &&
+            !vc_parse_gateway(p, vc, groups[i], error)) {
+            return FALSE;
+        }
+    }
     if (!vc->hosts->len) {
         return vc_fail(p, error, LIMEVI_ERROR_INVALID, NULL, NULL,
                        "there is no [host NAME] group; a VC needs a host");
@@ -815,6 +812,8 @@ LimeviVc *limevi_vc_load(const char *path, GError **error)
     vc->path = g_strdup(path);
     vc->hosts = g_ptr_array_new_with_free_func((GDestroyNotify)vc_host_free);
     vc->vms = g_ptr_array_new_with_free_func((GDestroyNotify)vc_vm_free);
+    vc->gateways = g_ptr_array_new_with_free_func(
+        (GDestroyNotify)vc_gateway_free);
     ok = vc_parse(&p, vc, error);
     g_hash_table_unref(p.lines);
     g_free(p.dup_group);
