@@ -10,6 +10,7 @@
 #include <json-glib/json-glib.h>
 
 #include "commands.h"
+#include "gateway-cmds.h"
 #include "launch.h"
 #include "virt.h"
 #include "locate.h"
@@ -59,6 +60,8 @@ int limevi_cmd_start(int argc, char **argv)
     if (!vc) {
         return status;
     }
+    /* Gateways first: a VM that asks for DHCP at boot finds one. */
+    start_gateways(vc, &status);
     locs = limevi_locate(vc);
     for (guint i = 0; i < locs->len; i++) {
         LimeviLocation *loc = locs->pdata[i];
@@ -98,7 +101,8 @@ int limevi_cmd_stop(int argc, char **argv)
 {
     int status = EXIT_OK;
     g_autoptr(LimeviVc) vc = parse_vc_args(&argc, &argv, "stop",
-        "Quits every QEMU of the VC's VMs, on every host.", NULL, &status);
+        "Quits every QEMU of the VC's VMs, on every host, and its "
+        "gateways.", NULL, &status);
 
     if (!vc) {
         return status;
@@ -120,11 +124,11 @@ int limevi_cmd_stop(int argc, char **argv)
             }
         }
     }
+    stop_gateways(vc, &status);
     return status;
 }
 
-/* One member's routes as "vm=endpoint/status ..." for the table. */
-static char *routes_text(JsonArray *routes)
+char *limevi_routes_text(JsonArray *routes)
 {
     g_autoptr(GString) s = g_string_new(NULL);
 
@@ -255,7 +259,7 @@ int limevi_cmd_status(int argc, char **argv)
                 json_node_get_array(ret), 0) : NULL;
         JsonArray *routes = port ? json_object_get_array_member(port, "routes")
                                  : NULL;
-        g_autofree char *text = routes_text(routes);
+        g_autofree char *text = limevi_routes_text(routes);
         const char *state = port ? json_object_get_string_member(port, "state")
                                  : loc->running > 1 ? "running-twice"
                                                     : "not-running";
@@ -276,6 +280,8 @@ int limevi_cmd_status(int argc, char **argv)
         }
     }
     json_builder_end_array(b);
+    json_builder_set_member_name(b, "gateways");
+    disagreements += status_gateways(vc, locs, b, json);
     json_builder_set_member_name(b, "disagreements");
     json_builder_add_int_value(b, disagreements);
     json_builder_end_object(b);

@@ -6,6 +6,8 @@
 #ifndef LIMEVI_COMMANDS_H
 #define LIMEVI_COMMANDS_H
 
+#include <json-glib/json-glib.h>
+
 /* Exit codes, documented in docs/cli.md. */
 enum {
     EXIT_OK = 0,
@@ -18,5 +20,8 @@ int limevi_cmd_stop(int argc, char **argv);
 int limevi_cmd_status(int argc, char **argv);
 int limevi_cmd_migrate(int argc, char **argv);
 int limevi_cmd_route_set(int argc, char **argv);
+
+/* One member's routes as "vm=endpoint(invalid) ..." for the tables. */
+char *limevi_routes_text(JsonArray *routes);
 
 #endif /* LIMEVI_COMMANDS_H */

@@ -24,6 +24,7 @@ char *limevi_launch_netdev(const LimeviVc *vc, const LimeviVcVm *vm,
                            const LimeviVcHost *host)
 {
     GString *netdev = g_string_new(NULL);
+    const LimeviVcGateway *gw;
     guint n = 0;
 
     g_string_printf(netdev, "limevi,id=" LIMEVI_NETDEV_ID ",vm=%s,vc=%s,lan=%s,listen=%s:%u",
@@ -39,6 +40,14 @@ char *limevi_launch_netdev(const LimeviVc *vc, const LimeviVcVm *vm,
                                "%s:%u", n, peer->name, n, at->address,
                                peer->port);
         n++;
+    }
+    /* The LAN's gateway stays at its host. */
+    gw = limevi_vc_lan_gateway(vc, vm->lan);
+    if (gw) {
+        g_string_append_printf(netdev, ",routes.%u.vm=%s,routes.%u.endpoint="
+                               "%s:%u", n, gw->name, n,
+                               limevi_vc_host(vc, gw->host)->address,
+                               gw->port);
     }
     return g_string_free(netdev, FALSE);
 }

@@ -28,8 +28,8 @@ static const char *const vm_keys[] = {
  * interpreted, so a qemu line is quoted as in a shell.  An absent
  * optional key gives TRUE and NULL.
  */
-static gboolean vc_get(VcParser *p, const char *group, const char *key,
-                       gboolean required, char **value, GError **error)
+gboolean vc_get(VcParser *p, const char *group, const char *key,
+                gboolean required, char **value, GError **error)
 {
     *value = g_key_file_get_value(p->kf, group, key, NULL);
     if (!*value) {
@@ -49,9 +49,8 @@ static gboolean vc_get(VcParser *p, const char *group, const char *key,
     return TRUE;
 }
 
-static gboolean vc_check_name(VcParser *p, const char *group,
-                              const char *key, const char *name,
-                              const char *what, GError **error)
+gboolean vc_check_name(VcParser *p, const char *group, const char *key,
+                       const char *name, const char *what, GError **error)
 {
     g_autoptr(GError) local = NULL;
 
@@ -62,8 +61,8 @@ static gboolean vc_check_name(VcParser *p, const char *group,
     return TRUE;
 }
 
-static gboolean vc_parse_uint(const char *value, guint64 min, guint64 max,
-                              guint64 *out)
+gboolean vc_parse_uint(const char *value, guint64 min, guint64 max,
+                       guint64 *out)
 {
     return g_ascii_string_to_unsigned(value, 10, min, max, out, NULL);
 }
@@ -112,22 +111,25 @@ static gboolean vc_check_group(VcParser *p, const char *group,
         }
         *is_vc = TRUE;
         known = vc_keys;
-    } else if (g_str_equal(kind, "host") || g_str_equal(kind, "vm")) {
+    } else if (g_str_equal(kind, "host") || g_str_equal(kind, "vm") ||
+               g_str_equal(kind, "gateway")) {
         gboolean host = g_str_equal(kind, "host");
+        gboolean gateway = g_str_equal(kind, "gateway");
 
         if (!space) {
             return vc_fail(p, error, LIMEVI_ERROR_INVALID, group, NULL,
                            "a %s group needs a name: [%s NAME]", kind, kind);
         }
         if (!vc_check_name(p, group, NULL, space + 1,
-                           host ? "host name" : "vm name", error)) {
+                           host ? "host name" :
+                           gateway ? "gateway name" : "vm name", error)) {
             return FALSE;
         }
-        known = host ? host_keys : vm_keys;
+        known = host ? host_keys : gateway ? vc_gateway_keys : vm_keys;
     } else {
         return vc_fail(p, error, LIMEVI_ERROR_INVALID, group, NULL,
-                       "unknown group; expected [vc], [host NAME] or "
-                       "[vm NAME]");
+                       "unknown group; expected [vc], [host NAME], "
+                       "[vm NAME] or [gateway NAME]");
     }
 
     keys = g_key_file_get_keys(p->kf, group, NULL, NULL);
@@ -373,6 +375,13 @@ gboolean vc_parse(VcParser *p, LimeviVc *vc, GError **error)
     for (guint i = 0; groups[i]; i++) {
         if (g_str_has_prefix(groups[i], "vm ") &&
             !vc_parse_vm(p, vc, groups[i], error)) {
+            return FALSE;
+        }
+    }
+    /* After the VMs: a gateway's name must not be a VM's. */
+    for (guint i = 0; groups[i]; i++) {
+        if (g_str_has_prefix(groups[i], "gateway ") &&
+            !vc_parse_gateway(p, vc, groups[i], error)) {
             return FALSE;
         }
     }

@@ -45,4 +45,20 @@ gboolean vc_parse(VcParser *p, LimeviVc *vc, GError **error);
 char **vc_qemu_argv(const LimeviVcVm *vm, const LimeviVcHost *host,
                     GError **error);
 
+/* Values (vcfile-check.c): the value of @key as written, stripped (an
+ * absent optional key gives TRUE and NULL, an empty one is an error); a
+ * name; a number in [min, max]. */
+gboolean vc_get(VcParser *p, const char *group, const char *key,
+                gboolean required, char **value, GError **error);
+gboolean vc_check_name(VcParser *p, const char *group, const char *key,
+                       const char *name, const char *what, GError **error);
+gboolean vc_parse_uint(const char *value, guint64 min, guint64 max,
+                       guint64 *out);
+
+/* [gateway NAME] (vcfile-gateway.c). */
+extern const char *const vc_gateway_keys[];
+gboolean vc_parse_gateway(VcParser *p, LimeviVc *vc, const char *group,
+                          GError **error);
+void vc_gateway_free(LimeviVcGateway *gw);
+
 #endif /* LIMEVI_VCFILE_PRIVATE_H */

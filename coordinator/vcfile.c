@@ -175,6 +175,7 @@ void limevi_vc_free(LimeviVc *vc)
     g_strfreev(vc->lans);
     g_clear_pointer(&vc->hosts, g_ptr_array_unref);
     g_clear_pointer(&vc->vms, g_ptr_array_unref);
+    g_clear_pointer(&vc->gateways, g_ptr_array_unref);
     g_free(vc);
 }
 
@@ -233,6 +234,8 @@ LimeviVc *limevi_vc_load(const char *path, GError **error)
     vc->path = g_strdup(path);
     vc->hosts = g_ptr_array_new_with_free_func((GDestroyNotify)vc_host_free);
     vc->vms = g_ptr_array_new_with_free_func((GDestroyNotify)vc_vm_free);
+    vc->gateways = g_ptr_array_new_with_free_func(
+        (GDestroyNotify)vc_gateway_free);
     ok = vc_parse(&p, vc, error);
     g_hash_table_unref(p.lines);
     g_free(p.dup_group);

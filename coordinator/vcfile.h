@@ -33,12 +33,26 @@ typedef struct {
     char *domain;               /* domain XML template path, or NULL */
 } LimeviVcVm;
 
+/* A limevi-gateway on a LAN of the VC (docs/gateway.md); it stays at its
+ * host when the VC moves. */
+typedef struct {
+    char *name;                 /* its member name, not a VM's */
+    char *host;
+    char *lan;
+    guint16 port;               /* UDP port of its tunnel endpoint */
+    char *net;                  /* ADDR/LEN, --net */
+    char *router, *dhcp_start, *dns;    /* optional, or NULL */
+    GStrv dns_names;            /* --dns-name values, maybe empty */
+    GStrv forwards;             /* --forward values, maybe empty */
+} LimeviVcGateway;
+
 typedef struct {
     char *path;                 /* as given to limevi_vc_load() */
     char *name;
     GStrv lans;
     GPtrArray *hosts;           /* of LimeviVcHost *, in file order */
     GPtrArray *vms;             /* of LimeviVcVm *, in file order */
+    GPtrArray *gateways;        /* of LimeviVcGateway *, in file order */
 } LimeviVc;
 
 /*
@@ -51,6 +65,19 @@ void limevi_vc_free(LimeviVc *vc);
 /* NULL when the VC has no such host or VM. */
 LimeviVcHost *limevi_vc_host(const LimeviVc *vc, const char *name);
 LimeviVcVm *limevi_vc_vm(const LimeviVc *vc, const char *name);
+
+/* The gateway of @lan, or NULL. */
+LimeviVcGateway *limevi_vc_lan_gateway(const LimeviVc *vc, const char *lan);
+
+/*
+ * limevi-gateway's arguments for @gw (after the program name): its
+ * member name, VC, LAN, listen address, a route to every VM of its LAN
+ * where the VC file says it runs, and the options of its group; with
+ * @control, "--control CONTROL".
+ */
+GPtrArray *limevi_vc_gateway_args(const LimeviVc *vc,
+                                  const LimeviVcGateway *gw,
+                                  const char *control);
 
 /* The hosts of @site in file order; the array does not own them. */
 GPtrArray *limevi_vc_hosts_at_site(const LimeviVc *vc, const char *site);

@@ -211,6 +211,9 @@ typedef struct HNetns HNetns;
 
 /* Creates namespace "limevi-TAG-PID-N" with lo up. */
 HNetns *hnetns_new(const char *tag, GError **err);
+/* An existing namespace @name (a script's); hnetns_free() kills what was
+ * spawned in it but leaves the namespace. */
+HNetns *hnetns_adopt(const char *name);
 const char *hnetns_name(HNetns *ns);
 
 /* Runs @argv in @ns like harness_run(). */
@@ -222,7 +225,8 @@ int hnetns_run(HNetns *ns, const char *const *argv, guint timeout_ms,
 GSubprocess *hnetns_spawn(HNetns *ns, const char *const *argv,
                           GError **err);
 
-/* Kills what hnetns_spawn() started, then deletes the namespace. */
+/* Kills what hnetns_spawn() started, then deletes the namespace (not an
+ * adopted one). */
 void hnetns_free(HNetns *ns);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HNetns, hnetns_free)
 

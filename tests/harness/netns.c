@@ -13,6 +13,7 @@
 struct HNetns {
     char *name;
     GPtrArray *procs;           /* GSubprocess *, killed at free */
+    gboolean adopted;           /* made by someone else: not deleted */
 };
 
 /* "ip netns exec NAME argv..." */
@@ -72,6 +73,16 @@ HNetns *hnetns_new(const char *tag, GError **err)
     return ns;
 }
 
+HNetns *hnetns_adopt(const char *name)
+{
+    HNetns *ns = g_new0(HNetns, 1);
+
+    ns->name = g_strdup(name);
+    ns->procs = g_ptr_array_new_with_free_func(g_object_unref);
+    ns->adopted = TRUE;
+    return ns;
+}
+
 const char *hnetns_name(HNetns *ns)
 {
     return ns->name;
@@ -116,7 +127,7 @@ void hnetns_free(HNetns *ns)
         harness_kill_process(g_ptr_array_index(ns->procs, i));
     }
     g_ptr_array_unref(ns->procs);
-    if (!run_ip((const char *[]){ "ip", "netns", "delete", ns->name, NULL },
+    if (!ns->adopted && !run_ip((const char *[]){ "ip", "netns", "delete", ns->name, NULL },
                 &err)) {
         g_printerr("# harness: %s\n", err->message);
     }

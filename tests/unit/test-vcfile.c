@@ -102,8 +102,8 @@ static const BadVc bad_vcs[] = {
       "known are site, address, netns, run-dir, libvirt" },
     { "unknown-group", "[host b1]", "[hots b1]",
       LIMEVI_ERROR_INVALID,
-      "12: [hots b1]: unknown group; expected [vc], [host NAME] or "
-      "[vm NAME]" },
+      "12: [hots b1]: unknown group; expected [vc], [host NAME], "
+      "[vm NAME] or [gateway NAME]" },
     { "bad-vm-name", "[vm db]", "[vm d b]",
       LIMEVI_ERROR_INVALID,
       "25: [vm d b]: 'vm name' may contain only letters, digits, '_', '.' "
