@@ -104,6 +104,7 @@ def main():
         counters = None
     perf_top = open(f"{d}/perf-top.txt").read().rstrip("\n").splitlines()
     perf_dso = open(f"{d}/perf-dso.txt").read().rstrip("\n").splitlines()
+    cg_top = open(f"{d}/callgrind-top.txt").read().rstrip("\n").splitlines()
 
     print(f"datapath: load average {load0} at start, {load1} at end; "
           f"{nproc} CPUs; {elapsed} s")
@@ -144,6 +145,10 @@ def main():
     print("  by object: " + "; ".join(" ".join(l.split()) for l in perf_dso))
     for line in perf_top[:10]:
         print("  " + line.strip())
+    print("limevi-tap's instructions by function (callgrind, inclusive, "
+          "1200 pings):")
+    for line in cg_top:
+        print("  " + " ".join(line.split()))
     if json_out:
         with open(json_out, "w") as f:
             json.dump({"load_average": {"start": load0, "end": load1},
@@ -152,7 +157,9 @@ def main():
                        "targets": verdict, "limevi_tap_counters": counters,
                        "perf_top": [l.strip() for l in perf_top[:10]],
                        "perf_by_object": [" ".join(l.split())
-                                          for l in perf_dso]},
+                                          for l in perf_dso],
+                       "callgrind_top": [" ".join(l.split())
+                                         for l in cg_top]},
                       f, indent=2)
             f.write("\n")
 

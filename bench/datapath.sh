@@ -266,6 +266,9 @@ LV_A=
 for run in "limevi 200" "limevi 1200" "bare 200" "bare 1200"; do
   callgrind_run $run
 done
+# Where those instructions go: limevi-tap's functions, inclusive.
+callgrind_annotate --inclusive=yes "$OUT/cg-limevi-1200.out" 2>/dev/null |
+    grep -E '^ *[0-9,]+ ' | head -12 > "$OUT/callgrind-top.txt" || true
 
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "datapath: load average at end: $LOAD1" >&2
