@@ -399,7 +399,12 @@ LimeviUdpResult limevi_udp_send_to(LimeviUdp *udp, GSocketAddress *to,
         err = errno;
     }
     if (!udp_errno_transient(err)) {
-        udp->too_big += err == EMSGSIZE;
+        if (err == EMSGSIZE) {
+            /* IP_RECVERR queued a local error too: read it off, or the
+             * socket would stay readable (POLLERR) with nothing to read. */
+            udp->too_big++;
+            udp_drain_errors(g_socket_get_fd(udp->socket));
+        }
         return LIMEVI_UDP_FAILED;
     }
     udp->full_errno = err;
