@@ -105,6 +105,8 @@ def main():
     perf_top = open(f"{d}/perf-top.txt").read().rstrip("\n").splitlines()
     perf_dso = open(f"{d}/perf-dso.txt").read().rstrip("\n").splitlines()
     cg_top = open(f"{d}/callgrind-top.txt").read().rstrip("\n").splitlines()
+    cg_calls = open(f"{d}/callgrind-calls.txt").read().rstrip("\n") \
+        .splitlines()
 
     print(f"datapath: load average {load0} at start, {load1} at end; "
           f"{nproc} CPUs; {elapsed} s")
@@ -145,9 +147,12 @@ def main():
     print("  by object: " + "; ".join(" ".join(l.split()) for l in perf_dso))
     for line in perf_top[:10]:
         print("  " + line.strip())
-    print("limevi-tap's instructions by function (callgrind, inclusive, "
-          "1200 pings):")
+    print("limevi-tap's instructions by function (callgrind, 1200 pings), "
+          "self:")
     for line in cg_top:
+        print("  " + " ".join(line.split()))
+    print("  inclusive:")
+    for line in cg_calls:
         print("  " + " ".join(line.split()))
     if json_out:
         with open(json_out, "w") as f:
@@ -158,8 +163,10 @@ def main():
                        "perf_top": [l.strip() for l in perf_top[:10]],
                        "perf_by_object": [" ".join(l.split())
                                           for l in perf_dso],
-                       "callgrind_top": [" ".join(l.split())
-                                         for l in cg_top]},
+                       "callgrind_self": [" ".join(l.split())
+                                          for l in cg_top],
+                       "callgrind_inclusive": [" ".join(l.split())
+                                               for l in cg_calls]},
                       f, indent=2)
             f.write("\n")
 
