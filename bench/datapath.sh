@@ -196,14 +196,20 @@ callgrind_run() {
   local vg=(valgrind --tool=callgrind --callgrind-out-file="$cg")
   if [ "$kind" = limevi ]; then
     dev=lvedp-lv dst=198.18.102.2
-    if [ -n "$LV_A" ]; then kill "$LV_A" 2>/dev/null || true; wait_gone "$LV_A"; fi
+    if [ -n "$LV_A" ]; then
+      kill "$LV_A" 2>/dev/null || true
+      wait_gone "$LV_A"
+    fi
     f0=$(tap_frames $dev)
     start_limevi $A a b 198.18.100.1 198.18.100.2 "${vg[@]}"
     LV_A=$STARTED
     wait_endpoint $A $dev 7000
   else
     dev=lvedp-bf dst=198.18.103.2
-    if [ -n "$BF_A" ]; then kill "$BF_A" 2>/dev/null || true; wait_gone "$BF_A"; fi
+    if [ -n "$BF_A" ]; then
+      kill "$BF_A" 2>/dev/null || true
+      wait_gone "$BF_A"
+    fi
     f0=$(tap_frames $dev)
     start_bare $A a 198.18.100.1 198.18.100.2 "${vg[@]}"
     BF_A=$STARTED
@@ -271,8 +277,10 @@ done
 callgrind_annotate --inclusive=no "$OUT/cg-limevi-1200.out" 2>/dev/null |
     grep -E '^ *[0-9,]+ ' | grep -v 'PROGRAM TOTALS' | head -10 \
     > "$OUT/callgrind-top.txt" || true
+CG_FUNCS=':(g_main_context_(dispatch|check|prepare|query)|poll) '
+CG_FUNCS+='|:(tap_readable|udp_readable|limevi_port_send|port_on_datagram) '
 callgrind_annotate --inclusive=yes "$OUT/cg-limevi-1200.out" 2>/dev/null |
-    grep -E ':(g_main_context_(dispatch|check|prepare|query)|poll|tap_readable|udp_readable|limevi_port_send|tap_deliver|port_on_datagram) ' \
+    grep -E "$CG_FUNCS" \
     | head -12 > "$OUT/callgrind-calls.txt" || true
 
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
