@@ -34,9 +34,10 @@ demo: qemu guest
 
 # The benchmarks, as root: live migration blackout, LimeVI against bridge +
 # VXLAN (some 6 minutes), and a VC's switchover, limevi migrate against
-# independent migrations (some 20).  BENCH=vc-switchover runs one of them;
+# independent migrations (some 20), and the tunnel data path against the
+# bare veth and kernel VXLAN (some 2).  BENCH=vc-switchover runs one of them;
 # BENCH_ARGS="--runs 3 --json out.json" passes options to each.
-BENCHES := migration-blackout vc-switchover
+BENCHES := migration-blackout vc-switchover datapath
 bench: qemu guest
 	@for b in $(or $(BENCH),$(BENCHES)); do \
 	  bash bench/$$b.sh $(BENCH_ARGS) || exit 1; \

@@ -11,6 +11,7 @@
 #include <linux/if_tun.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -54,6 +55,50 @@ static int tap_open(const char *name, GError **error)
         return -1;
     }
     return fd;
+}
+
+/*
+ * The TAP MTU that keeps every datagram within @path_mtu: its IP and UDP
+ * headers, our header (wire.h: 24 bytes and the names it carries, the
+ * longest peer name for dst) and the frame's Ethernet header.  0 when
+ * nothing would fit.
+ */
+static int tap_mtu_for(int path_mtu, const LimeviPortConfig *config)
+{
+    gsize names = strlen(config->vc) + strlen(config->lan) +
+                  strlen(config->vm), dst = 0;
+    int ip = config->listen[0] == '[' ? 40 : 20;
+    int mtu;
+
+    for (guint i = 0; i < config->n_routes; i++) {
+        const LimeviRouteConfig *r = &config->routes[i];
+
+        dst = MAX(dst, strlen(r->vm));
+        if (r->lan && strlen(r->lan) > strlen(config->lan)) {
+            names += strlen(r->lan) - strlen(config->lan);
+        }
+    }
+    mtu = path_mtu - ip - 8 - (int)(24 + names + dst) - 14;
+    return mtu >= 68 ? mtu : 0;             /* IPv4's minimum MTU */
+}
+
+static gboolean tap_set_mtu(const char *name, int mtu, GError **error)
+{
+    struct ifreq ifr = { .ifr_mtu = mtu };
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    gboolean ok;
+
+    g_strlcpy(ifr.ifr_name, name, IFNAMSIZ);
+    ok = fd >= 0 && ioctl(fd, SIOCSIFMTU, &ifr) == 0;
+    if (!ok) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "'--path-mtu': setting the MTU of %s to %d: %s",
+                    name, mtu, g_strerror(errno));
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return ok;
 }
 
 static gboolean tap_writable(gint fd, GIOCondition cond, gpointer opaque)
@@ -144,6 +189,8 @@ static void print_stats(LimeviPort *port)
     g_print("{\"vm\":\"%s\",\"tx-frames\":%" G_GUINT64_FORMAT
             ",\"tx-flooded\":%" G_GUINT64_FORMAT
             ",\"tx-no-route\":%" G_GUINT64_FORMAT
+            ",\"tx-errors\":%" G_GUINT64_FORMAT
+            ",\"tx-too-big\":%" G_GUINT64_FORMAT
             ",\"rx-frames\":%" G_GUINT64_FORMAT
             ",\"rx-malformed\":%" G_GUINT64_FORMAT
             ",\"rx-wrong-vc\":%" G_GUINT64_FORMAT
@@ -151,6 +198,7 @@ static void print_stats(LimeviPort *port)
             ",\"rx-not-for-us\":%" G_GUINT64_FORMAT
             ",\"buffer-dropped\":%" G_GUINT64_FORMAT "}\n",
             info->vm, s->tx_frames, s->tx_flooded, s->tx_no_route,
+            s->tx_errors, s->tx_too_big,
             s->rx_frames, s->rx_malformed, s->rx_wrong_vc, s->rx_wrong_lan,
             s->rx_not_for_us, info->buffer.dropped);
 }
@@ -161,6 +209,7 @@ int main(int argc, char **argv)
     g_autofree char *listen = NULL;
     g_auto(GStrv) route_specs = NULL;
     gint64 buffer_limit = 0;
+    gint path_mtu = 0, tap_mtu = 0;
     GOptionEntry entries[] = {
         { "tap", 0, 0, G_OPTION_ARG_STRING, &tap_name,
           "TAP device to create or attach to", "NAME" },
@@ -174,6 +223,9 @@ int main(int argc, char **argv)
           "a peer (repeatable)", "VM=HOST:PORT[@LAN]" },
         { "buffer-limit", 0, 0, G_OPTION_ARG_INT64, &buffer_limit,
           "bytes held while the TAP queue is full", "BYTES" },
+        { "path-mtu", 0, 0, G_OPTION_ARG_INT, &path_mtu,
+          "MTU of the tunnel's path: sets the TAP MTU to fit, never "
+          "fragments", "BYTES" },
         { NULL }
     };
     g_autoptr(GOptionContext) ctx =
@@ -223,9 +275,25 @@ int main(int argc, char **argv)
     config.routes = (const LimeviRouteConfig *)routes->data;
     config.n_routes = routes->len;
     config.buffer_limit = buffer_limit;
+    config.no_fragment = path_mtu != 0;
+    if (path_mtu < 0 || path_mtu > G_MAXUINT16) {
+        g_printerr("limevi-tap: '--path-mtu' must be 1..65535, got %d\n",
+                   path_mtu);
+        return 2;
+    }
+    if (path_mtu && !(tap_mtu = tap_mtu_for(path_mtu, &config))) {
+        g_printerr("limevi-tap: '--path-mtu' %d leaves no room for a "
+                   "frame of 68 bytes after the tunnel's headers\n",
+                   path_mtu);
+        return 2;
+    }
 
     tap->fd = tap_open(tap_name, &error);
     if (tap->fd < 0) {
+        g_printerr("limevi-tap: %s\n", error->message);
+        return 1;
+    }
+    if (tap_mtu && !tap_set_mtu(tap_name, tap_mtu, &error)) {
         g_printerr("limevi-tap: %s\n", error->message);
         return 1;
     }

@@ -64,6 +64,9 @@ typedef struct {
     gboolean gate;
     GMainContext *context;      /* NULL: the thread-default context */
     guint mac_ageing;           /* seconds a learned MAC is kept; 0: 300 */
+    /* Never send a datagram in IP fragments: one over the path MTU fails
+     * and counts in tx_too_big (docs/tap.md, --path-mtu). */
+    gboolean no_fragment;
     /* Test seam, never set in production: this many outgoing UPDATE and
      * ACK messages are lost on purpose, to show that retransmission
      * recovers from a lossy WAN. */
@@ -86,6 +89,8 @@ typedef struct {
     guint64 tx_flooded;         /* frames from the guest sent to every peer */
     guint64 tx_no_route;        /* frames from the guest with no peer to go to */
     guint64 tx_errors;          /* sendto() failures */
+    guint64 tx_too_big;         /* ... of them, datagrams over the path MTU
+                                 * refused (EMSGSIZE) with no_fragment */
     guint64 rx_frames;          /* frames delivered to the guest */
     guint64 rx_bytes;
     guint64 rx_malformed;       /* truncated or inconsistent packets */

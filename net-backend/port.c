@@ -267,6 +267,9 @@ LimeviPort *limevi_port_new(const LimeviPortConfig *config,
         return NULL;
     }
     limevi_udp_set_writable_func(port->udp, port_on_writable);
+    if (config->no_fragment) {
+        limevi_udp_forbid_fragments(port->udp);
+    }
     port->listen = limevi_udp_endpoint_toward(port->udp, NULL);
     port->state = PORT_ACTIVE;
     return g_steal_pointer(&port);
@@ -307,6 +310,7 @@ LimeviPortInfo *limevi_port_get_info(LimeviPort *port)
     info->routes = limevi_route_table_to_infos(port->routes);
     limevi_buffer_get_info(port->held, &info->buffer);
     info->stats = port->stats;
+    info->stats.tx_too_big = limevi_udp_too_big(port->udp);
     info->mac_entries = limevi_mac_table_size(port->macs);
     info->epoch = port->epoch;
     info->peers_synced = port->peers_synced;

@@ -26,6 +26,7 @@ struct LimeviUdp {
     int full_errno;             /* why the latest send found no room */
     guint test_refuse;          /* test seam: sends to refuse ... */
     int test_refuse_errno;      /* ... with this errno */
+    guint64 too_big;            /* sends refused with EMSGSIZE */
 };
 
 static gboolean parse_port(const char *s, gboolean any_port, guint16 *port)
@@ -398,6 +399,12 @@ LimeviUdpResult limevi_udp_send_to(LimeviUdp *udp, GSocketAddress *to,
         err = errno;
     }
     if (!udp_errno_transient(err)) {
+        if (err == EMSGSIZE) {
+            /* IP_RECVERR queued a local error too: read it off, or the
+             * socket would stay readable (POLLERR) with nothing to read. */
+            udp->too_big++;
+            udp_drain_errors(g_socket_get_fd(udp->socket));
+        }
         return LIMEVI_UDP_FAILED;
     }
     udp->full_errno = err;
@@ -449,6 +456,22 @@ void limevi_udp_want_writable(LimeviUdp *udp)
                           udp, NULL);
     g_source_set_name(udp->out_source, "limevi-udp-out");
     g_source_attach(udp->out_source, udp->context);
+}
+
+void limevi_udp_forbid_fragments(LimeviUdp *udp)
+{
+    int fd = g_socket_get_fd(udp->socket);
+    int v4 = IP_PMTUDISC_DO, v6 = IPV6_PMTUDISC_DO;
+
+    if (g_socket_get_family(udp->socket) == G_SOCKET_FAMILY_IPV6) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v6, sizeof(v6));
+    }
+    setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v4, sizeof(v4));
+}
+
+guint64 limevi_udp_too_big(LimeviUdp *udp)
+{
+    return udp->too_big;
 }
 
 void limevi_udp_test_refuse(LimeviUdp *udp, guint sends, int err)

@@ -86,6 +86,14 @@ typedef void (*LimeviUdpWritableFunc)(gpointer opaque);
 void limevi_udp_set_writable_func(LimeviUdp *udp, LimeviUdpWritableFunc func);
 void limevi_udp_want_writable(LimeviUdp *udp);
 
+/*
+ * Sets the Don't Fragment bit and never fragments (IP_PMTUDISC_DO): a
+ * datagram over the path MTU is not sent, sendmsg() fails with EMSGSIZE,
+ * and limevi_udp_too_big() counts it.
+ */
+void limevi_udp_forbid_fragments(LimeviUdp *udp);
+guint64 limevi_udp_too_big(LimeviUdp *udp);
+
 /* Test seam: the next @sends sends fail with @err without reaching the
  * kernel. */
 void limevi_udp_test_refuse(LimeviUdp *udp, guint sends, int err);

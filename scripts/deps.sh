@@ -13,6 +13,7 @@ PKGS=(
   seabios ipxe-qemu qemu-system-data
   busybox-static cpio kmod iproute2 iputils-ping
   file xz-utils zstd ccache
+  iperf3 valgrind linux-perf
 )
 # libvirt 11 (not bookworm's 9): switchover-ack through migrations it runs.
 BACKPORTS_PKGS=(meson libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu

@@ -1,0 +1,218 @@
+/*
+ * limevi-tap on a 1500-byte path, in two namespaces joined by a veth of
+ * MTU 1500 (198.18.110.0/24), the TAPs on 198.18.111.0/24:
+ *   - --path-mtu 1500 sets the TAP MTU to the path less the tunnel's
+ *     headers, and a full-size ping with DF crosses the tunnel;
+ *   - told a path larger than the veth (--path-mtu 1600), the datagrams
+ *     of a full-size ping do not fit: they are refused and counted in
+ *     tx-too-big, and the kernel fragments nothing.
+ * Needs root; no QEMU.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ns_ok(): runs a command in a namespace, asserting it succeeds. */
+#include "gw-fixture.h"
+
+/* The names limevi-tap puts in every header: vc1, lan1, a and b. */
+#define HEADER_LEN (24 + 3 + 4 + 1 + 1)
+/* TAP MTU on a path of @path: IPv4, UDP, our header, Ethernet. */
+#define TAP_MTU(path) ((path) - 20 - 8 - HEADER_LEN - 14)
+
+typedef struct {
+    HNetns *ns;
+    GSubprocess *tap;
+    char *out;                  /* limevi-tap's stdout */
+} Side;
+
+static Side a, b;
+
+/* limevi-tap in @s, its stdout to a file (hnetns_spawn() discards it). */
+static void tap_start(Side *s, const char *self, const char *peer,
+                      int path_mtu)
+{
+    g_autoptr(GSubprocessLauncher) launcher =
+        harness_launcher_new(G_SUBPROCESS_FLAGS_STDERR_MERGE);
+    g_autoptr(GError) err = NULL;
+    g_autofree char *listen = g_strdup_printf("198.18.110.%s:7000",
+                                              self[0] == 'a' ? "1" : "2");
+    g_autofree char *route = g_strdup_printf("%s=198.18.110.%s:7000", peer,
+                                             peer[0] == 'a' ? "1" : "2");
+    g_autofree char *mtu = g_strdup_printf("%d", path_mtu);
+    const char *argv[] = { "ip", "netns", "exec", hnetns_name(s->ns),
+        g_getenv("LIMEVI_TAP"), "--tap", "lvmtu0", "--vm", self,
+        "--vc", "vc1", "--lan", "lan1", "--listen", listen,
+        "--route", route, "--path-mtu", mtu, NULL };
+    int fd = g_file_open_tmp("limevi-tap-mtu-XXXXXX", &s->out, &err);
+    gint64 deadline = harness_deadline(10000);
+
+    g_assert_no_error(err);
+    close(fd);
+    g_subprocess_launcher_set_stdout_file_path(launcher, s->out);
+    s->tap = g_subprocess_launcher_spawnv(launcher, argv, &err);
+    g_assert_no_error(err);
+    /* Up once its tunnel socket is bound, which follows the MTU. */
+    for (;;) {
+        g_autofree char *bound = ns_ok(s->ns, (const char *[]){ "ss", "-Hlun",
+                                       "sport = :7000", NULL });
+
+        if (*bound) {
+            break;
+        }
+        g_assert_cmpint(harness_remaining_ms(deadline), >, 0);
+        g_usleep(50000);
+    }
+    g_free(ns_ok(s->ns, (const char *[]){ "ip", "addr", "replace",
+                 self[0] == 'a' ? "198.18.111.1/24" : "198.18.111.2/24",
+                 "dev", "lvmtu0", NULL }));
+    g_free(ns_ok(s->ns, (const char *[]){ "ip", "link", "set", "lvmtu0",
+                 "up", NULL }));
+}
+
+/* Stops @s's limevi-tap; returns its counters, the JSON it prints. */
+static JsonObject *tap_stop(Side *s, JsonNode **holder)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *out = NULL;
+    g_auto(GStrv) lines = NULL;
+    guint n;
+
+    g_subprocess_send_signal(s->tap, SIGTERM);
+    g_assert_true(harness_wait_process(s->tap, 10000));
+    g_assert_cmpint(harness_process_status(s->tap), ==, 0);
+    g_file_get_contents(s->out, &out, NULL, &err);
+    g_assert_no_error(err);
+    lines = g_strsplit(g_strstrip(out), "\n", -1);
+    n = g_strv_length(lines);
+    g_assert_cmpuint(n, >, 0);
+    *holder = json_from_string(lines[n - 1], &err);
+    g_assert_no_error(err);
+    g_clear_object(&s->tap);
+    g_unlink(s->out);
+    g_clear_pointer(&s->out, g_free);
+    return json_node_get_object(*holder);
+}
+
+static int tap_mtu(Side *s)
+{
+    g_autofree char *mtu = ns_ok(s->ns, (const char *[]){ "cat",
+                                 "/sys/class/net/lvmtu0/mtu", NULL });
+
+    return atoi(mtu);
+}
+
+/* Fragments the IP layer of @s made (/proc/net/snmp, Ip: FragCreates). */
+static guint64 frag_creates(Side *s)
+{
+    g_autofree char *snmp = ns_ok(s->ns, (const char *[]){ "cat",
+                                  "/proc/net/snmp", NULL });
+    g_auto(GStrv) lines = g_strsplit(snmp, "\n", -1);
+    g_auto(GStrv) names = g_strsplit(lines[0], " ", -1);
+    g_auto(GStrv) values = g_strsplit(lines[1], " ", -1);
+
+    for (guint i = 0; names[i] && values[i]; i++) {
+        if (!strcmp(names[i], "FragCreates")) {
+            return g_ascii_strtoull(values[i], NULL, 10);
+        }
+    }
+    g_assert_not_reached();
+}
+
+/* ping -M do (DF, never fragment locally) with @size bytes of payload. */
+static int ping_df(int size, char **output)
+{
+    g_autofree char *s = g_strdup_printf("%d", size);
+
+    return hnetns_run(a.ns, (const char *[]){ "ping", "-M", "do", "-s", s,
+                      "-c", "3", "-i", "0.2", "-W", "2", "198.18.111.2",
+                      NULL }, 20000, output, NULL);
+}
+
+static void test_full_size_ping(void)
+{
+    g_autoptr(JsonNode) ha = NULL, hb = NULL;
+    g_autofree char *out = NULL, *over = NULL;
+    JsonObject *ca, *cb;
+    int mtu;
+
+    tap_start(&a, "a", "b", 1500);
+    tap_start(&b, "b", "a", 1500);
+    mtu = tap_mtu(&a);
+    g_assert_cmpint(mtu, ==, TAP_MTU(1500));
+    g_assert_cmpint(tap_mtu(&b), ==, TAP_MTU(1500));
+    /* The largest ICMP payload the TAP MTU carries: IP 20, ICMP 8. */
+    g_assert_cmpint(ping_df(mtu - 28, &out), ==, 0);
+    g_assert_nonnull(strstr(out, "3 received"));
+    /* One byte more: the host's own stack refuses it at the TAP. */
+    g_assert_cmpint(ping_df(mtu - 27, &over), !=, 0);
+    g_assert_nonnull(strstr(over, "message too long"));
+    ca = tap_stop(&a, &ha);
+    cb = tap_stop(&b, &hb);
+    g_assert_cmpint(json_object_get_int_member(ca, "tx-too-big"), ==, 0);
+    g_assert_cmpint(json_object_get_int_member(cb, "tx-too-big"), ==, 0);
+    g_assert_cmpint(json_object_get_int_member(cb, "rx-frames"), >=, 3);
+    g_assert_cmpuint(frag_creates(&a), ==, 0);
+}
+
+static void test_oversize_counted(void)
+{
+    g_autoptr(JsonNode) ha = NULL, hb = NULL;
+    g_autofree char *out = NULL;
+    guint64 frags = frag_creates(&a);
+    JsonObject *ca;
+
+    /* A path claimed larger than the veth: frames of up to TAP_MTU(1600)
+     * reach the tunnel, and their datagrams exceed 1500 bytes. */
+    tap_start(&a, "a", "b", 1600);
+    tap_start(&b, "b", "a", 1500);
+    g_assert_cmpint(tap_mtu(&a), ==, TAP_MTU(1600));
+    /* A small ping first: the tunnel works, ARP is resolved. */
+    g_assert_cmpint(ping_df(56, NULL), ==, 0);
+    g_assert_cmpint(ping_df(TAP_MTU(1600) - 28, &out), !=, 0);
+    g_assert_nonnull(strstr(out, "0 received"));
+    ca = tap_stop(&a, &ha);
+    tap_stop(&b, &hb);
+    g_assert_cmpint(json_object_get_int_member(ca, "tx-too-big"), ==, 3);
+    g_assert_cmpint(json_object_get_int_member(ca, "tx-errors"), >=, 3);
+    g_assert_cmpuint(frag_creates(&a), ==, frags);
+}
+
+int main(int argc, char **argv)
+{
+    g_autoptr(GError) err = NULL;
+    int ret;
+
+    g_test_init(&argc, &argv, NULL);
+    if (geteuid() != 0 || !g_getenv("LIMEVI_TAP")) {
+        g_print("Bail out! needs root and LIMEVI_TAP (meson test sets it)\n");
+        return 1;
+    }
+    a.ns = hnetns_new("lvedpmtu", &err);
+    g_assert_no_error(err);
+    b.ns = hnetns_new("lvedpmtu", &err);
+    g_assert_no_error(err);
+    g_free(ns_ok(a.ns, (const char *[]){ "ip", "link", "add", "lvmtu-a",
+                 "mtu", "1500", "type", "veth", "peer", "name", "lvmtu-b",
+                 "mtu", "1500", "netns", hnetns_name(b.ns), NULL }));
+    g_free(ns_ok(a.ns, (const char *[]){ "ip", "addr", "add",
+                 "198.18.110.1/24", "dev", "lvmtu-a", NULL }));
+    g_free(ns_ok(b.ns, (const char *[]){ "ip", "addr", "add",
+                 "198.18.110.2/24", "dev", "lvmtu-b", NULL }));
+    g_free(ns_ok(a.ns, (const char *[]){ "ip", "link", "set", "lvmtu-a",
+                 "up", NULL }));
+    g_free(ns_ok(b.ns, (const char *[]){ "ip", "link", "set", "lvmtu-b",
+                 "up", NULL }));
+
+    g_test_add_func("/tap/mtu/full-size-ping-with-df-crosses-a-1500-path",
+                    test_full_size_ping);
+    g_test_add_func("/tap/mtu/oversize-datagram-counted-not-fragmented",
+                    test_oversize_counted);
+    ret = g_test_run();
+    hnetns_free(a.ns);
+    hnetns_free(b.ns);
+    return ret;
+}
