@@ -34,12 +34,6 @@ static int tap_open(const char *name, GError **error)
     struct ifreq ifr = { 0 };
     int fd;
 
-    if (strlen(name) >= IFNAMSIZ) {
-        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
-                    "'--tap' name '%s' is longer than %d characters",
-                    name, IFNAMSIZ - 1);
-        return -1;
-    }
     fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
@@ -203,33 +197,126 @@ static void print_stats(LimeviPort *port)
             s->rx_not_for_us, info->buffer.dropped);
 }
 
-int main(int argc, char **argv)
+/*
+ * The library names the -netdev option at fault ("'listen' ...",
+ * "'routes' entry 1: ..."); say it as typed here ("'--listen' ...",
+ * "'--route vm2=...': ...").  Returns a new string.
+ */
+static char *tap_option_message(const char *msg, char **route_specs)
 {
-    g_autofree char *tap_name = NULL, *vm = NULL, *vc = NULL, *lan = NULL;
-    g_autofree char *listen = NULL;
-    g_auto(GStrv) route_specs = NULL;
-    gint64 buffer_limit = 0;
-    gint path_mtu = 0, tap_mtu = 0;
+    static const char *const same[] = { "vm", "vc", "lan", "listen",
+                                        "buffer-limit" };
+    guint64 entry;
+    char *end;
+
+    if (g_str_has_prefix(msg, "'routes' entry ")) {
+        entry = g_ascii_strtoull(msg + strlen("'routes' entry "), &end, 10);
+        if (g_str_has_prefix(end, ": ") && route_specs &&
+            entry < g_strv_length(route_specs)) {
+            return g_strdup_printf("'--route %s': %s", route_specs[entry],
+                                   end + 2);
+        }
+    }
+    if (g_str_has_prefix(msg, "'routes' ")) {
+        return g_strconcat("'--route' ", msg + strlen("'routes' "), NULL);
+    }
+    for (gsize i = 0; i < G_N_ELEMENTS(same); i++) {
+        g_autofree char *quoted = g_strdup_printf("'%s'", same[i]);
+
+        if (g_str_has_prefix(msg, quoted)) {
+            return g_strdup_printf("'--%s'%s", same[i],
+                                   msg + strlen(quoted));
+        }
+    }
+    return g_strdup(msg);
+}
+
+/* The command line's values, checked before anything is opened. */
+typedef struct {
+    char *tap_name, *vm, *vc, *lan, *listen;
+    GStrv route_specs;
+    gint64 buffer_limit;
+    gint path_mtu;              /* 0: not given */
+} TapOptions;
+
+static void tap_options_clear(TapOptions *o)
+{
+    g_free(o->tap_name);
+    g_free(o->vm);
+    g_free(o->vc);
+    g_free(o->lan);
+    g_free(o->listen);
+    g_strfreev(o->route_specs);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(TapOptions, tap_options_clear)
+
+/*
+ * Usage errors: one message naming the option, before any device or
+ * socket exists.  The values the library checks itself (names,
+ * endpoints, the buffer's range) are checked by limevi_port_new().
+ */
+static gboolean tap_options_parse(TapOptions *o, int *argc, char ***argv,
+                                  GError **error)
+{
     GOptionEntry entries[] = {
-        { "tap", 0, 0, G_OPTION_ARG_STRING, &tap_name,
+        { "tap", 0, 0, G_OPTION_ARG_STRING, &o->tap_name,
           "TAP device to create or attach to", "NAME" },
-        { "vm", 0, 0, G_OPTION_ARG_STRING, &vm,
+        { "vm", 0, 0, G_OPTION_ARG_STRING, &o->vm,
           "VM name of this endpoint in the VC", "NAME" },
-        { "vc", 0, 0, G_OPTION_ARG_STRING, &vc, "virtual cluster", "VC" },
-        { "lan", 0, 0, G_OPTION_ARG_STRING, &lan, "LAN of the VC", "LAN" },
-        { "listen", 0, 0, G_OPTION_ARG_STRING, &listen,
+        { "vc", 0, 0, G_OPTION_ARG_STRING, &o->vc, "virtual cluster", "VC" },
+        { "lan", 0, 0, G_OPTION_ARG_STRING, &o->lan, "LAN of the VC", "LAN" },
+        { "listen", 0, 0, G_OPTION_ARG_STRING, &o->listen,
           "UDP address of the tunnel endpoint", "HOST:PORT" },
-        { "route", 0, 0, G_OPTION_ARG_STRING_ARRAY, &route_specs,
+        { "route", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->route_specs,
           "a peer (repeatable)", "VM=HOST:PORT[@LAN]" },
-        { "buffer-limit", 0, 0, G_OPTION_ARG_INT64, &buffer_limit,
+        { "buffer-limit", 0, 0, G_OPTION_ARG_INT64, &o->buffer_limit,
           "bytes held while the TAP queue is full", "BYTES" },
-        { "path-mtu", 0, 0, G_OPTION_ARG_INT, &path_mtu,
+        { "path-mtu", 0, 0, G_OPTION_ARG_INT, &o->path_mtu,
           "MTU of the tunnel's path: sets the TAP MTU to fit, never "
           "fragments", "BYTES" },
         { NULL }
     };
     g_autoptr(GOptionContext) ctx =
         g_option_context_new("- join a TAP device to a LimeVI LAN");
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    g_option_context_set_description(ctx,
+        "Example:\n  limevi-tap --tap lv0 --vm host1 --vc vc1 --lan lan1 \\\n"
+        "    --listen 127.0.0.1:7000 --route vm1=127.0.0.1:7001\n");
+    if (!g_option_context_parse(ctx, argc, argv, error)) {
+        return FALSE;
+    }
+    if (*argc > 1) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "unexpected argument '%s'", (*argv)[1]);
+        return FALSE;
+    }
+    if (!o->tap_name || !o->vm || !o->vc || !o->lan || !o->listen) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "'--%s' is required",
+                    !o->tap_name ? "tap" : !o->vm ? "vm" : !o->vc ? "vc" :
+                    !o->lan ? "lan" : "listen");
+        return FALSE;
+    }
+    if (!o->tap_name[0] || strlen(o->tap_name) >= IFNAMSIZ) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "'--tap' name '%s' must be 1 to %d characters",
+                    o->tap_name, IFNAMSIZ - 1);
+        return FALSE;
+    }
+    if (o->buffer_limit < 0) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "'--buffer-limit' must not be negative");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+int main(int argc, char **argv)
+{
+    g_auto(TapOptions) opts = { 0 };
+    g_auto(GStrv) typed_routes = NULL;
     g_autoptr(GError) error = NULL;
     g_autoptr(GArray) routes =
         g_array_new(FALSE, TRUE, sizeof(LimeviRouteConfig));
@@ -239,66 +326,63 @@ int main(int argc, char **argv)
         .can_receive = tap_can_receive,
     };
     LimeviPortConfig config = { 0 };
+    gint tap_mtu = 0;
 
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    g_option_context_set_description(ctx,
-        "Example:\n  limevi-tap --tap lv0 --vm host1 --vc vc1 --lan lan1 \\\n"
-        "    --listen 127.0.0.1:7000 --route vm1=127.0.0.1:7001\n");
-    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+    if (!tap_options_parse(&opts, &argc, &argv, &error)) {
         g_printerr("limevi-tap: %s\n", error->message);
         return 2;
     }
-    if (!tap_name || !vm || !vc || !lan || !listen) {
-        g_printerr("limevi-tap: '--%s' is required\n",
-                   !tap_name ? "tap" : !vm ? "vm" : !vc ? "vc" :
-                   !lan ? "lan" : "listen");
-        return 2;
-    }
-    if (buffer_limit < 0) {
-        g_printerr("limevi-tap: '--buffer-limit' must not be negative\n");
-        return 2;
-    }
-    for (guint i = 0; route_specs && route_specs[i]; i++) {
+    /* parse_route() cuts the specs up; messages quote them whole. */
+    typed_routes = g_strdupv(opts.route_specs);
+    for (guint i = 0; opts.route_specs && opts.route_specs[i]; i++) {
         LimeviRouteConfig r = { 0 };
 
-        if (!parse_route(route_specs[i], &r, &error)) {
+        if (!parse_route(opts.route_specs[i], &r, &error)) {
             g_printerr("limevi-tap: %s\n", error->message);
             return 2;
         }
         g_array_append_val(routes, r);
     }
 
-    config.vm = vm;
-    config.vc = vc;
-    config.lan = lan;
-    config.listen = listen;
+    config.vm = opts.vm;
+    config.vc = opts.vc;
+    config.lan = opts.lan;
+    config.listen = opts.listen;
     config.routes = (const LimeviRouteConfig *)routes->data;
     config.n_routes = routes->len;
-    config.buffer_limit = buffer_limit;
-    config.no_fragment = path_mtu != 0;
-    if (path_mtu < 0 || path_mtu > G_MAXUINT16) {
+    config.buffer_limit = opts.buffer_limit;
+    config.no_fragment = opts.path_mtu != 0;
+    if (opts.path_mtu < 0 || opts.path_mtu > G_MAXUINT16) {
         g_printerr("limevi-tap: '--path-mtu' must be 1..65535, got %d\n",
-                   path_mtu);
+                   opts.path_mtu);
         return 2;
     }
-    if (path_mtu && !(tap_mtu = tap_mtu_for(path_mtu, &config))) {
+    if (opts.path_mtu && !(tap_mtu = tap_mtu_for(opts.path_mtu, &config))) {
         g_printerr("limevi-tap: '--path-mtu' %d leaves no room for a "
                    "frame of 68 bytes after the tunnel's headers\n",
-                   path_mtu);
+                   opts.path_mtu);
         return 2;
     }
 
-    tap->fd = tap_open(tap_name, &error);
+    /* The port first: it checks every value before it binds, so a bad
+     * option creates no TAP device.  Nothing is delivered before the
+     * main loop runs, by which time the TAP device is open. */
+    tap->fd = -1;
+    tap->port = limevi_port_new(&config, &ops, tap, &error);
+    if (!tap->port) {
+        g_autofree char *msg = tap_option_message(error->message,
+                                                  typed_routes);
+
+        g_printerr("limevi-tap: %s\n", msg);
+        return g_error_matches(error, LIMEVI_ERROR, LIMEVI_ERROR_BIND) ? 1
+                                                                       : 2;
+    }
+    tap->fd = tap_open(opts.tap_name, &error);
     if (tap->fd < 0) {
         g_printerr("limevi-tap: %s\n", error->message);
         return 1;
     }
-    if (tap_mtu && !tap_set_mtu(tap_name, tap_mtu, &error)) {
-        g_printerr("limevi-tap: %s\n", error->message);
-        return 1;
-    }
-    tap->port = limevi_port_new(&config, &ops, tap, &error);
-    if (!tap->port) {
+    if (tap_mtu && !tap_set_mtu(opts.tap_name, tap_mtu, &error)) {
         g_printerr("limevi-tap: %s\n", error->message);
         return 1;
     }

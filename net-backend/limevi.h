@@ -148,8 +148,10 @@ typedef struct {
      * INVALID and removed is TRUE).  Optional. */
     void (*route_changed)(gpointer opaque, const LimeviRouteInfo *info,
                           gboolean removed);
-    /* Monotonic time in microseconds, for MAC ageing.  Optional:
-     * g_get_monotonic_time() when NULL; tests supply their own clock. */
+    /* Monotonic time in microseconds, for MAC ageing and the receive
+     * side's gap and resequencing timeouts (their timers only poll it).
+     * Optional: g_get_monotonic_time() when NULL; tests supply their own
+     * clock. */
     gint64 (*now)(gpointer opaque);
     /* Every peer acknowledged the route announced at @epoch.  Optional. */
     void (*peers_synced)(gpointer opaque, guint32 epoch, guint peers);

@@ -127,7 +127,7 @@ step "limevi migrate vc1 --to B"
   --report "$OUT/report.json" --svg "$OUT/timeline.svg"
 
 step "After the move"
-"$LIMEVI" status "$WORK/vc1.conf"
+"$LIMEVI" status "$WORK/vc1.conf" || die "limevi status failed after the move"
 
 step "What web's receiver counted when the streams ended (per sender)"
 for i in $(seq 1200); do
@@ -148,6 +148,11 @@ verdict() {
 }
 verdict app 75000
 verdict tap 37500
+# A receiver that reported at A finished before the switchover, and its
+# clean count would then say nothing about the move.
+! grep -q '"received"' "$WORK/a1/web.log" ||
+  die "web's receiver finished at site A, before the switchover"
+echo "  both streams outlasted the move: web's receiver reported at site B"
 echo
 echo "  report: $OUT/report.json, timeline: $OUT/timeline.svg"
 step "Done: the VC moved from site A to site B with one switchover, every frame delivered once and in order"

@@ -174,7 +174,8 @@ typedef struct {
     gint64 downtime_ms;         /* "downtime", QEMU's own estimate */
     gint64 setup_time_ms;       /* "setup-time" */
     /* The guest's real pause: dst's RESUME event time minus src's STOP
-     * event time (QMP timestamps, one clock); -1 when unknown. */
+     * event time (QMP timestamps, one clock); -1 until completed (a
+     * completed migration without both events is an error). */
     gint64 pause_ms;
 } HMigrateResult;
 

@@ -247,23 +247,33 @@ gboolean hvm_migrate_wait(HVm *src, HVm *dst, guint timeout_ms,
         add_dst_stderr(dst, err);
         return FALSE;
     }
-    /* Queued by now: src stops before it completes. */
-    stop = hvm_qmp_take_event(src, "STOP", src->migrate_since,
-                              harness_deadline(1000), NULL);
+    /* Queued by now: src stops before it completes.  Without it the
+     * guest never froze, or events are lost: either way not a
+     * migration the caller may trust. */
+    stop = hvm_qmp_take_event(src, "STOP", src->migrate_since, deadline,
+                              err);
+    if (!stop) {
+        g_prefix_error(err, "%s -> %s: completed, but no STOP from %s: ",
+                       src->name, dst->name, src->name);
+        return FALSE;
+    }
+    if (hvm_qmp_event_time(resume) < hvm_qmp_event_time(stop)) {
+        g_set_error(err, HARNESS_ERROR, HARNESS_ERROR_FAILED,
+                    "%s -> %s: %s resumed before %s stopped", src->name,
+                    dst->name, dst->name, src->name);
+        return FALSE;
+    }
 
     dst->ready = src->ready;
     dst->seq = src->seq;        /* src's late end marks are never ours */
     dst->resync = TRUE;
     if (result) {
-        gint64 t_stop = stop ? hvm_qmp_event_time(stop) : -1;
-        gint64 t_resume = hvm_qmp_event_time(resume);
-
         result->port = src->migrate_port;
         result->total_time_ms = int_member(o, "total-time");
         result->downtime_ms = int_member(o, "downtime");
         result->setup_time_ms = int_member(o, "setup-time");
-        result->pause_ms = t_stop >= 0 && t_resume >= t_stop
-                               ? (t_resume - t_stop) / 1000 : -1;
+        result->pause_ms = (hvm_qmp_event_time(resume) -
+                            hvm_qmp_event_time(stop)) / 1000;
     }
     return TRUE;
 }

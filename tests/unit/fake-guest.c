@@ -179,3 +179,11 @@ void test_spin(GMainContext *context, guint ms)
         }
     }
 }
+
+void test_fire(GMainContext *context, GSource *timer)
+{
+    g_assert_nonnull(timer);
+    /* A timeout source is due at its ready time: 0 is overdue. */
+    g_source_set_ready_time(timer, 0);
+    g_main_context_iteration(context, FALSE);
+}

@@ -52,6 +52,12 @@ gboolean test_wait(GMainContext *context, gboolean (*cond)(gpointer),
                    gpointer data);
 /* Iterates @context for @ms milliseconds: lets stray packets arrive. */
 void test_spin(GMainContext *context, guint ms);
+/*
+ * Dispatches @timer, one of a port's timer sources (not NULL), on
+ * @context now, whatever the wall clock says.  With the port's clock in
+ * FakeGuest.now, a test steps time itself: advance now, fire the timer.
+ */
+void test_fire(GMainContext *context, GSource *timer);
 
 extern const guint8 test_broadcast[6];
 

@@ -559,8 +559,8 @@ int main(int argc, char **argv)
 {
     g_auto(GStrv) site_specs = NULL, link_specs = NULL;
     g_autofree char *defaults = NULL, *stats_path = NULL;
-    g_autofree char *ready_path = NULL, *json = NULL;
-    gint64 seed = -1;
+    g_autofree char *ready_path = NULL, *json = NULL, *seed_str = NULL;
+    guint64 seed = 0;
     GOptionEntry entries[] = {
         { "site", 0, 0, G_OPTION_ARG_STRING_ARRAY, &site_specs,
           "a site and its interface here (repeatable)", "NAME=IFNAME" },
@@ -568,7 +568,7 @@ int main(int argc, char **argv)
           "a link's properties (repeatable)", "A-B:KEY=VALUE,..." },
         { "default", 0, 0, G_OPTION_ARG_STRING, &defaults,
           "properties of links not given", "KEY=VALUE,..." },
-        { "seed", 0, 0, G_OPTION_ARG_INT64, &seed,
+        { "seed", 0, 0, G_OPTION_ARG_STRING, &seed_str,
           "seed of loss and jitter (default: random, reported)", "N" },
         { "stats-json", 0, 0, G_OPTION_ARG_FILENAME, &stats_path,
           "write the statistics here at exit, not to stdout", "PATH" },
@@ -595,8 +595,10 @@ int main(int argc, char **argv)
         g_printerr("limevi-wan: unexpected argument '%s'\n", argv[1]);
         return 2;
     }
-    if (seed < -1 || seed > G_MAXUINT32) {
-        g_printerr("limevi-wan: '--seed' must be 0..%u\n", G_MAXUINT32);
+    if (seed_str && !g_ascii_string_to_unsigned(seed_str, 10, 0, G_MAXUINT32,
+                                                &seed, NULL)) {
+        g_printerr("limevi-wan: '--seed' must be 0..%u, got '%s'\n",
+                   G_MAXUINT32, seed_str);
         return 2;
     }
     if (!parse_sites(&wan, site_specs, &error) ||
@@ -604,7 +606,7 @@ int main(int argc, char **argv)
         g_printerr("limevi-wan: %s\n", error->message);
         return 2;
     }
-    wan.seed = seed >= 0 ? (guint32)seed : g_random_int();
+    wan.seed = seed_str ? (guint32)seed : g_random_int();
     wan.rand = g_rand_new_with_seed(wan.seed);
     wan.macs = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
                                      NULL);
