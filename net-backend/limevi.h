@@ -61,7 +61,6 @@ typedef struct {
     const LimeviRouteConfig *routes;
     guint n_routes;
     guint64 buffer_limit;       /* bytes; 0 selects the default */
-    gboolean gate;
     GMainContext *context;      /* NULL: the thread-default context */
     guint mac_ageing;           /* seconds a learned MAC is kept; 0: 300 */
     /* Never send a datagram in IP fragments: one over the path MTU fails
