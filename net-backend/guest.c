@@ -39,6 +39,13 @@ static gboolean guest_paced(LimeviPort *port)
 {
     gint64 now = g_get_monotonic_time();
 
+    /* A guest just resumed on a new host runs slowly at first (a new
+     * QEMU translates its code anew): start low, double every 50 ms. */
+    if (port->reseq && !limevi_pace_ramped(&port->guest_pace)) {
+        limevi_pace_ramp(&port->guest_pace, LIMEVI_GUEST_RATE_START, now);
+    } else if (!port->reseq && limevi_pace_ramped(&port->guest_pace)) {
+        limevi_pace_end_ramp(&port->guest_pace);
+    }
     if (limevi_pace_take(&port->guest_pace, 1, now)) {
         /* Not while catching up after a switchover: that is no rate the
          * guest ever had. */

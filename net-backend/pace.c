@@ -21,6 +21,8 @@ void limevi_pace_init(LimeviPace *pace, guint64 rate, guint64 min_rate,
     pace->tokens = burst * PACE_SCALE;
     pace->last_us = now_us;
     pace->tick = NULL;
+    pace->ramp_from = rate;
+    pace->ramp_us = 0;
 }
 
 static void pace_refill(LimeviPace *pace, gint64 now_us)
@@ -30,6 +32,12 @@ static void pace_refill(LimeviPace *pace, gint64 now_us)
 
     if (now_us <= pace->last_us) {
         return;
+    }
+    if (pace->ramp_us && pace->rate < pace->max_rate) {
+        gint64 steps = (now_us - pace->ramp_us) / (LIMEVI_PACE_RAMP_MS * 1000);
+
+        pace->rate = steps >= 32 ? pace->max_rate :
+                     MIN(pace->max_rate, pace->ramp_from << steps);
     }
     /* Past the time an empty bucket takes to fill, it is full: this also
      * keeps the product below from overflowing. */
@@ -80,6 +88,20 @@ void limevi_pace_observe(LimeviPace *pace, guint64 n, gint64 now_us)
     pace->rate = pace->max_rate;
     pace->window_us = now_us;
     pace->window_units = 0;
+}
+
+void limevi_pace_ramp(LimeviPace *pace, guint64 from, gint64 now_us)
+{
+    pace_refill(pace, now_us);
+    pace->ramp_from = MAX(1, MIN(from, pace->max_rate));
+    pace->rate = pace->ramp_from;
+    pace->ramp_us = now_us ? now_us : 1;
+}
+
+void limevi_pace_end_ramp(LimeviPace *pace)
+{
+    pace->ramp_us = 0;
+    pace->rate = pace->max_rate;
 }
 
 void limevi_pace_slow_down(LimeviPace *pace)

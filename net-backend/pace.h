@@ -13,6 +13,7 @@
 #include "limevi.h"
 
 #define LIMEVI_PACE_WINDOW_MS 100
+#define LIMEVI_PACE_RAMP_MS 50
 
 typedef struct {
     guint64 rate;               /* units per second now */
@@ -25,6 +26,8 @@ typedef struct {
     guint64 tokens;             /* in millionths of a unit */
     gint64 last_us;             /* when @tokens was last brought up */
     GSource *tick;              /* limevi_pace_retry_later(), or NULL */
+    guint64 ramp_from;          /* limevi_pace_ramp(): the rate it began */
+    gint64 ramp_us;             /* ... when; 0: no ramp */
 } LimeviPace;
 
 /*
@@ -70,6 +73,19 @@ void limevi_pace_retried(LimeviPace *pace);
 
 /* The link refused a send: half the rate, down to the minimum. */
 void limevi_pace_slow_down(LimeviPace *pace);
+
+/*
+ * Starts again from @from units per second, doubling every
+ * LIMEVI_PACE_RAMP_MS up to the configured rate: for a receiver that has
+ * just woken up and is slow at first.
+ */
+void limevi_pace_ramp(LimeviPace *pace, guint64 from, gint64 now_us);
+/* Whether a ramp began and was not ended by limevi_pace_end_ramp(). */
+static inline gboolean limevi_pace_ramped(const LimeviPace *pace)
+{
+    return pace->ramp_us != 0;
+}
+void limevi_pace_end_ramp(LimeviPace *pace);
 
 /* What waited is gone: back to the configured rate. */
 void limevi_pace_reset(LimeviPace *pace);
