@@ -40,7 +40,7 @@ static gboolean guest_paced(LimeviPort *port)
     gint64 now = g_get_monotonic_time();
 
     /* A guest just resumed on a new host runs slowly at first (a new
-     * QEMU translates its code anew): start low, double every 100 ms. */
+     * QEMU translates its code anew): start low, double every 50 ms. */
     if (port->reseq && !limevi_pace_ramped(&port->guest_pace)) {
         limevi_pace_ramp(&port->guest_pace, LIMEVI_GUEST_RATE_START, now);
     } else if (!port->reseq && limevi_pace_ramped(&port->guest_pace)) {

@@ -42,18 +42,18 @@ typedef enum {
  * guest-rate frames per second (or twice its everyday rate), in bursts
  * of at most LIMEVI_GUEST_BURST, which a default socket buffer
  * (rmem_default 212992) takes; after a switchover from
- * LIMEVI_GUEST_RATE_START, doubling every 100 ms, as a guest just resumed
+ * LIMEVI_GUEST_RATE_START, doubling every 50 ms, as a guest just resumed
  * on a new host is slow at first.
  */
 #define LIMEVI_FLUSH_RATE_DEFAULT   (50ULL * 1000 * 1000 / 8)
 #define LIMEVI_FLUSH_RATE_MIN       (1000ULL * 1000 / 8)
 #define LIMEVI_FLUSH_RATE_MAX       (100ULL * 1000 * 1000 * 1000 / 8)
 #define LIMEVI_FLUSH_BURST          (16 * 1024)
-#define LIMEVI_GUEST_RATE_DEFAULT   2500
+#define LIMEVI_GUEST_RATE_DEFAULT   3000
 #define LIMEVI_GUEST_RATE_MIN       100
 #define LIMEVI_GUEST_RATE_MAX       10000000
 #define LIMEVI_GUEST_BURST          16
-#define LIMEVI_GUEST_RATE_START     250
+#define LIMEVI_GUEST_RATE_START     500
 
 typedef enum {
     LIMEVI_ROUTE_VALID,

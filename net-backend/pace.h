@@ -13,7 +13,7 @@
 #include "limevi.h"
 
 #define LIMEVI_PACE_WINDOW_MS 100
-#define LIMEVI_PACE_RAMP_MS 100
+#define LIMEVI_PACE_RAMP_MS 50
 
 typedef struct {
     guint64 rate;               /* units per second now */
