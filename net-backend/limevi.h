@@ -33,6 +33,28 @@ typedef enum {
 #define LIMEVI_BUFFER_LIMIT_MIN     2048
 #define LIMEVI_BUFFER_LIMIT_MAX     (1024ULL * 1024 * 1024)
 
+/*
+ * Pacing (docs/migration.md, "Pacing what waited").  Frames that waited
+ * (held for a moving peer, forwarded by the source, refused by a full
+ * link) go at most at flush-rate bytes per second, or twice the rate the
+ * port's own traffic had if that is more; the rate halves each time the
+ * link refuses a send.  Frames held for the guest reach it at most at
+ * guest-rate frames per second (or twice its everyday rate), in bursts
+ * of at most LIMEVI_GUEST_BURST, which a default socket buffer
+ * (rmem_default 212992) takes; after a switchover from
+ * LIMEVI_GUEST_RATE_START, doubling every 50 ms, as a guest just resumed
+ * on a new host is slow at first.
+ */
+#define LIMEVI_FLUSH_RATE_DEFAULT   (50ULL * 1000 * 1000 / 8)
+#define LIMEVI_FLUSH_RATE_MIN       (1000ULL * 1000 / 8)
+#define LIMEVI_FLUSH_RATE_MAX       (100ULL * 1000 * 1000 * 1000 / 8)
+#define LIMEVI_FLUSH_BURST          (16 * 1024)
+#define LIMEVI_GUEST_RATE_DEFAULT   3000
+#define LIMEVI_GUEST_RATE_MIN       100
+#define LIMEVI_GUEST_RATE_MAX       10000000
+#define LIMEVI_GUEST_BURST          16
+#define LIMEVI_GUEST_RATE_START     500
+
 typedef enum {
     LIMEVI_ROUTE_VALID,
     LIMEVI_ROUTE_INVALID,
@@ -66,6 +88,8 @@ typedef struct {
     /* Never send a datagram in IP fragments: one over the path MTU fails
      * and counts in tx_too_big (docs/tap.md, --path-mtu). */
     gboolean no_fragment;
+    guint64 flush_rate;         /* bytes/s; 0: LIMEVI_FLUSH_RATE_DEFAULT */
+    guint guest_rate;           /* frames/s; 0: LIMEVI_GUEST_RATE_DEFAULT */
     /* Test seam, never set in production: this many outgoing UPDATE and
      * ACK messages are lost on purpose, to show that retransmission
      * recovers from a lossy WAN. */

@@ -254,6 +254,10 @@ LimeviPort *limevi_port_new(const LimeviPortConfig *config,
     port->macs = limevi_mac_table_new(ageing * G_USEC_PER_SEC,
                                       ops->now ? port_now : NULL, port);
     port->held = limevi_buffer_new(limit);
+    if (!limevi_tx_init(port, config, error) ||
+        !limevi_guest_init(port, config, error)) {
+        return NULL;
+    }
     limevi_rx_init(port);
     limevi_control_init(port, config->test_drop_control);
     if (!port_add_config_routes(port, config, error)) {
@@ -286,6 +290,8 @@ void limevi_port_free(LimeviPort *port)
     if (port->rx) {
         limevi_rx_cleanup(port);
     }
+    limevi_tx_cleanup(port);
+    limevi_guest_cleanup(port);
     limevi_udp_free(port->udp);
     g_main_context_unref(port->context);
     limevi_buffer_free(port->held);

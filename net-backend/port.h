@@ -15,6 +15,7 @@
 #include "buffer.h"
 #include "limevi.h"
 #include "mac.h"
+#include "pace.h"
 #include "route.h"
 #include "udp.h"
 #include "wire.h"
@@ -74,6 +75,8 @@ struct LimeviPort {
     LimeviMacTable *macs;
     LimeviBuffer *held;         /* frames for the guest, oldest first */
     gboolean guest_blocked;     /* deliver() said no: wait for guest_ready */
+    LimeviPace guest_pace;      /* guest.c: frames/s into the guest */
+    LimeviPace flush_pace;      /* tx.c: bytes/s of what waited */
     LimeviStats stats;
 
     /* Source side: datagrams for our VM once its state left. */

@@ -10,6 +10,7 @@
 
 #include "guest.h"
 #include "rx.h"
+#include "tx.h"
 
 #define ETH_ALEN 6
 /* How many runs of sequence numbers a sender's resequencing queue
@@ -133,9 +134,13 @@ void limevi_rx_forward_flush(LimeviPort *port)
 
     while (port->forward_to &&
            (data = limevi_buffer_peek(port->forward, &len))) {
+        /* At the pace, not as one burst into the migration's stream. */
+        if (!limevi_tx_paced(port, len)) {
+            return;
+        }
         if (limevi_udp_send_to(port->udp, port->forward_to, data, len, NULL,
                                0) == LIMEVI_UDP_FULL) {
-            limevi_udp_want_writable(port->udp);
+            limevi_tx_refused(port);
             return;
         }
         limevi_buffer_pop(port->forward);

@@ -4,6 +4,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include "rx.h"
 #include "tx.h"
 
 /* Sends one frame with the route's next number.  A number is used up
@@ -38,7 +39,8 @@ static LimeviUdpResult tx_send_now(LimeviPort *port, LimeviRoute *route,
     return res;
 }
 
-/* The link was full: the frame waits, in order, within buffer-limit. */
+/* The link had no room, or the frame is behind one that waits: it
+ * waits, in order, within buffer-limit. */
 static void tx_backlog(LimeviPort *port, LimeviRoute *route,
                        const guint8 *frame, gsize len)
 {
@@ -52,37 +54,102 @@ static void tx_backlog(LimeviPort *port, LimeviRoute *route,
                                       port->stats.tx_held_dropped);
         }
     }
+}
+
+static gboolean tx_flush_tick(gpointer data)
+{
+    LimeviPort *port = data;
+
+    limevi_pace_retried(&port->flush_pace);
+    limevi_tx_drain(port);
+    limevi_rx_forward_flush(port);
+    return G_SOURCE_REMOVE;
+}
+
+gboolean limevi_tx_paced(LimeviPort *port, gsize len)
+{
+    gint64 now = g_get_monotonic_time();
+
+    if (limevi_pace_take(&port->flush_pace, len, now)) {
+        return TRUE;
+    }
+    limevi_pace_retry_later(&port->flush_pace, len, now, port->context,
+                            tx_flush_tick, port);
+    return FALSE;
+}
+
+void limevi_tx_refused(LimeviPort *port)
+{
+    limevi_pace_slow_down(&port->flush_pace);
     limevi_udp_want_writable(port->udp);
 }
 
-/* Sends what waits for @route; FALSE when the link is full again.
- * Flooded or not, a backlogged frame goes as unicast: it was for this
- * peer alone by then. */
-static gboolean tx_drain_route(LimeviPort *port, LimeviRoute *route)
+typedef enum {
+    TX_DRAINED,                 /* nothing waits for the route any more */
+    TX_SENT_ONE,                /* one frame went; more wait */
+    TX_BLOCKED,                 /* the pace or the link says: later */
+} TxDrain;
+
+/* Sends the oldest frame that waits for @route, if the pace and the link
+ * let it.  Flooded or not, it goes as unicast: it was for this peer
+ * alone by then. */
+static TxDrain tx_drain_one(LimeviPort *port, LimeviRoute *route)
 {
     const guint8 *frame;
     gsize len;
 
-    while (route->backlog &&
-           (frame = limevi_buffer_peek(route->backlog, &len))) {
-        if (tx_send_now(port, route, frame, len, TRUE) == LIMEVI_UDP_FULL) {
-            limevi_udp_want_writable(port->udp);
-            return FALSE;
+    frame = route->backlog ? limevi_buffer_peek(route->backlog, &len) : NULL;
+    if (!frame) {
+        if (route->backlog) {
+            g_clear_pointer(&route->backlog, limevi_buffer_free);
+            limevi_pace_reset(&port->flush_pace);
         }
-        limevi_buffer_pop(route->backlog);
+        return TX_DRAINED;
     }
-    g_clear_pointer(&route->backlog, limevi_buffer_free);
-    return TRUE;
+    if (!limevi_tx_paced(port, len)) {
+        return TX_BLOCKED;
+    }
+    if (tx_send_now(port, route, frame, len, TRUE) == LIMEVI_UDP_FULL) {
+        limevi_tx_refused(port);
+        return TX_BLOCKED;
+    }
+    limevi_buffer_pop(route->backlog);
+    return TX_SENT_ONE;
 }
 
+/* Sends what waits for @route; FALSE while some of it still waits. */
+static gboolean tx_drain_route(LimeviPort *port, LimeviRoute *route)
+{
+    TxDrain res;
+
+    while ((res = tx_drain_one(port, route)) == TX_SENT_ONE) {
+    }
+    return res == TX_DRAINED;
+}
+
+/* One frame per route in turn, so that peers share the pace and a long
+ * backlog for one does not starve the others. */
 void limevi_tx_drain(LimeviPort *port)
 {
-    LimeviRouteIter it;
-    LimeviRoute *route;
+    gboolean sent = TRUE;
 
-    limevi_route_iter_init(&it, port->routes);
-    while ((route = limevi_route_iter_next(&it))) {
-        tx_drain_route(port, route);
+    while (sent) {
+        LimeviRouteIter it;
+        LimeviRoute *route;
+
+        sent = FALSE;
+        limevi_route_iter_init(&it, port->routes);
+        while ((route = limevi_route_iter_next(&it))) {
+            switch (tx_drain_one(port, route)) {
+            case TX_SENT_ONE:
+                sent = TRUE;
+                break;
+            case TX_BLOCKED:
+                return;
+            case TX_DRAINED:
+                break;
+            }
+        }
     }
 }
 
@@ -94,8 +161,10 @@ void limevi_tx_send_to(LimeviPort *port, LimeviRoute *route,
         tx_backlog(port, route, frame, len);
         return;
     }
+    limevi_pace_observe(&port->flush_pace, len, g_get_monotonic_time());
     if (tx_send_now(port, route, frame, len, unicast) == LIMEVI_UDP_FULL) {
         tx_backlog(port, route, frame, len);
+        limevi_tx_refused(port);
     }
 }
 
@@ -117,6 +186,7 @@ static void tx_hold_for(LimeviPort *port, LimeviRoute *route,
     }
 }
 
+/* What was held goes behind what waits already, at the pace. */
 void limevi_tx_flush_held_for(LimeviPort *port, LimeviRoute *route)
 {
     const guint8 *frame;
@@ -125,11 +195,15 @@ void limevi_tx_flush_held_for(LimeviPort *port, LimeviRoute *route)
     if (!route->held) {
         return;
     }
-    while ((frame = limevi_buffer_peek(route->held, &len))) {
-        limevi_tx_send_to(port, route, frame, len, TRUE);
+    if (!route->backlog) {
+        route->backlog = g_steal_pointer(&route->held);
+    }
+    while (route->held && (frame = limevi_buffer_peek(route->held, &len))) {
+        tx_backlog(port, route, frame, len);
         limevi_buffer_pop(route->held);
     }
     g_clear_pointer(&route->held, limevi_buffer_free);
+    tx_drain_route(port, route);
 }
 
 static void tx_send_or_hold(LimeviPort *port, LimeviRoute *route,
@@ -186,4 +260,24 @@ void limevi_tx_frame(LimeviPort *port, const guint8 *frame, gsize len)
         return;
     }
     tx_send_or_hold(port, route, frame, len, TRUE);
+}
+
+gboolean limevi_tx_init(LimeviPort *port, const LimeviPortConfig *config,
+                        GError **error)
+{
+    guint64 rate;
+
+    if (!limevi_pace_rate_valid(config->flush_rate, LIMEVI_FLUSH_RATE_DEFAULT,
+                                LIMEVI_FLUSH_RATE_MIN, LIMEVI_FLUSH_RATE_MAX,
+                                "flush-rate", "bytes/s", &rate, error)) {
+        return FALSE;
+    }
+    limevi_pace_init(&port->flush_pace, rate, LIMEVI_FLUSH_RATE_MIN,
+                     LIMEVI_FLUSH_BURST, g_get_monotonic_time());
+    return TRUE;
+}
+
+void limevi_tx_cleanup(LimeviPort *port)
+{
+    limevi_pace_retried(&port->flush_pace);
 }

@@ -9,6 +9,18 @@
 
 #include "port.h"
 
+/* Checks the config's flush-rate and starts the pace; FALSE with @error
+ * set names the option. */
+gboolean limevi_tx_init(LimeviPort *port, const LimeviPortConfig *config,
+                        GError **error);
+void limevi_tx_cleanup(LimeviPort *port);
+/* Whether a frame of @len bytes that waited may go now; when not, the
+ * port tries again once the pace allows (limevi_tx_drain and
+ * limevi_rx_forward_flush). */
+gboolean limevi_tx_paced(LimeviPort *port, gsize len);
+/* The link refused a frame that will wait: slower, and retried when the
+ * socket can write. */
+void limevi_tx_refused(LimeviPort *port);
 /* A frame from the guest, to its peer or flooded to every peer. */
 void limevi_tx_frame(LimeviPort *port, const guint8 *frame, gsize len);
 /* Sends @frame to @route's peer with the next sequence number; when the
@@ -18,7 +30,8 @@ void limevi_tx_send_to(LimeviPort *port, LimeviRoute *route,
                        const guint8 *frame, gsize len, gboolean unicast);
 /* The socket can write again: frames that waited go, in order. */
 void limevi_tx_drain(LimeviPort *port);
-/* @route is valid again: what was held for its peer goes first, in order. */
+/* @route is valid again: what was held for its peer goes first, in
+ * order, at the pace (LIMEVI_FLUSH_RATE_DEFAULT). */
 void limevi_tx_flush_held_for(LimeviPort *port, LimeviRoute *route);
 
 #endif /* LIMEVI_TX_H */

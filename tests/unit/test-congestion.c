@@ -2,12 +2,14 @@
  * A link that is momentarily full (the socket buffer or a qdisc refuses
  * with EAGAIN or ENOBUFS) loses no frame: it waits, in order, and goes
  * when the socket can write.  Only a permanent error drops and counts.
+ * What waited goes at a pace, onto the link and into the guest.
  * Real UDP sockets on 127.0.0.1; the refusals come from udp.c's seam.
  */
 #include <errno.h>
 
 #include "fake-guest.h"
 #include "port.h"
+#include "rx.h"
 
 static const guint8 mac_a[6] = { 0x02, 0, 0, 0, 0, 0x0a };
 
@@ -135,6 +137,127 @@ static void test_backlog_is_bounded(void)
     g_assert_cmpuint(stats(a).tx_errors, ==, 0);
 }
 
+static void assert_in_order(FakeGuest *g, guint n)
+{
+    g_assert_cmpuint(g->frames->len, ==, n);
+    for (guint i = 0; i < n; i++) {
+        g_assert_cmpuint(test_frame_id(g->frames->pdata[i]), ==, i);
+    }
+}
+
+/* Frames seen after @start_us, at most what a bucket of @burst refilled
+ * at @rate per second lets through (plus one for rounding). */
+static void assert_within_pace(guint seen, gint64 start_us, guint burst,
+                               guint rate)
+{
+    gint64 elapsed = g_get_monotonic_time() - start_us;
+
+    g_assert_cmpuint(seen, <=, burst + rate * elapsed / G_USEC_PER_SEC + 1);
+}
+
+/*
+ * Frames held for a moving peer go at flush-rate once it is back, not in
+ * one burst, and a link that refuses some of them on the way (a full
+ * qdisc) slows the flush down without losing or reordering any.
+ */
+static void test_held_flush_is_paced(void)
+{
+    g_autoptr(GMainContext) ctx = g_main_context_new();
+    g_autoptr(FakeGuest) a = fake_guest_new();
+    g_autoptr(FakeGuest) b = fake_guest_new();
+    g_autoptr(GError) error = NULL;
+    g_autofree char *endpoint = NULL;
+    LimeviPortConfig config = { .flush_rate = 200 * 1000 };
+    /* 200-byte frames with a header of some 30 bytes each way. */
+    const guint burst = LIMEVI_FLUSH_BURST / 200, rate = 200 * 1000 / 200;
+    Want want = { b, 400 };
+    gint64 start;
+
+    fake_guest_start(a, ctx, "a", "vc1", "lan1", &config);
+    fake_guest_start(b, ctx, "b", "vc1", "lan1", NULL);
+    endpoint = fake_guest_listen(b);
+    g_assert_true(limevi_port_route_set(a->port, "b", endpoint, NULL,
+                                        LIMEVI_ROUTE_INVALID, &error));
+    g_assert_no_error(error);
+    send_ids(a, 0, 400);
+    g_assert_cmpuint(stats(a).tx_held, ==, 400);
+    g_assert_cmpuint(stats(a).tx_frames, ==, 0);
+
+    start = g_get_monotonic_time();
+    g_assert_true(limevi_port_route_set(a->port, "b", endpoint, NULL,
+                                        LIMEVI_ROUTE_VALID, &error));
+    limevi_udp_test_refuse(a->port->udp, 3, ENOBUFS);
+    test_spin(ctx, 100);
+    assert_within_pace(stats(a).tx_frames, start, burst, rate);
+    g_assert_cmpuint(stats(a).tx_frames, <, 400);
+
+    /* Live frames wait behind the held ones. */
+    send_ids(a, 400, 10);
+    want.n = 410;
+    g_assert_true(test_wait(ctx, has_frames, &want));
+    test_spin(ctx, 50);
+    assert_in_order(b, 410);
+    g_assert_cmpuint(stats(a).tx_errors, ==, 0);
+    g_assert_cmpuint(stats(a).tx_held_dropped, ==, 0);
+}
+
+/*
+ * A burst for the guest after a switchover (the port resequences) reaches
+ * it at guest-rate, at most LIMEVI_GUEST_BURST at once, so that a default
+ * socket buffer in the guest takes it; the rest waits in the port's
+ * buffer and none is lost.
+ */
+static void test_guest_delivery_is_paced(void)
+{
+    g_autoptr(GMainContext) ctx = g_main_context_new();
+    g_autoptr(FakeGuest) a = fake_guest_new();
+    g_autoptr(FakeGuest) b = fake_guest_new();
+    LimeviPortConfig config = { .guest_rate = 1000 };
+    Want want = { b, 500 };
+    gint64 start;
+
+    fake_guest_start(a, ctx, "a", "vc1", "lan1", NULL);
+    fake_guest_start(b, ctx, "b", "vc1", "lan1", &config);
+    route(a, "b", b);
+    send_ids(a, 0, 1);
+    want.n = 1;
+    g_assert_true(test_wait(ctx, has_frames, &want));
+
+    limevi_rx_reseq_begin(b->port);
+    start = g_get_monotonic_time();
+    send_ids(a, 1, 499);
+    test_spin(ctx, 100);
+    assert_within_pace(b->frames->len, start, 1 + LIMEVI_GUEST_BURST, 1000);
+    g_assert_cmpuint(b->frames->len, <, 500);
+
+    want.n = 500;
+    g_assert_true(test_wait(ctx, has_frames, &want));
+    assert_in_order(b, 500);
+    g_assert_cmpuint(b->overflows, ==, 0);
+}
+
+/* Outside a switchover the pace learns the guest's rate: a guest busier
+ * than guest-rate is not held back for long. */
+static void test_guest_pace_learns_a_busy_guest(void)
+{
+    g_autoptr(GMainContext) ctx = g_main_context_new();
+    g_autoptr(FakeGuest) a = fake_guest_new();
+    g_autoptr(FakeGuest) b = fake_guest_new();
+    LimeviPortConfig config = { .guest_rate = 1000 };
+    Want want = { b, 6000 };
+
+    fake_guest_start(a, ctx, "a", "vc1", "lan1", NULL);
+    fake_guest_start(b, ctx, "b", "vc1", "lan1", &config);
+    route(a, "b", b);
+    /* 6000 frames at 1000 frames/s would take 6 s, past test_wait's 3. */
+    for (guint i = 0; i < 60; i++) {
+        send_ids(a, i * 100, 100);
+        test_spin(ctx, 10);
+    }
+    g_assert_true(test_wait(ctx, has_frames, &want));
+    assert_in_order(b, 6000);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -144,5 +267,11 @@ int main(int argc, char **argv)
                     test_permanent_error_drops_and_counts);
     g_test_add_func("/port/congestion/backlog-is-bounded",
                     test_backlog_is_bounded);
+    g_test_add_func("/port/congestion/held-flush-is-paced",
+                    test_held_flush_is_paced);
+    g_test_add_func("/port/congestion/guest-delivery-is-paced",
+                    test_guest_delivery_is_paced);
+    g_test_add_func("/port/congestion/guest-pace-learns-a-busy-guest",
+                    test_guest_pace_learns_a_busy_guest);
     return g_test_run();
 }
