@@ -25,8 +25,6 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include <gio/gunixsocketaddress.h>
-
 #include "bench.h"
 #include "harness.h"
 #include "launch.h"
@@ -55,7 +53,6 @@
 /* Time for the last receivers' reports after that. */
 #define RESULT_MARGIN_MS 60000
 
-#define END_MARK "@@LIMEVI-END "
 /* wan-sites.sh numbers the sites' addresses in the order given. */
 static const char *const site_name[2] = { "A", "B" };
 static const char *const site_addr[2] = { "198.18.0.1", "198.18.0.2" };
@@ -172,114 +169,24 @@ static void progress(const char *fmt, ...)
 
 /* ---- Guest consoles ---- */
 
-/* The guest's init reads "SEQ COMMAND" lines from its serial port and
- * ends each command's output with "@@LIMEVI-END SEQ STATUS".  The VC
- * file puts the port on a unix socket, RUN-DIR/VM.console (and logs it
- * to RUN-DIR/VM.log), so that commands reach a guest wherever it runs. */
-typedef struct {
-    const char *vm;
-    GSocketConnection *conn;
-    HLines lines;
-    guint seq;
-} Console;
+/* The VC file puts each guest's serial port on a unix socket,
+ * RUN-DIR/VM.console (and logs it to RUN-DIR/VM.log), so that commands
+ * reach a guest wherever it runs: the harness's console speaks to it. */
 
-static void console_close(Console *c)
-{
-    hlines_clear(&c->lines);
-    g_clear_object(&c->conn);
-}
-
-static guint console_send(Console *c, const char *prefix, const char *cmd,
-                          GError **err)
-{
-    guint seq = ++c->seq;
-    g_autofree char *line = g_strdup_printf("%s%u %s\n", prefix, seq, cmd);
-    GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(c->conn));
-
-    if (!g_output_stream_write_all(out, line, strlen(line), NULL, NULL,
-                                   err)) {
-        g_prefix_error(err, "%s: console: ", c->vm);
-        return 0;
-    }
-    return seq;
-}
-
-/* Reads up to the end mark of a command numbered @first_seq or later
- * (earlier ones are commands that timed out); returns its status and
- * what it printed, or -1 with @err set. */
-static int console_wait_end(Console *c, guint first_seq, gint64 deadline,
-                            char **output, GError **err)
-{
-    g_autoptr(GString) out = g_string_new(NULL);
-
-    for (;;) {
-        g_autofree char *line = hlines_read(&c->lines, deadline, err);
-        const char *mark;
-        guint seq;
-        int status;
-
-        if (!line) {
-            g_prefix_error(err, "%s: console: ", c->vm);
-            return -1;
-        }
-        mark = strstr(line, END_MARK);
-        if (mark && sscanf(mark + strlen(END_MARK), "%u %d", &seq,
-                           &status) == 2) {
-            if (seq >= first_seq) {
-                g_string_append_len(out, line, mark - line);
-                if (output) {
-                    *output = g_string_free(g_steal_pointer(&out), FALSE);
-                }
-                return status;
-            }
-            g_string_truncate(out, 0);
-            continue;
-        }
-        g_string_append(out, line);
-        g_string_append_c(out, '\n');
-    }
-}
-
-/*
- * Connects to the console at @path, retrying while its QEMU starts, and
- * waits until the guest answers (a no-op command every 2 s, after a
- * newline that ends any partial line): what comes before is thrown away.
- */
-static gboolean console_open(Console *c, const char *vm, const char *path,
+/* Connects to the console at @path, retrying while its QEMU starts, and
+ * waits until the guest answers (a resync every 2 s while it boots). */
+static gboolean console_open(HConsole *c, const char *vm, const char *path,
                              gint64 deadline, GError **err)
 {
-    g_autoptr(GSocketClient) client = g_socket_client_new();
-    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
-    guint first = 0;
-
-    console_close(c);
-    c->vm = vm;
-    while (!c->conn) {
-        g_autoptr(GError) local = NULL;
-
-        c->conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr),
-                                          NULL, &local);
-        if (!c->conn && g_get_monotonic_time() > deadline) {
-            g_set_error(err, BENCH_ERROR, 0, "%s: console %s: %s", vm, path,
-                        local->message);
-            return FALSE;
-        }
-        if (!c->conn) {
-            g_usleep(100 * 1000);
-        }
+    hconsole_clear(c);
+    if (!hconsole_connect(c, vm, path, deadline, err)) {
+        return FALSE;
     }
-    hlines_init(&c->lines, g_socket_get_fd(
-        g_socket_connection_get_socket(c->conn)), NULL);
     for (;;) {
         g_autoptr(GError) local = NULL;
-        guint seq = console_send(c, "\n", "true", err);
 
-        if (!seq) {
-            return FALSE;
-        }
-        first = first ? first : seq;
-        if (console_wait_end(c, first, MIN(deadline, harness_deadline(2000)),
-                             NULL, &local) >= 0) {
+        if (hconsole_sync(c, MIN(deadline, harness_deadline(2000)),
+                          &local)) {
             return TRUE;
         }
         if (!g_error_matches(local, HARNESS_ERROR, HARNESS_ERROR_TIMEOUT) ||
@@ -296,25 +203,20 @@ static gboolean console_open(Console *c, const char *vm, const char *path,
 
 /* Runs @cmd (one line of busybox sh) in the guest; FALSE unless it
  * exited 0.  What it printed goes to *@output if non-NULL. */
-static gboolean console_run(Console *c, const char *cmd, guint timeout_ms,
+static gboolean console_run(HConsole *c, const char *cmd, guint timeout_ms,
                             char **output, GError **err)
 {
     g_autofree char *out = NULL;
-    guint seq = console_send(c, "", cmd, err);
     int status;
 
-    if (!seq) {
-        return FALSE;
-    }
-    bench_log("%s$ %s", c->vm, cmd);
-    status = console_wait_end(c, seq, harness_deadline(timeout_ms), &out,
-                              err);
+    bench_log("%s$ %s", c->name, cmd);
+    status = hconsole_exec(c, cmd, harness_deadline(timeout_ms), &out, err);
     if (status < 0) {
         g_prefix_error(err, "'%s': ", cmd);
         return FALSE;
     }
     if (status != 0) {
-        g_set_error(err, BENCH_ERROR, 0, "%s: '%s' exited %d: %s", c->vm,
+        g_set_error(err, BENCH_ERROR, 0, "%s: '%s' exited %d: %s", c->name,
                     cmd, status, g_strchomp(out));
         return FALSE;
     }
@@ -473,7 +375,7 @@ typedef struct {
     char *path;                 /* its VC file */
     LimeviVc *vc;
     guint site;                 /* where it runs now: 0 (A) or 1 (B) */
-    Console con[MAX_VMS];
+    HConsole con[MAX_VMS];
     guint migrations;           /* so far: each gets its own ports */
     /* Samples whose streams' receivers have yet to report, and when the
      * last senders stopped (monotonic, us). */
@@ -731,7 +633,7 @@ static void cluster_stop(Cluster *c)
     }
     g_clear_pointer(&c->pending, g_ptr_array_unref);
     for (guint i = 0; i < MAX_VMS; i++) {
-        console_close(&c->con[i]);
+        hconsole_clear(&c->con[i]);
     }
     if (c->vc) {
         g_autoptr(GError) err = NULL;
@@ -901,10 +803,9 @@ typedef struct {
 
 /* What libvirt asks of QEMU for a live migration: events and the return
  * path, and nothing that holds a switchover. */
-#define INDEPENDENT_CAPS "{\"capabilities\":[" \
-    "{\"capability\":\"return-path\",\"state\":true}," \
-    "{\"capability\":\"switchover-ack\",\"state\":false}," \
-    "{\"capability\":\"events\",\"state\":true}]}"
+static const LimeviQmpCapability independent_caps[] = {
+    { "return-path", TRUE }, { "switchover-ack", FALSE }, { "events", TRUE },
+};
 
 /* The destination QEMU as limevi migrate starts it, except that its
  * netdev has no gate. */
@@ -926,26 +827,28 @@ static gboolean start_destination(Cluster *c, const LimeviVcHost *dst,
            (m->dq = limevi_qmp_connect(qmp, CONNECT_TIMEOUT_MS, err));
 }
 
-static gboolean start_migration(const LimeviVcHost *dst, Move *m,
-                                guint port, guint n, GError **err)
+/* On a port the destination picks, with the bandwidth limit shared out
+ * as limevi migrate does. */
+static gboolean start_migration(const LimeviVcHost *dst, Move *m, guint n,
+                                GError **err)
 {
-    g_autofree char *params = NULL;
-    g_autofree char *uri = g_strdup_printf("{\"uri\":\"tcp:%s:%u\"}",
-                                           dst->address, port);
+    gsize n_caps = G_N_ELEMENTS(independent_caps);
+    guint16 port;
 
-    /* The bandwidth limit shared out as limevi migrate does. */
-    params = opt.bandwidth_mbit
-        ? g_strdup_printf("{\"downtime-limit\":%u,\"max-bandwidth\":%"
-                          G_GUINT64_FORMAT "}", opt.downtime_limit_ms,
-                          (guint64)opt.bandwidth_mbit * 1000000 / 8 / n)
-        : g_strdup_printf("{\"downtime-limit\":%u}", opt.downtime_limit_ms);
-    return limevi_qmp_run(m->sq, "migrate-set-capabilities",
-                          INDEPENDENT_CAPS, err) &&
-           limevi_qmp_run(m->dq, "migrate-set-capabilities",
-                          INDEPENDENT_CAPS, err) &&
-           limevi_qmp_run(m->sq, "migrate-set-parameters", params, err) &&
-           limevi_qmp_run(m->dq, "migrate-incoming", uri, err) &&
-           limevi_qmp_run(m->sq, "migrate", uri, err);
+    if (!limevi_qmp_migrate_set_capabilities(m->sq, independent_caps, n_caps,
+                                             err) ||
+        !limevi_qmp_migrate_set_capabilities(m->dq, independent_caps, n_caps,
+                                             err) ||
+        !limevi_qmp_migrate_set_parameter(m->sq, "downtime-limit",
+                                          opt.downtime_limit_ms, err) ||
+        (opt.bandwidth_mbit &&
+         !limevi_qmp_migrate_set_parameter(
+             m->sq, "max-bandwidth",
+             (gint64)opt.bandwidth_mbit * 1000000 / 8 / n, err)) ||
+        !(port = limevi_qmp_migrate_incoming(m->dq, dst->address, err))) {
+        return FALSE;
+    }
+    return limevi_qmp_migrate(m->sq, dst->address, port, err);
 }
 
 /* One look at @m; FALSE with @err set when its migration failed. */
@@ -954,30 +857,25 @@ static gboolean move_poll(Move *m, VmSample *v, Sample *s, GError **err)
     JsonObject *e;
 
     if (!m->completed) {
-        g_autoptr(JsonNode) ret = limevi_qmp_call(m->sq, "query-migrate",
-                                                  NULL, err);
-        JsonObject *o;
-        const char *status;
+        g_auto(LimeviQmpMigration) info = { 0 };
 
-        if (!ret) {
+        if (!limevi_qmp_query_migrate(m->sq, &info, err)) {
             return FALSE;
         }
-        o = json_node_get_object(ret);
-        status = json_object_get_string_member_with_default(o, "status",
-                                                            "");
-        if (!strcmp(status, "failed") || !strcmp(status, "cancelled")) {
+        if (!strcmp(info.status, "failed") ||
+            !strcmp(info.status, "cancelled")) {
             g_set_error(err, BENCH_ERROR, 0, "%s: migration %s: %s",
-                        m->vm->name, status,
-                        json_object_get_string_member_with_default(
-                            o, "error-desc", "no reason given"));
+                        m->vm->name, info.status,
+                        info.error_desc ? info.error_desc
+                                        : "no reason given");
             return FALSE;
         }
-        if (strcmp(status, "completed") != 0) {
+        if (strcmp(info.status, "completed") != 0) {
             return TRUE;
         }
         m->completed = TRUE;
-        v->total_ms = member_int(o, "total-time");
-        v->downtime_ms = member_int(o, "downtime");
+        v->total_ms = info.total_time_ms;
+        v->downtime_ms = info.downtime_ms;
         /* The source stopped its guest before it could complete. */
         if ((e = limevi_qmp_event(m->sq, "STOP", 0, NULL))) {
             m->t_stop = limevi_qmp_event_time(e);
@@ -1032,9 +930,7 @@ static gboolean move_independent(Cluster *c, guint k, Sample *s,
              start_destination(c, dst, &mv[i], err);
     }
     for (guint i = 0; ok && i < c->size; i++) {
-        /* A block of ports per migration: none is still in use. */
-        ok = start_migration(dst, &mv[i], 20000 + 20 * (k % 2000) + i,
-                             c->size, err);
+        ok = start_migration(dst, &mv[i], c->size, err);
     }
     while (ok && done < c->size) {
         if (!bench_check_interrupted(err)) {
@@ -1093,9 +989,8 @@ static void netdev_counters(Cluster *c, Sample *s)
         g_autoptr(LimeviQmp) qmp = limevi_qmp_connect(path,
                                                       CONNECT_TIMEOUT_MS,
                                                       NULL);
-        g_autoptr(JsonNode) ret = qmp ? limevi_qmp_call(qmp, "query-limevi",
-                                                        NULL, NULL) : NULL;
-        JsonArray *ports = ret ? json_node_get_array(ret) : NULL;
+        g_autoptr(JsonArray) ports = qmp ? limevi_qmp_query_limevi(qmp, NULL)
+                                         : NULL;
         JsonObject *port, *stats, *buffer;
         VmSample *v = &s->vm[i];
 
