@@ -218,7 +218,7 @@ static gboolean move_poll(Move *m, VmSample *v, Sample *s, GError **err)
 }
 
 gboolean move_independent(Cluster *c, guint k, Sample *s,
-                                 GError **err)
+                          GError **err)
 {
     const LimeviVcHost *src = limevi_vc_host(c->vc, host_name[c->site]);
     const LimeviVcHost *dst = limevi_vc_host(c->vc, host_name[!c->site]);

@@ -247,7 +247,7 @@ static void json_sample(JsonBuilder *b, Sample *s)
 }
 
 gboolean write_json(GPtrArray *samples, const char *machine,
-                           GError **err)
+                    GError **err)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
 

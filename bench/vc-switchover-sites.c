@@ -48,7 +48,7 @@ static gboolean console_open(HConsole *c, const char *vm, const char *path,
 /* Runs @cmd (one line of busybox sh) in the guest; FALSE unless it
  * exited 0.  What it printed goes to *@output if non-NULL. */
 gboolean console_run(HConsole *c, const char *cmd, guint timeout_ms,
-                            char **output, GError **err)
+                     char **output, GError **err)
 {
     g_autofree char *out = NULL;
     int status;
@@ -74,7 +74,7 @@ gboolean console_run(HConsole *c, const char *cmd, guint timeout_ms,
 
 /* Runs @argv, failing unless it exits 0 within @timeout_ms. */
 gboolean tool_run(const char *const *argv, guint timeout_ms,
-                         GError **err)
+                  GError **err)
 {
     g_autofree char *output = NULL;
     int status = harness_run(argv, timeout_ms, &output, err);
@@ -342,7 +342,7 @@ void cluster_stop(Cluster *c)
 /* Boots the VC at site A; each guest fills and starts dirtying its
  * memory. */
 gboolean cluster_start(Cluster *c, guint size, guint attempt,
-                              GError **err)
+                       GError **err)
 {
     g_autofree char *name = g_strdup_printf("vc%u-%u", size, attempt);
     g_autofree char *text = NULL;

@@ -126,7 +126,6 @@ typedef struct {
     VmSample vm[MAX_VMS];
 } Sample;
 
-
 /* A VC at the sites. */
 typedef struct {
     guint size;
@@ -150,9 +149,9 @@ void progress(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 
 /* vc-switchover-sites.c */
 gboolean console_run(HConsole *c, const char *cmd, guint timeout_ms,
-                            char **output, GError **err);
+                     char **output, GError **err);
 gboolean tool_run(const char *const *argv, guint timeout_ms,
-                         GError **err);
+                  GError **err);
 char *file_tail(const char *path, guint n);
 gboolean wan_start(const char *stats, GError **err);
 gint64 wan_stop(const char *stats);
@@ -162,19 +161,23 @@ char *run_path(Cluster *c, guint site, guint i, const char *suffix);
 gboolean cluster_consoles(Cluster *c, guint timeout_ms, GError **err);
 void cluster_stop(Cluster *c);
 gboolean cluster_start(Cluster *c, guint size, guint attempt,
-                              GError **err);
+                       GError **err);
+
 /* vc-switchover-streams.c */
 void streams_collect(Cluster *c);
 gboolean run_once(Cluster *c, Sample *s, GError **err);
+
 /* vc-switchover-moves.c */
 gboolean move_limevi(Cluster *c, guint k, Sample *s, GError **err);
 gboolean move_independent(Cluster *c, guint k, Sample *s,
-                                 GError **err);
+                          GError **err);
+
 /* vc-switchover-report.c */
 void print_runs(GPtrArray *samples);
 void print_summary(GPtrArray *samples);
 void print_ratios(GPtrArray *samples);
 char *machine_text(void);
 gboolean write_json(GPtrArray *samples, const char *machine,
-                           GError **err);
+                    GError **err);
+
 #endif /* BENCH_VC_SWITCHOVER_H */
