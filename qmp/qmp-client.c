@@ -1,7 +1,8 @@
 /*
- * QMP client: one JSON object per line each way, built and parsed by
- * json-glib.  Nothing QEMU sends is trusted: a message is checked for the
- * members and types read, a line and the event queue are bounded.
+ * QMP client: connecting, commands and their answers, one JSON object per
+ * line each way, built and parsed by json-glib.  Nothing QEMU sends is
+ * trusted: a message is checked for the members and types read, and a
+ * line is bounded.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -10,26 +11,15 @@
 
 #include <gio/gunixsocketaddress.h>
 
-#include "qmp-client.h"
+#include "qmp-private.h"
 
 #define QMP_REPLY_TIMEOUT_MS 30000
 #define QMP_GREETING_MIN_MS 5000
 #define QMP_CONNECT_RETRY_US (20 * 1000)
 
-struct LimeviQmp {
-    char *path;
-    GSocketConnection *conn;
-    GSocket *socket;
-    GString *in;                /* bytes read, not yet a whole line */
-    GQueue events;              /* JsonObject *, oldest first */
-    guint64 events_dropped;
-    guint64 next_id;
-    guint reply_timeout_ms;
-};
-
 G_DEFINE_QUARK(limevi-qmp-error-quark, limevi_qmp_error)
 
-static gboolean qmp_fail(GError **error, LimeviQmp *qmp, GIOErrorEnum code,
+gboolean qmp_fail(GError **error, LimeviQmp *qmp, GIOErrorEnum code,
                          const char *what)
 {
     g_set_error(error, G_IO_ERROR, code, "QMP %s: %s", qmp->path, what);
@@ -38,7 +28,7 @@ static gboolean qmp_fail(GError **error, LimeviQmp *qmp, GIOErrorEnum code,
 
 /* Reads one line within @timeout_ms; NULL on timeout (error unset) or on
  * a broken connection (error set). */
-static char *qmp_read_line(LimeviQmp *qmp, guint timeout_ms, GError **error)
+char *qmp_read_line(LimeviQmp *qmp, guint timeout_ms, GError **error)
 {
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 
@@ -79,24 +69,24 @@ static char *qmp_read_line(LimeviQmp *qmp, guint timeout_ms, GError **error)
 }
 
 /* @o's member @name if it has the JSON type @type, else NULL. */
-static JsonNode *member_of(JsonObject *o, const char *name, JsonNodeType type)
+JsonNode *qmp_member(JsonObject *o, const char *name, JsonNodeType type)
 {
     JsonNode *n = o ? json_object_get_member(o, name) : NULL;
 
     return n && JSON_NODE_TYPE(n) == type ? n : NULL;
 }
 
-static const char *string_member(JsonObject *o, const char *name)
+const char *qmp_string_member(JsonObject *o, const char *name)
 {
-    JsonNode *n = member_of(o, name, JSON_NODE_VALUE);
+    JsonNode *n = qmp_member(o, name, JSON_NODE_VALUE);
 
     return n && json_node_get_value_type(n) == G_TYPE_STRING
            ? json_node_get_string(n) : NULL;
 }
 
-static gboolean int_member(JsonObject *o, const char *name, gint64 *value)
+gboolean qmp_int_member(JsonObject *o, const char *name, gint64 *value)
 {
-    JsonNode *n = member_of(o, name, JSON_NODE_VALUE);
+    JsonNode *n = qmp_member(o, name, JSON_NODE_VALUE);
 
     if (!n || json_node_get_value_type(n) != G_TYPE_INT64) {
         return FALSE;
@@ -105,7 +95,7 @@ static gboolean int_member(JsonObject *o, const char *name, gint64 *value)
     return TRUE;
 }
 
-static JsonObject *qmp_parse(LimeviQmp *qmp, const char *line,
+JsonObject *qmp_parse(LimeviQmp *qmp, const char *line,
                              GError **error)
 {
     g_autoptr(JsonParser) parser = json_parser_new();
@@ -121,26 +111,6 @@ static JsonObject *qmp_parse(LimeviQmp *qmp, const char *line,
     return json_object_ref(json_node_get_object(root));
 }
 
-static const char *event_name(JsonObject *msg)
-{
-    return string_member(msg, "event");
-}
-
-/* Queues event @msg (taking it); the oldest goes when the queue is full.
- * MIGRATION_PASS comes once per pre-copy pass and nobody waits for it. */
-static void queue_event(LimeviQmp *qmp, JsonObject *msg)
-{
-    if (!g_strcmp0(event_name(msg), "MIGRATION_PASS")) {
-        json_object_unref(msg);
-        return;
-    }
-    if (qmp->events.length >= LIMEVI_QMP_EVENTS_MAX) {
-        json_object_unref(g_queue_pop_head(&qmp->events));
-        qmp->events_dropped++;
-    }
-    g_queue_push_tail(&qmp->events, msg);
-}
-
 static const char *const error_classes[] = {
     [LIMEVI_QMP_ERROR_GENERIC] = "GenericError",
     [LIMEVI_QMP_ERROR_COMMAND_NOT_FOUND] = "CommandNotFound",
@@ -152,8 +122,8 @@ static const char *const error_classes[] = {
 /* QEMU's answer {"error": {"class", "desc"}} as a LIMEVI_QMP_ERROR. */
 static void qmp_set_error(GError **error, JsonObject *e)
 {
-    const char *cls = string_member(e, "class");
-    const char *desc = string_member(e, "desc");
+    const char *cls = qmp_string_member(e, "class");
+    const char *desc = qmp_string_member(e, "desc");
     LimeviQmpError code = LIMEVI_QMP_ERROR_GENERIC;
 
     for (gsize i = 0; cls && i < G_N_ELEMENTS(error_classes); i++) {
@@ -239,7 +209,7 @@ guint64 limevi_qmp_send(LimeviQmp *qmp, const char *command,
 static JsonNode *answer(LimeviQmp *qmp, JsonObject *msg, const char *command,
                         GError **error)
 {
-    JsonNode *e = member_of(msg, "error", JSON_NODE_OBJECT);
+    JsonNode *e = qmp_member(msg, "error", JSON_NODE_OBJECT);
     JsonNode *ret = json_object_get_member(msg, "return");
 
     if (e) {
@@ -281,11 +251,11 @@ JsonNode *limevi_qmp_reply(LimeviQmp *qmp, guint64 id, const char *command,
         if (!(msg = qmp_parse(qmp, line, error))) {
             return NULL;
         }
-        if (event_name(msg)) {
-            queue_event(qmp, g_steal_pointer(&msg));
+        if (qmp_event_name(msg)) {
+            qmp_queue_event(qmp, g_steal_pointer(&msg));
             continue;
         }
-        if (!int_member(msg, "id", &got) || (guint64)got != id) {
+        if (!qmp_int_member(msg, "id", &got) || (guint64)got != id) {
             continue;           /* a late reply to a timed-out call */
         }
         return answer(qmp, msg, command, error);
@@ -335,87 +305,6 @@ gboolean limevi_qmp_run_object(LimeviQmp *qmp, const char *command,
     return TRUE;
 }
 
-gint64 limevi_qmp_event_time(JsonObject *event)
-{
-    JsonNode *ts = member_of(event, "timestamp", JSON_NODE_OBJECT);
-    gint64 s, us = 0;
-
-    if (!ts || !int_member(json_node_get_object(ts), "seconds", &s)) {
-        return -1;
-    }
-    int_member(json_node_get_object(ts), "microseconds", &us);
-    return s * G_USEC_PER_SEC + us;
-}
-
-static JsonObject *take_event(LimeviQmp *qmp, const char *name,
-                              gint64 since_us)
-{
-    for (GList *l = qmp->events.head; l; l = l->next) {
-        JsonObject *e = l->data;
-
-        if ((!name || !g_strcmp0(event_name(e), name)) &&
-            (since_us == G_MININT64 ||
-             limevi_qmp_event_time(e) >= since_us)) {
-            g_queue_delete_link(&qmp->events, l);
-            return e;
-        }
-    }
-    return NULL;
-}
-
-/* The event, or NULL: on timeout with @error unset. */
-static JsonObject *next_event(LimeviQmp *qmp, const char *name,
-                              gint64 since_us, guint timeout_ms,
-                              GError **error)
-{
-    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-    JsonObject *e;
-
-    while (!(e = take_event(qmp, name, since_us))) {
-        gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-        g_autofree char *line = qmp_read_line(qmp, MAX(left, 0), error);
-        JsonObject *msg;
-
-        if (!line || !(msg = qmp_parse(qmp, line, error))) {
-            return NULL;
-        }
-        if (event_name(msg)) {
-            queue_event(qmp, msg);
-        } else {
-            json_object_unref(msg);     /* a late reply */
-        }
-    }
-    return e;
-}
-
-JsonObject *limevi_qmp_event(LimeviQmp *qmp, const char *name,
-                             guint timeout_ms, GError **error)
-{
-    return next_event(qmp, name, G_MININT64, timeout_ms, error);
-}
-
-JsonObject *limevi_qmp_wait_event(LimeviQmp *qmp, const char *name,
-                                  gint64 since_us, guint timeout_ms,
-                                  gint64 *time_us, GError **error)
-{
-    GError *local = NULL;
-    JsonObject *e = next_event(qmp, name, since_us, timeout_ms, &local);
-
-    if (!e) {
-        if (!local) {
-            g_set_error(&local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                        "QMP %s: no %s event in %u ms", qmp->path,
-                        name ? name : "", timeout_ms);
-        }
-        g_propagate_error(error, local);
-        return NULL;
-    }
-    if (time_us) {
-        *time_us = limevi_qmp_event_time(e);
-    }
-    return e;
-}
-
 static LimeviQmp *qmp_new(const char *path)
 {
     LimeviQmp *qmp = g_new0(LimeviQmp, 1);
@@ -447,7 +336,7 @@ static gboolean qmp_handshake(LimeviQmp *qmp, guint timeout_ms,
     if (!(greeting = qmp_parse(qmp, line, error))) {
         return FALSE;
     }
-    if (!member_of(greeting, "QMP", JSON_NODE_OBJECT)) {
+    if (!qmp_member(greeting, "QMP", JSON_NODE_OBJECT)) {
         return qmp_fail(error, qmp, G_IO_ERROR_INVALID_DATA,
                         "no QMP greeting");
     }
@@ -509,11 +398,6 @@ const char *limevi_qmp_path(LimeviQmp *qmp)
 void limevi_qmp_set_reply_timeout(LimeviQmp *qmp, guint timeout_ms)
 {
     qmp->reply_timeout_ms = timeout_ms;
-}
-
-guint64 limevi_qmp_events_dropped(LimeviQmp *qmp)
-{
-    return qmp->events_dropped;
 }
 
 void limevi_qmp_free(LimeviQmp *qmp)

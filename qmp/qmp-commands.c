@@ -4,10 +4,8 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "qmp-commands.h"
+#include "qmp-private.h"
 
 gboolean limevi_qmp_migrate_set_capabilities(LimeviQmp *qmp,
                                              const LimeviQmpCapability *caps,
@@ -72,51 +70,37 @@ gboolean limevi_qmp_migrate(LimeviQmp *qmp, const char *address,
 
 static gint64 int_or(JsonObject *o, const char *name, gint64 dflt)
 {
-    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+    gint64 v;
 
-    return n && JSON_NODE_HOLDS_VALUE(n) &&
-           json_node_get_value_type(n) == G_TYPE_INT64
-           ? json_node_get_int(n) : dflt;
+    return qmp_int_member(o, name, &v) ? v : dflt;
 }
 
 static double double_or(JsonObject *o, const char *name, double dflt)
 {
-    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
-    GType t = n && JSON_NODE_HOLDS_VALUE(n) ? json_node_get_value_type(n)
-                                            : G_TYPE_INVALID;
+    JsonNode *n = qmp_member(o, name, JSON_NODE_VALUE);
+    GType t = n ? json_node_get_value_type(n) : G_TYPE_INVALID;
 
     return t == G_TYPE_DOUBLE || t == G_TYPE_INT64 ? json_node_get_double(n)
                                                    : dflt;
 }
 
-static const char *string_or(JsonObject *o, const char *name,
-                             const char *dflt)
-{
-    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
-
-    return n && JSON_NODE_HOLDS_VALUE(n) &&
-           json_node_get_value_type(n) == G_TYPE_STRING
-           ? json_node_get_string(n) : dflt;
-}
-
 static JsonObject *object_or_null(JsonObject *o, const char *name)
 {
-    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+    JsonNode *n = qmp_member(o, name, JSON_NODE_OBJECT);
 
-    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+    return n ? json_node_get_object(n) : NULL;
 }
 
 /* The port of the first listening address ("socket-address"), or 0. */
 static guint16 incoming_port(JsonObject *o)
 {
-    JsonNode *n = json_object_get_member(o, "socket-address");
-    JsonArray *addrs = n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n)
-                                                     : NULL;
+    JsonNode *n = qmp_member(o, "socket-address", JSON_NODE_ARRAY);
+    JsonArray *addrs = n ? json_node_get_array(n) : NULL;
     JsonNode *first = addrs && json_array_get_length(addrs)
                       ? json_array_get_element(addrs, 0) : NULL;
     const char *port = first && JSON_NODE_HOLDS_OBJECT(first)
-                       ? string_or(json_node_get_object(first), "port", NULL)
-                       : NULL;
+                       ? qmp_string_member(json_node_get_object(first),
+                                           "port") : NULL;
     char *end;
     guint64 p;
 
@@ -133,11 +117,12 @@ void limevi_qmp_migration_parse(JsonNode *ret, LimeviQmpMigration *info)
                     ? json_node_get_object(ret) : NULL;
     JsonObject *ram = object_or_null(o, "ram");
     JsonObject *hold = object_or_null(o, "switchover-hold");
-    const char *desc = string_or(o, "error-desc", NULL);
+    const char *status = qmp_string_member(o, "status");
+    JsonNode *ready = qmp_member(hold, "ready", JSON_NODE_VALUE);
 
     limevi_qmp_migration_clear(info);
-    info->status = g_strdup(string_or(o, "status", "none"));
-    info->error_desc = g_strdup(desc);
+    info->status = g_strdup(status ? status : "none");
+    info->error_desc = g_strdup(qmp_string_member(o, "error-desc"));
     info->total_time_ms = int_or(o, "total-time", -1);
     info->downtime_ms = int_or(o, "downtime", -1);
     info->expected_downtime_ms = int_or(o, "expected-downtime", -1);
@@ -147,10 +132,9 @@ void limevi_qmp_migration_parse(JsonNode *ret, LimeviQmpMigration *info)
     info->ram_total = int_or(ram, "total", -1);
     info->dirty_pages_rate = int_or(ram, "dirty-pages-rate", -1);
     info->mbps = double_or(ram, "mbps", -1);
-    info->hold_ready = hold && json_object_get_member(hold, "ready") &&
-                       JSON_NODE_HOLDS_VALUE(json_object_get_member(
-                           hold, "ready")) &&
-                       json_object_get_boolean_member(hold, "ready");
+    info->hold_ready = ready &&
+                       json_node_get_value_type(ready) == G_TYPE_BOOLEAN &&
+                       json_node_get_boolean(ready);
     info->incoming_port = o ? incoming_port(o) : 0;
 }
 
