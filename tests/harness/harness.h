@@ -138,7 +138,8 @@ typedef struct {
     const char *ip;             /* eth0's "198.18.1.11/24"; NULL: none */
     const char *mac;            /* eth0's MAC; NULL: QEMU's default */
     /* A -netdev value without id (e.g. "dgram,local.type=inet,..."):
-     * the harness adds id=n0 and a virtio-net-pci on it.  NULL: none. */
+     * the harness adds id=LIMEVI_NETDEV_ID ("n0") and a
+     * virtio-net-pci on it.  NULL: none. */
     const char *netdev;
     const char *const *extra_args;  /* more QEMU arguments, NULL-ended */
     const char *netns;          /* run QEMU in this namespace; NULL: ours */

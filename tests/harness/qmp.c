@@ -139,12 +139,10 @@ JsonNode *hvm_qmp_wait_event(HVm *vm, const char *name, guint timeout_ms,
 JsonObject *hvm_limevi_port(HVm *vm, JsonNode **holder)
 {
     g_autoptr(GError) err = NULL;
-    JsonNode *ret = hvm_qmp(vm, "query-limevi", NULL, &err);
-    JsonArray *list;
+    g_autoptr(JsonArray) list = limevi_qmp_query_limevi(vm->qmp, &err);
 
     g_assert_no_error(err);
-    list = json_node_get_array(ret);
     g_assert_cmpuint(json_array_get_length(list), ==, 1);
-    *holder = ret;
+    *holder = json_node_init_array(json_node_alloc(), list);
     return json_array_get_object_element(list, 0);
 }

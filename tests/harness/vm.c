@@ -60,10 +60,12 @@ static GPtrArray *qemu_argv(const HVmConfig *cfg, const char *qemu,
              "-serial", "stdio", "-qmp", qmp, NULL);
     g_string_free(append, TRUE);
     if (cfg->netdev) {
-        g_autofree char *netdev = g_strdup_printf("%s,id=n0", cfg->netdev);
+        g_autofree char *netdev = g_strdup_printf("%s,id=" LIMEVI_NETDEV_ID,
+                                                  cfg->netdev);
         /* No option ROM: the guest boots from -kernel, not the network. */
         g_autofree char *device = g_strdup_printf(
-            "virtio-net-pci,netdev=n0,romfile=%s%s", cfg->mac ? ",mac=" : "",
+            "virtio-net-pci,netdev=" LIMEVI_NETDEV_ID ",romfile=%s%s",
+            cfg->mac ? ",mac=" : "",
             cfg->mac ? cfg->mac : "");
 
         add_args(argv, "-netdev", netdev, "-device", device, NULL);
