@@ -107,6 +107,15 @@ JsonObject *limevi_qmp_wait_event(LimeviQmp *qmp, const char *name,
                                   gint64 since_us, guint timeout_ms,
                                   gint64 *time_us, GError **error);
 
+/*
+ * Waits like limevi_qmp_wait_event() for a MIGRATION event (capability
+ * "events") whose status is @status ("setup", "active", "completed",
+ * ...); the MIGRATION events before it are consumed.
+ */
+gboolean limevi_qmp_wait_migration(LimeviQmp *qmp, const char *status,
+                                   gint64 since_us, guint timeout_ms,
+                                   gint64 *time_us, GError **error);
+
 /* The event's time in microseconds since the epoch (QMP "timestamp"),
  * -1 when it has none. */
 gint64 limevi_qmp_event_time(JsonObject *event);

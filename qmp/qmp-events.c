@@ -111,3 +111,31 @@ guint64 limevi_qmp_events_dropped(LimeviQmp *qmp)
 {
     return qmp->events_dropped;
 }
+
+gboolean limevi_qmp_wait_migration(LimeviQmp *qmp, const char *status,
+                                   gint64 since_us, guint timeout_ms,
+                                   gint64 *time_us, GError **error)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+    for (;;) {
+        gint64 left = MAX(deadline - g_get_monotonic_time(), 0) / 1000;
+        g_autoptr(JsonObject) e = NULL;
+        JsonNode *data;
+        const char *got;
+
+        e = limevi_qmp_wait_event(qmp, "MIGRATION", since_us, left, time_us,
+                                  error);
+        if (!e) {
+            g_prefix_error(error, "waiting for migration status %s: ",
+                           status);
+            return FALSE;
+        }
+        data = qmp_member(e, "data", JSON_NODE_OBJECT);
+        got = data ? qmp_string_member(json_node_get_object(data), "status")
+                   : NULL;
+        if (!g_strcmp0(got, status)) {
+            return TRUE;
+        }
+    }
+}

@@ -95,6 +95,7 @@ static void test_incoming_on_a_free_port(void)
     g_autoptr(GError) error = NULL;
     g_auto(LimeviQmpMigration) info = { 0 };
     g_autoptr(JsonNode) params = NULL;
+    gint64 since = g_get_real_time(), t = 0;
     guint16 port;
 
     qemu_start(&q);
@@ -110,6 +111,11 @@ static void test_incoming_on_a_free_port(void)
     port = limevi_qmp_migrate_incoming(q.qmp, "127.0.0.1", &error);
     g_assert_no_error(error);
     g_assert_cmpuint(port, >, 0);
+    /* With "events" on, QEMU says so, stamped after we asked. */
+    g_assert_true(limevi_qmp_wait_migration(q.qmp, "setup", since, 5000, &t,
+                                            &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(t, >=, since);
     g_assert_true(limevi_qmp_query_migrate(q.qmp, &info, &error));
     g_assert_cmpstr(info.status, ==, "setup");
     g_assert_cmpuint(info.incoming_port, ==, port);

@@ -313,6 +313,35 @@ static void test_events_queue_with_times(void)
     peer_free(&p);
 }
 
+/* Waiting for a migration status skips the statuses before it. */
+static void test_wait_migration_status(void)
+{
+    static const char *const answers[] = {
+        "{\"event\": \"MIGRATION\", \"data\": {\"status\": \"setup\"}, "
+        "\"timestamp\": {\"seconds\": 5, \"microseconds\": 0}}\n"
+        "{\"event\": \"MIGRATION\", \"data\": {\"status\": \"active\"}, "
+        "\"timestamp\": {\"seconds\": 6, \"microseconds\": 0}}\n"
+        "{\"event\": \"MIGRATION\", \"data\": 3, "
+        "\"timestamp\": {\"seconds\": 7, \"microseconds\": 0}}\n"
+        "{\"return\": {}, \"id\": 2}\n", NULL };
+    Peer p = { .linger = TRUE };
+    g_autoptr(GError) error = NULL;
+    LimeviQmp *qmp = peer_start(&p, answers);
+    gint64 t = 0;
+
+    g_assert_true(limevi_qmp_run(qmp, "migrate-incoming", NULL, &error));
+    g_assert_true(limevi_qmp_wait_migration(qmp, "active", G_MININT64, 0, &t,
+                                            &error));
+    g_assert_cmpint(t, ==, 6 * G_USEC_PER_SEC);
+    /* The one with no data is no status: no "completed" comes. */
+    g_assert_false(limevi_qmp_wait_migration(qmp, "completed", G_MININT64,
+                                             50, NULL, &error));
+    g_assert_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+    limevi_qmp_free(qmp);
+    peer_join(&p);
+    peer_free(&p);
+}
+
 /* A QEMU that floods events cannot grow the queue past its bound. */
 static void test_event_flood_is_bounded(void)
 {
@@ -417,6 +446,8 @@ int main(int argc, char **argv)
     g_test_add_func("/qmp/malformed/no-greeting", test_no_greeting);
     g_test_add_func("/qmp/events/queued-in-order-with-times",
                     test_events_queue_with_times);
+    g_test_add_func("/qmp/events/wait-migration-status",
+                    test_wait_migration_status);
     g_test_add_func("/qmp/events/flood-is-bounded",
                     test_event_flood_is_bounded);
     g_test_add_func("/qmp/migrate/query-into-struct",
