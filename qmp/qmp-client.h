@@ -22,7 +22,8 @@ typedef struct LimeviQmp LimeviQmp;
 
 /* The longest message accepted from QEMU, in bytes. */
 #define LIMEVI_QMP_LINE_MAX (16 * 1024 * 1024)
-/* Events kept unread; beyond that the oldest is dropped. */
+/* Events kept unread; beyond that the oldest of the same name as the
+ * newcomer (or of all) is dropped. */
 #define LIMEVI_QMP_EVENTS_MAX 256
 
 /*

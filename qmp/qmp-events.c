@@ -11,16 +11,37 @@ const char *qmp_event_name(JsonObject *msg)
     return qmp_string_member(msg, "event");
 }
 
-/* Queues event @msg (taking it); the oldest goes when the queue is full.
+/*
+ * The event to drop for @name when the queue is full: the oldest of the
+ * same name, so that a flood of one kind (route changes, a hold's
+ * readiness flipping) evicts only its own and a STOP or RESUME stays;
+ * the oldest of all when there is none.
+ */
+static GList *event_to_drop(LimeviQmp *qmp, const char *name)
+{
+    for (GList *l = qmp->events.head; l; l = l->next) {
+        if (!g_strcmp0(qmp_event_name(l->data), name)) {
+            return l;
+        }
+    }
+    return qmp->events.head;
+}
+
+/* Queues event @msg (taking it), within LIMEVI_QMP_EVENTS_MAX.
  * MIGRATION_PASS comes once per pre-copy pass and nobody waits for it. */
 void qmp_queue_event(LimeviQmp *qmp, JsonObject *msg)
 {
-    if (!g_strcmp0(qmp_event_name(msg), "MIGRATION_PASS")) {
+    const char *name = qmp_event_name(msg);
+
+    if (!g_strcmp0(name, "MIGRATION_PASS")) {
         json_object_unref(msg);
         return;
     }
     if (qmp->events.length >= LIMEVI_QMP_EVENTS_MAX) {
-        json_object_unref(g_queue_pop_head(&qmp->events));
+        GList *drop = event_to_drop(qmp, name);
+
+        json_object_unref(drop->data);
+        g_queue_delete_link(&qmp->events, drop);
         qmp->events_dropped++;
     }
     g_queue_push_tail(&qmp->events, msg);

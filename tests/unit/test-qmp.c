@@ -342,7 +342,8 @@ static void test_wait_migration_status(void)
     peer_free(&p);
 }
 
-/* A QEMU that floods events cannot grow the queue past its bound. */
+/* A QEMU that floods events cannot grow the queue past its bound, and
+ * the flood evicts its own kind: the STOP before it stays. */
 static void test_event_flood_is_bounded(void)
 {
     GString *flood = g_string_new(NULL);
@@ -351,8 +352,10 @@ static void test_event_flood_is_bounded(void)
     g_autoptr(GError) error = NULL;
     g_autoptr(LimeviQmp) qmp = NULL;
     g_autoptr(JsonObject) first = NULL;
+    g_autoptr(JsonObject) stop = NULL;
     guint n = LIMEVI_QMP_EVENTS_MAX + 44;
 
+    g_string_append(flood, EVENT("STOP", 0));
     for (guint i = 1; i <= n; i++) {
         g_string_append_printf(flood, "{\"event\": \"LIMEVI_ROUTE_CHANGED\", "
                                "\"timestamp\": {\"seconds\": %u, "
@@ -362,9 +365,11 @@ static void test_event_flood_is_bounded(void)
     answers[0] = flood->str;
     qmp = peer_start(&p, answers);
     g_assert_true(limevi_qmp_run(qmp, "cont", NULL, &error));
-    g_assert_cmpuint(limevi_qmp_events_dropped(qmp), ==, 44);
+    g_assert_cmpuint(limevi_qmp_events_dropped(qmp), ==, 45);
+    stop = limevi_qmp_event(qmp, "STOP", 0, NULL);
+    g_assert_nonnull(stop);
     first = limevi_qmp_event(qmp, NULL, 0, NULL);
-    g_assert_cmpint(limevi_qmp_event_time(first), ==, 45 * G_USEC_PER_SEC);
+    g_assert_cmpint(limevi_qmp_event_time(first), ==, 46 * G_USEC_PER_SEC);
     peer_join(&p);
     peer_free(&p);
     g_string_free(flood, TRUE);
