@@ -1,6 +1,5 @@
 /*
- * What the harness's files share beyond harness.h: the guest's innards
- * and its QMP event queue.
+ * What the harness's files share beyond harness.h: the guest's innards.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -15,20 +14,14 @@ struct HVm {
     int stderr_fd;              /* QEMU's stderr, an unlinked file */
     GSubprocess *proc;
     GPid pid;
-    GOutputStream *console_in;  /* QEMU's stdin: the serial port */
-    HLines console;             /* QEMU's stdout */
+    HConsole console;           /* QEMU's stdin and stdout */
     GString *console_log;
     gboolean ready;
-    guint seq;                  /* of the last command sent */
     gboolean incoming;          /* started with -incoming */
     gboolean resync;            /* console fresh after a migration */
     gint64 migrate_since;       /* real time "migrate" was sent, µs */
     guint16 migrate_port;
-
-    GSocketConnection *qmp;
-    HLines qmp_lines;
-    GQueue events;              /* JsonNode *, oldest first */
-    guint qmp_id;
+    LimeviQmp *qmp;
 };
 
 /* The first queued or coming event @name stamped no earlier than @since

@@ -10,6 +10,9 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "qmp-client.h"
+#include "qmp-commands.h"
+
 G_BEGIN_DECLS
 
 #define HARNESS_ERROR (harness_error_quark())
@@ -73,6 +76,49 @@ void hlines_clear(HLines *lines);
  * HARNESS_ERROR_EXITED at end of file). */
 char *hlines_read(HLines *lines, gint64 deadline, GError **err);
 
+/* ---- Guest consoles ---- */
+
+/*
+ * A guest's serial console as the test guest's init speaks it: "SEQ
+ * COMMAND" lines in, each command's output ended by "@@LIMEVI-END SEQ
+ * STATUS".  Over QEMU's stdio (hvm_start()) or a unix socket chardev
+ * (hconsole_connect(), for VMs the coordinator starts).
+ */
+typedef struct {
+    char *name;                 /* the VM, in messages */
+    GOutputStream *in;          /* to the guest */
+    HLines out;                 /* from the guest */
+    GSocketConnection *conn;    /* when on a socket: owns @in and the fd */
+    guint seq;                  /* of the last command sent */
+    guint sync_first;           /* first no-op of an unfinished sync */
+} HConsole;
+
+/* A console on @in and @out_fd, which stay the caller's; everything read
+ * is appended to @log if non-NULL. */
+void hconsole_init(HConsole *c, const char *name, GOutputStream *in,
+                   int out_fd, GString *log);
+/* A console on the unix socket @path, retrying until @deadline while its
+ * QEMU starts. */
+gboolean hconsole_connect(HConsole *c, const char *name, const char *path,
+                          gint64 deadline, GError **err);
+void hconsole_clear(HConsole *c);
+
+/*
+ * Sends a no-op after a newline that ends any partial input line, and
+ * throws away everything up to its end mark, or that of an earlier
+ * hconsole_sync() that timed out: the console is in step after a
+ * migration, or once a booting guest answers.
+ */
+gboolean hconsole_sync(HConsole *c, gint64 deadline, GError **err);
+
+/* Runs @cmd (one line of busybox sh) and returns its exit status, with
+ * what it printed in *@output if non-NULL; -1 with @err set on timeout or
+ * when the console closed. */
+int hconsole_exec(HConsole *c, const char *cmd, gint64 deadline,
+                  char **output, GError **err);
+/* The console's last few hundred bytes read (when it keeps a log). */
+const char *hconsole_tail(HConsole *c);
+
 /* A launcher whose children die with the test program: an aborted
  * test leaves no QEMU behind. */
 GSubprocessLauncher *harness_launcher_new(GSubprocessFlags flags);
@@ -92,7 +138,8 @@ typedef struct {
     const char *ip;             /* eth0's "198.18.1.11/24"; NULL: none */
     const char *mac;            /* eth0's MAC; NULL: QEMU's default */
     /* A -netdev value without id (e.g. "dgram,local.type=inet,..."):
-     * the harness adds id=n0 and a virtio-net-pci on it.  NULL: none. */
+     * the harness adds id=LIMEVI_NETDEV_ID ("n0") and a
+     * virtio-net-pci on it.  NULL: none. */
     const char *netdev;
     const char *const *extra_args;  /* more QEMU arguments, NULL-ended */
     const char *netns;          /* run QEMU in this namespace; NULL: ours */
@@ -133,6 +180,14 @@ char *hvm_exec_ok(HVm *vm, const char *cmd, guint timeout_ms);
  */
 JsonNode *hvm_qmp(HVm *vm, const char *cmd, const char *args_json,
                   GError **err);
+
+/* Like hvm_qmp() for commands whose return value is not needed. */
+gboolean hvm_qmp_ok(HVm *vm, const char *cmd, const char *args_json,
+                    GError **err);
+
+/* The guest's QMP connection, for the typed helpers of qmp-commands.h;
+ * errors from those are LIMEVI_QMP_ERROR or G_IO_ERROR. */
+LimeviQmp *hvm_qmp_client(HVm *vm);
 
 /* Returns the first queued or coming event @name (the whole event
  * object; json_node_unref() it), or NULL with @err set on timeout. */

@@ -60,10 +60,12 @@ static GPtrArray *qemu_argv(const HVmConfig *cfg, const char *qemu,
              "-serial", "stdio", "-qmp", qmp, NULL);
     g_string_free(append, TRUE);
     if (cfg->netdev) {
-        g_autofree char *netdev = g_strdup_printf("%s,id=n0", cfg->netdev);
+        g_autofree char *netdev = g_strdup_printf("%s,id=" LIMEVI_NETDEV_ID,
+                                                  cfg->netdev);
         /* No option ROM: the guest boots from -kernel, not the network. */
         g_autofree char *device = g_strdup_printf(
-            "virtio-net-pci,netdev=n0,romfile=%s%s", cfg->mac ? ",mac=" : "",
+            "virtio-net-pci,netdev=" LIMEVI_NETDEV_ID ",romfile=%s%s",
+            cfg->mac ? ",mac=" : "",
             cfg->mac ? cfg->mac : "");
 
         add_args(argv, "-netdev", netdev, "-device", device, NULL);
@@ -119,9 +121,7 @@ HVm *hvm_start(const HVmConfig *cfg, GError **err)
     vm->incoming = cfg->incoming != NULL;
     vm->stderr_fd = -1;
     vm->console_log = g_string_new(NULL);
-    g_queue_init(&vm->events);
-    hlines_init(&vm->console, -1, vm->console_log);
-    hlines_init(&vm->qmp_lines, -1, NULL);
+    hconsole_init(&vm->console, vm->name, NULL, -1, vm->console_log);
     vm->dir = g_dir_make_tmp("limevi-vm-XXXXXX", err);
     if (!vm->dir) {
         hvm_free(vm);
@@ -157,9 +157,10 @@ HVm *hvm_start(const HVmConfig *cfg, GError **err)
     }
     /* "ip netns exec" execs QEMU: this PID is QEMU's either way. */
     vm->pid = atoi(g_subprocess_get_identifier(vm->proc));
-    vm->console_in = g_subprocess_get_stdin_pipe(vm->proc);
+    vm->console.in = g_subprocess_get_stdin_pipe(vm->proc);
     out = g_subprocess_get_stdout_pipe(vm->proc);
-    vm->console.fd = g_unix_input_stream_get_fd(G_UNIX_INPUT_STREAM(out));
+    vm->console.out.fd = g_unix_input_stream_get_fd(
+        G_UNIX_INPUT_STREAM(out));
 
     if (!hvm_qmp_connect(vm, qmp_path, harness_deadline(START_TIMEOUT_MS),
                          err)) {
@@ -187,7 +188,8 @@ gboolean hvm_wait_ready(HVm *vm, guint timeout_ms, GError **err)
 
     while (!vm->ready) {
         GError *local = NULL;
-        g_autofree char *line = hlines_read(&vm->console, deadline, &local);
+        g_autofree char *line = hlines_read(&vm->console.out, deadline,
+                                                &local);
 
         if (!line) {
             g_propagate_prefixed_error(err, local,
@@ -250,8 +252,7 @@ void hvm_free(HVm *vm)
         g_object_unref(vm->proc);
     }
     hvm_qmp_close(vm);
-    hlines_clear(&vm->console);
-    hlines_clear(&vm->qmp_lines);
+    hconsole_clear(&vm->console);
     remove_dir(vm);
     if (vm->stderr_fd >= 0) {
         close(vm->stderr_fd);
