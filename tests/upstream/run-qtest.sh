@@ -66,10 +66,12 @@ fi
 # the cases numbered on across the runs and one plan at the end.
 n=0 status=0
 for path in "${paths[@]}"; do
-  exec 3< <("$bin" "${set_args[@]}" --tap -p "$path"; echo "rc $?")
+  ran=0
+  exec 3< <(rc=0; "$bin" "${set_args[@]}" --tap -p "$path" || rc=$?
+            echo "rc $rc")
   while IFS= read -r line <&3; do
     case $line in
-      "rc "*) [ "${line#rc }" = 0 ] || status=1 ;;
+      "rc "*) [ "${line#rc }" != 0 ] || ran=1 ;;
       1..*) ;;
       "ok "* | "not ok "*)
         n=$((n + 1))
@@ -79,6 +81,7 @@ for path in "${paths[@]}"; do
     esac
   done
   exec 3<&-
+  [ $ran = 1 ] || status=1
 done
 echo "1..$n"
 exit $status
