@@ -7,6 +7,9 @@
  *   q  198.18.3.3  a peer streaming to r once it is loaded again
  *   r  198.18.3.2  the VM snapshotted, on a qcow2 disk made over QMP
  *
+ *   t  a route r is given between savevm and loadvm, which must outlive
+ *      the load: the snapshot holds no limevi state to go back to
+ *
  * Every QEMU runs in one network namespace of the test's own.
  */
 #include <string.h>
@@ -21,6 +24,7 @@
 #define EP_P "127.0.0.1:7201"
 #define EP_R "127.0.0.1:7202"
 #define EP_Q "127.0.0.1:7203"
+#define EP_T "127.0.0.1:7204"      /* a VM that never runs */
 
 /* p's stream lasts well past a snapshot and its load under TCG. */
 #define SPAN_RATE 500
@@ -181,6 +185,22 @@ static void snapshot_disk_add(HVm *vm, const char *path)
     json_node_unref(qmp_ok(vm, "blockdev-add", disk));
 }
 
+/* Adds @vm's route to @peer at @endpoint with limevi-route-set. */
+static void route_add(HVm *vm, const char *peer, const char *endpoint)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "netdev");
+    json_builder_add_string_value(b, "n0");
+    json_builder_set_member_name(b, "vm");
+    json_builder_add_string_value(b, peer);
+    json_builder_set_member_name(b, "endpoint");
+    json_builder_add_string_value(b, endpoint);
+    json_builder_end_object(b);
+    json_node_unref(qmp_ok(vm, "limevi-route-set", b));
+}
+
 /* "ENDPOINT STATUS epoch N" of @peer's route at @vm: one string, so a
  * route that changed in any of the three shows in one comparison. */
 static char *route_at(HVm *vm, const char *peer)
@@ -299,6 +319,8 @@ static void test_snapshot_leaves_routes_and_traffic(void)
     g_autoptr(HVm) r = NULL;
     g_autofree char *route_p = NULL;
     g_autofree char *route_q = NULL;
+    g_autofree char *route_t = NULL;
+    g_autofree char *route_t_loaded = NULL;
     g_autofree char *out = NULL;
     g_autofree char *state = NULL;
     gint64 rx_frames;
@@ -330,8 +352,13 @@ static void test_snapshot_leaves_routes_and_traffic(void)
 
     hmp_quiet(r, "savevm snap0");
     assert_untouched(p, q, r, route_p, route_q, &rx_frames, "savevm");
+    /* A route r learns after the snapshot: its load must not undo it. */
+    route_add(r, "t", EP_T);
+    route_t = route_at(r, "t");
     hmp_quiet(r, "loadvm snap0");
     assert_untouched(p, q, r, route_p, route_q, &rx_frames, "loadvm");
+    route_t_loaded = route_at(r, "t");
+    g_assert_cmpstr(route_t_loaded, ==, route_t);
 
     /* p's stream spans the load (it is still sending); q's starts after
      * it, all of it sent to a guest that was loaded from the snapshot. */
