@@ -5,7 +5,7 @@ MESON_DIR  := $(BUILD)/meson
 GUEST_DIR  := $(BUILD)/guest
 PROBE      := $(MESON_DIR)/tests/probe/probe
 
-.PHONY: all deps build qemu guest check check-unit demo bench clean
+.PHONY: all deps build qemu qtests guest check check-unit demo bench clean
 
 all: build
 
@@ -19,6 +19,10 @@ build: deps
 qemu: build
 	@bash qemu-patches/build-qemu.sh
 
+# QEMU's migration-test and netdev-socket, in the cached QEMU build.
+qtests: qemu
+	@bash qemu-patches/build-qtests.sh >/dev/null
+
 guest: build
 	@bash tests/guest/build-image.sh $(GUEST_DIR) $(PROBE)
 
@@ -26,7 +30,7 @@ guest: build
 check-unit: build
 	meson test -C $(MESON_DIR) --print-errorlogs --suite unit --suite fuzz
 
-check: qemu guest
+check: qemu qtests guest
 	meson test -C $(MESON_DIR) --print-errorlogs
 
 demo: qemu guest

@@ -61,11 +61,6 @@ gboolean bench_command_ok(int status, const char *const *argv,
 char *bench_probe_recv_command(const char *tag, guint port,
                                guint silence_ms);
 
-/* The JSON line about @sender in @output ("probe send" and "probe recv"
- * print one each), or NULL; valid until @parser parses again. */
-JsonObject *bench_probe_result(const char *output, const char *sender,
-                               JsonParser *parser);
-
 /* Members of the object @b is building. */
 void bench_json_int(JsonBuilder *b, const char *name, gint64 value);
 void bench_json_double(JsonBuilder *b, const char *name, double value);

@@ -106,7 +106,7 @@ static JsonObject *recv_result(HVm *vm, const char *tag, const char *sender,
     if (!out) {
         return NULL;
     }
-    if ((o = bench_probe_result(out, sender, parser))) {
+    if ((o = harness_probe_result(out, sender, parser))) {
         return o;
     }
     g_set_error(err, BENCH_ERROR, 0, "%s: no probe result from %s in: %s",

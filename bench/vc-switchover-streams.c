@@ -61,7 +61,7 @@ static gboolean stream_result(Cluster *c, guint i, guint k, gint64 deadline,
         if (!console_run(&c->con[i], cat, CMD_TIMEOUT_MS, &out, err)) {
             return FALSE;
         }
-        if ((o = bench_probe_result(out, sender, parser))) {
+        if ((o = harness_probe_result(out, sender, parser))) {
             v->received = json_object_get_int_member(o, "received");
             v->duplicated = json_object_get_int_member(o, "duplicated");
             v->reordered = json_object_get_int_member(o, "reordered");

@@ -55,6 +55,11 @@ int harness_run_expect_fail(const char *const *argv, guint timeout_ms,
 /* A UDP port on 127.0.0.1 free right now, e.g. for a dgram netdev. */
 guint16 harness_free_udp_port(void);
 
+/* The JSON line about @sender in @output ("probe send" and "probe recv"
+ * print one each), or NULL; valid until @parser parses again. */
+JsonObject *harness_probe_result(const char *output, const char *sender,
+                                 JsonParser *parser);
+
 /* ---- Deadlines, lines and processes (also used by the benches) ---- */
 
 /* A deadline @timeout_ms from now, in g_get_monotonic_time() units. */
@@ -197,6 +202,9 @@ JsonNode *hvm_qmp_wait_event(HVm *vm, const char *name, guint timeout_ms,
 /* The one limevi netdev of @vm as query-limevi reports it; asserts there
  * is exactly one.  *@holder owns it: json_node_unref() it. */
 JsonObject *hvm_limevi_port(HVm *vm, JsonNode **holder);
+/* @peer's route in that netdev's table; asserts there is one.  *@holder
+ * owns it: json_node_unref() it. */
+JsonObject *hvm_limevi_route(HVm *vm, const char *peer, JsonNode **holder);
 
 const char *hvm_name(HVm *vm);
 GPid hvm_pid(HVm *vm);

@@ -100,3 +100,24 @@ char *hlines_read(HLines *lines, gint64 deadline, GError **err)
         }
     }
 }
+
+JsonObject *harness_probe_result(const char *output, const char *sender,
+                                 JsonParser *parser)
+{
+    g_auto(GStrv) lines = g_strsplit(output, "\n", -1);
+
+    for (guint i = 0; lines[i]; i++) {
+        JsonObject *o;
+
+        if (!g_str_has_prefix(lines[i], "{") ||
+            !json_parser_load_from_data(parser, lines[i], -1, NULL)) {
+            continue;
+        }
+        o = json_node_get_object(json_parser_get_root(parser));
+        if (!g_strcmp0(json_object_get_string_member_with_default(
+                           o, "sender", NULL), sender)) {
+            return o;
+        }
+    }
+    return NULL;
+}

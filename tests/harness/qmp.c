@@ -146,3 +146,18 @@ JsonObject *hvm_limevi_port(HVm *vm, JsonNode **holder)
     *holder = json_node_init_array(json_node_alloc(), list);
     return json_array_get_object_element(list, 0);
 }
+
+JsonObject *hvm_limevi_route(HVm *vm, const char *peer, JsonNode **holder)
+{
+    JsonObject *o = hvm_limevi_port(vm, holder);
+    JsonArray *routes = json_object_get_array_member(o, "routes");
+
+    for (guint i = 0; i < json_array_get_length(routes); i++) {
+        JsonObject *r = json_array_get_object_element(routes, i);
+
+        if (!strcmp(json_object_get_string_member(r, "vm"), peer)) {
+            return r;
+        }
+    }
+    g_error("%s has no route to %s", hvm_name(vm), peer);
+}
