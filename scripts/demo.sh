@@ -83,7 +83,7 @@ netns = $TAG-B
 run-dir = $WORK/b1
 
 $(vm web front 198.18.10.1 52:54:00:18:0a:01 7001 \
-  "limevi.run=probe,recv,--port,7000,--senders,2,--timeout-ms,120000")
+  "limevi.run=probe,recv,--port,7000,--senders,2,--rcvbuf,16777216,--timeout-ms,120000")
 $(vm app front 198.18.10.2 52:54:00:18:0a:02 7002 \
   "limevi.run=probe,send,--to,198.18.10.1:7000,--rate,1000,--count,75000,--id,app,--delay-ms,3000,--wait-peer-ms,60000")
 $(vm db back 198.18.20.1 52:54:00:18:14:01 7003 "")

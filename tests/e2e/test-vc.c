@@ -120,6 +120,7 @@ static char *guest_append(const char *name, const char *ip,
 {
     return g_strdup_printf("console=ttyS0 quiet no_timer_check limevi.ip=%s/24 "
         "limevi.name=%s limevi.run=probe,recv,--port,7000,--senders,%u,"
+        "--rcvbuf,16777216,"
         "--timeout-ms,200000 limevi.run=probe,send,--to,%s:7000,--rate,%u,"
         "--count,%u,--id,%s,--delay-ms,3000,--wait-peer-ms,120000", ip, name,
         senders, peer_ip,

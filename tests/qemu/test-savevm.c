@@ -338,7 +338,7 @@ static void test_snapshot_leaves_routes_and_traffic(void)
     state = port_of(r, &rx_frames);
     g_assert_cmpstr(state, ==, "active");
 
-    g_free(hvm_exec_ok(r, "probe recv --port 7000 --senders 2 "
+    g_free(hvm_exec_ok(r, "probe recv --port 7000 --senders 2 --rcvbuf 16777216 "
                        "--timeout-ms 60000 --ready-file /tmp/rx.ready "
                        "> /tmp/rx.json 2>&1 & i=0; "
                        "while [ ! -e /tmp/rx.ready ] && [ $i -lt 200 ]; do "
