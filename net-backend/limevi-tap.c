@@ -149,16 +149,22 @@ static void print_stats(LimeviPort *port)
             ",\"rx-wrong-vc\":%" G_GUINT64_FORMAT
             ",\"rx-wrong-lan\":%" G_GUINT64_FORMAT
             ",\"rx-not-for-us\":%" G_GUINT64_FORMAT
+            ",\"rx-auth-failed\":%" G_GUINT64_FORMAT
+            ",\"rx-replayed\":%" G_GUINT64_FORMAT
             ",\"buffer-dropped\":%" G_GUINT64_FORMAT "}\n",
             info->vm, s->tx_frames, s->tx_flooded, s->tx_no_route,
             s->rx_frames, s->rx_malformed, s->rx_wrong_vc, s->rx_wrong_lan,
-            s->rx_not_for_us, info->buffer.dropped);
+            s->rx_not_for_us, s->rx_auth_failed, s->rx_replayed,
+            info->buffer.dropped);
 }
 
 int main(int argc, char **argv)
 {
     g_autofree char *tap_name = NULL, *vm = NULL, *vc = NULL, *lan = NULL;
-    g_autofree char *listen = NULL;
+    g_autofree char *listen = NULL, *key_file = NULL;
+    g_autofree char *key = NULL;
+    gsize key_len = 0;
+    gboolean insecure = FALSE;
     g_auto(GStrv) route_specs = NULL;
     gint64 buffer_limit = 0;
     GOptionEntry entries[] = {
@@ -174,6 +180,10 @@ int main(int argc, char **argv)
           "a peer (repeatable)", "VM=HOST:PORT[@LAN]" },
         { "buffer-limit", 0, 0, G_OPTION_ARG_INT64, &buffer_limit,
           "bytes held while the TAP queue is full", "BYTES" },
+        { "key-file", 0, 0, G_OPTION_ARG_FILENAME, &key_file,
+          "the VC's key: 32 bytes or 64 hex digits", "FILE" },
+        { "insecure", 0, 0, G_OPTION_ARG_NONE, &insecure,
+          "listen beyond loopback without a key", NULL },
         { NULL }
     };
     g_autoptr(GOptionContext) ctx =
@@ -191,7 +201,8 @@ int main(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_description(ctx,
         "Example:\n  limevi-tap --tap lv0 --vm host1 --vc vc1 --lan lan1 \\\n"
-        "    --listen 127.0.0.1:7000 --route vm1=127.0.0.1:7001\n");
+        "    --listen 198.18.0.1:7000 --route vm1=198.18.0.2:7001 \\\n"
+        "    --key-file vc1.key\n");
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         g_printerr("limevi-tap: %s\n", error->message);
         return 2;
@@ -216,6 +227,15 @@ int main(int argc, char **argv)
         g_array_append_val(routes, r);
     }
 
+    if (key_file && !g_file_get_contents(key_file, &key, &key_len, &error)) {
+        g_printerr("limevi-tap: '--key-file': %s\n", error->message);
+        return 2;
+    }
+    config.key = (const guint8 *)key;
+    config.key_len = key_len;
+    config.insecure = insecure;
+    config.key_option = "'--key-file'";
+    config.insecure_option = "'--insecure'";
     config.vm = vm;
     config.vc = vc;
     config.lan = lan;
