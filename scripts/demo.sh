@@ -2,7 +2,9 @@
 # make demo: a virtual cluster of three VMs on two LANs moves live from
 # site A to site B over an emulated WAN (25 ms one way, 100 Mbit/s), with
 # probe streams between the VMs and from a TAP endpoint, driven by
-# `limevi migrate`: live progress, one switchover for all, a report.
+# `limevi migrate`: live progress, one switchover for all, a report.  A
+# gateway at site A gives LAN back DHCP and a port forward, through which
+# a client outside the VC downloads from db for the whole move.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,6 +16,9 @@ LIMEVI=$BUILD/coordinator/limevi
 WAN=$BUILD/tests/wan/limevi-wan
 TAP=$BUILD/net-backend/limevi-tap
 PROBE=$BUILD/tests/probe/probe
+export LIMEVI_GATEWAY=$BUILD/gateway/limevi-gateway
+BIG_MIB=24
+PACE=256k                       # the client's rate: it outlasts the move
 SITES=$ROOT/tests/wan/wan-sites.sh
 TAG=lvd$$
 WORK=$(mktemp -d /tmp/limevi-demo.XXXXXX)
@@ -59,7 +64,7 @@ lan = $lan
 mac = $mac
 memory = 256
 port = $port
-qemu = $QEMU -machine pc -accel $ACCEL -cpu max -m \${memory} -nodefaults -no-user-config -display none -kernel $KERNEL -initrd $GUEST/initrd.img -append "console=ttyS0 quiet no_timer_check limevi.ip=$ip/24 limevi.name=$name $runs" -serial file:\${run_dir}/\${vm}.log
+qemu = $QEMU -machine pc -accel $ACCEL -cpu max -m \${memory} -nodefaults -no-user-config -display none -kernel $KERNEL -initrd $GUEST/initrd.img -append "console=ttyS0 quiet no_timer_check limevi.ip=$ip limevi.name=$name $runs" -serial file:\${run_dir}/\${vm}.log
 
 VM
 }
@@ -82,11 +87,20 @@ address = 198.18.0.2
 netns = $TAG-B
 run-dir = $WORK/b1
 
-$(vm web front 198.18.10.1 52:54:00:18:0a:01 7001 \
+$(vm web front 198.18.10.1/24 52:54:00:18:0a:01 7001 \
   "limevi.run=probe,recv,--port,7000,--senders,2,--rcvbuf,16777216,--timeout-ms,120000")
-$(vm app front 198.18.10.2 52:54:00:18:0a:02 7002 \
+$(vm app front 198.18.10.2/24 52:54:00:18:0a:02 7002 \
   "limevi.run=probe,send,--to,198.18.10.1:7000,--rate,1000,--count,75000,--id,app,--delay-ms,3000,--wait-peer-ms,60000")
-$(vm db back 198.18.20.1 52:54:00:18:14:01 7003 "")
+$(vm db back dhcp:198.19.0.15 52:54:00:18:14:01 7003 \
+  "limevi.run=dd,if=/dev/zero,of=/tmp/big,bs=1M,count=$BIG_MIB limevi.run=httpd,-p,80,-h,/tmp")
+
+# LAN back's way in and out: it stays at site A when the VC moves.
+[gateway gw]
+host = a1
+lan = back
+port = 7050
+net = 198.19.0.0/24
+forwards = tcp:198.18.0.1:8080-198.19.0.15:80
 CONF
 echo "  VC file: $WORK/vc1.conf"
 
@@ -118,6 +132,24 @@ echo "  and a TAP endpoint at site A 500 frames/s"
 ip netns exec "$TAG-A" "$PROBE" send --to 198.18.10.1:7000 --rate 500 \
   --count 37500 --id tap --wait-peer-ms 60000 >"$WORK/tap-send.json" 2>&1 &
 PIDS+=($!)
+# A client outside the VC, at site A, downloads from db through the
+# gateway's forward, paced so that it runs through the whole move; once
+# db's file is whole (the guest writes it at boot).
+want=$((BIG_MIB * 1024 * 1024))
+whole=0
+for i in $(seq 120); do
+  ip netns exec "$TAG-A" curl -sI --max-time 2 http://198.18.0.1:8080/big 2>/dev/null |
+    tr -d '\r' | grep -qix "content-length: $want" && { whole=1; break; }
+  sleep 0.5
+done
+[ "$whole" = 1 ] || die "db's file never reached $BIG_MIB MiB through the forward"
+ip netns exec "$TAG-A" curl -sS --limit-rate $PACE -o "$WORK/big" \
+  -w '%{size_download} %{time_total}\n' http://198.18.0.1:8080/big \
+  >"$WORK/curl.out" 2>"$WORK/curl.err" &
+CURL=$!
+PIDS+=($CURL)
+echo "  a client at site A downloads $BIG_MIB MiB from db through the gateway's"
+echo "  forward 198.18.0.1:8080, at $PACE/s"
 sleep 3
 "$LIMEVI" status "$WORK/vc1.conf" || die "limevi status failed before the move"
 
@@ -125,9 +157,22 @@ step "limevi migrate vc1 --to B"
 "$LIMEVI" migrate "$WORK/vc1.conf" --to B --bandwidth 100 \
   --journal "$WORK/journal.db" \
   --report "$OUT/report.json" --svg "$OUT/timeline.svg"
+curl_at_move=$(stat -c %s "$WORK/big" 2>/dev/null || echo 0)
 
 step "After the move"
 "$LIMEVI" status "$WORK/vc1.conf" || die "limevi status failed after the move"
+
+step "The client outside the VC"
+wait $CURL || die "the client's download failed: $(cat "$WORK/curl.err")"
+read -r got secs < "$WORK/curl.out"
+[ "$got" = "$want" ] || die "the client got $got bytes of $want"
+[ "$curl_at_move" -lt "$want" ] ||
+  die "the download ended before the move did: it proves nothing"
+[ "$(head -c "$want" /dev/zero | sha256sum)" = "$(sha256sum < "$WORK/big")" ] ||
+  die "the client's file differs from db's"
+echo "  $got of $want bytes in $secs s, with the checksum of db's file; the"
+echo "  connection was never reset, and was still open when the move ended"
+echo "  ($curl_at_move bytes in by then)"
 
 step "What web's receiver counted when the streams ended (per sender)"
 for i in $(seq 1200); do
@@ -155,4 +200,4 @@ verdict tap 37500
 echo "  both streams outlasted the move: web's receiver reported at site B"
 echo
 echo "  report: $OUT/report.json, timeline: $OUT/timeline.svg"
-step "Done: the VC moved from site A to site B with one switchover, every frame delivered once and in order"
+step "Done: the VC moved from site A to site B with one switchover, every frame delivered once and in order, and the client outside the VC kept its connection"

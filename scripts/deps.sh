@@ -11,7 +11,7 @@ PKGS=(
   libglib2.0-dev libjson-glib-dev libsqlite3-dev libgnutls28-dev
   libslirp-dev libfdt-dev libpixman-1-dev zlib1g-dev
   seabios ipxe-qemu qemu-system-data
-  busybox-static cpio kmod iproute2 iputils-ping
+  busybox-static cpio kmod iproute2 iputils-ping curl
   file xz-utils zstd ccache
   iperf3 valgrind linux-perf
 )
