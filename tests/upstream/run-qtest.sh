@@ -71,7 +71,10 @@ for path in "${paths[@]}"; do
             echo "rc $rc")
   while IFS= read -r line <&3; do
     case $line in
-      "rc "*) [ "${line#rc }" != 0 ] || ran=1 ;;
+      "rc "*) [ "${line#rc }" != 0 ] || ran=1
+              # Every case may pass and the binary still fail (its
+              # teardown): say which run it was.
+              [ $ran = 1 ] || echo "# $qtest -p $path exited ${line#rc }" ;;
       1..*) ;;
       "ok "* | "not ok "*)
         n=$((n + 1))
