@@ -13,6 +13,7 @@
 #include <gio/gunixsocketaddress.h>
 
 #include "gateways.h"
+#include "launch.h"
 
 #define GATEWAY_START_MS 10000
 #define GATEWAY_STOP_MS 5000
@@ -90,12 +91,7 @@ static GSubprocess *spawn(const LimeviVc *vc, const LimeviVcGateway *gw,
                     "LIMEVI_GATEWAY)", gw->name);
         return NULL;
     }
-    if (host->netns) {
-        g_ptr_array_add(argv, g_strdup("ip"));
-        g_ptr_array_add(argv, g_strdup("netns"));
-        g_ptr_array_add(argv, g_strdup("exec"));
-        g_ptr_array_add(argv, g_strdup(host->netns));
-    }
+    limevi_launch_netns_prefix(argv, host);
     g_ptr_array_add(argv, g_steal_pointer(&program));
     for (guint i = 0; i < args->len; i++) {
         g_ptr_array_add(argv, g_strdup(args->pdata[i]));

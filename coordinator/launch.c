@@ -52,6 +52,16 @@ char *limevi_launch_netdev(const LimeviVc *vc, const LimeviVcVm *vm,
     return g_string_free(netdev, FALSE);
 }
 
+void limevi_launch_netns_prefix(GPtrArray *argv, const LimeviVcHost *host)
+{
+    if (host->netns) {
+        g_ptr_array_add(argv, g_strdup("ip"));
+        g_ptr_array_add(argv, g_strdup("netns"));
+        g_ptr_array_add(argv, g_strdup("exec"));
+        g_ptr_array_add(argv, g_strdup(host->netns));
+    }
+}
+
 char **limevi_launch_argv(const LimeviVc *vc, const LimeviVcVm *vm,
                           const LimeviVcHost *host, gboolean incoming,
                           GError **error)
@@ -63,12 +73,7 @@ char **limevi_launch_argv(const LimeviVc *vc, const LimeviVcVm *vm,
     if (!base) {
         return NULL;
     }
-    if (host->netns) {
-        g_ptr_array_add(argv, g_strdup("ip"));
-        g_ptr_array_add(argv, g_strdup("netns"));
-        g_ptr_array_add(argv, g_strdup("exec"));
-        g_ptr_array_add(argv, g_strdup(host->netns));
-    }
+    limevi_launch_netns_prefix(argv, host);
     for (guint i = 0; base[i]; i++) {
         g_ptr_array_add(argv, g_strdup(base[i]));
     }

@@ -21,6 +21,10 @@ char *limevi_launch_path(const LimeviVcHost *host, const LimeviVcVm *vm,
 char *limevi_launch_netdev(const LimeviVc *vc, const LimeviVcVm *vm,
                            const LimeviVcHost *host);
 
+/* Appends "ip netns exec NS" to @argv (of g_free'd strings) for a host
+ * with a namespace: what runs a host's processes there. */
+void limevi_launch_netns_prefix(GPtrArray *argv, const LimeviVcHost *host);
+
 /*
  * The command line that runs @vm on @host: the VC file's "qemu" line with
  * ${vm} ${memory} ${mac} ${host} ${run_dir} expanded, then -netdev limevi
