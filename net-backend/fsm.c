@@ -10,6 +10,7 @@
 #include "guest.h"
 #include "rx.h"
 #include "state.h"
+#include "tx.h"
 
 static const char *const port_state_names[PORT_N_STATES] = {
     [PORT_ACTIVE] = "active",
@@ -73,6 +74,7 @@ static void port_freeze(LimeviPort *port)
 static void port_forward(LimeviPort *port)
 {
     limevi_guest_discard(port);
+    limevi_tx_discard(port);
     port_set_state(port, port->state, PORT_FORWARDING);
     limevi_rx_forward_flush(port);
 }
@@ -88,6 +90,7 @@ static void port_stay(LimeviPort *port)
      * ones, in their order. */
     limevi_rx_take_back_forwarded(port);
     limevi_control_announce(port, LIMEVI_CONTROL_UPDATE);
+    limevi_tx_drain(port);
 }
 
 /* Destination: the guest runs here now. */
@@ -97,6 +100,8 @@ static void port_arrive(LimeviPort *port)
     port->reseq = TRUE;
     port_set_state(port, PORT_INCOMING, PORT_ACTIVE);
     limevi_control_announce_arrival(port);
+    /* What the source's link had no room for, from the state. */
+    limevi_tx_drain(port);
 }
 
 /*

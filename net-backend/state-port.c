@@ -46,6 +46,37 @@ static void collect_mac(const guint8 mac[6], const char *vm, gpointer data)
     g_array_append_val((GArray *)data, m);
 }
 
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LimeviBuffer, limevi_buffer_free)
+
+/*
+ * What waits for a route's peer goes with the VM, oldest first: what the
+ * link had no room for yet, then what was held while the peer moved.
+ * Neither is sent from here after the save (tx.c), and the destination
+ * sends it once the VM runs there.
+ */
+static GBytes *save_route_frames(LimeviPort *port, LimeviRoute *route)
+{
+    g_autoptr(LimeviBuffer) all = NULL;
+    LimeviBuffer *parts[] = { route->backlog, route->held };
+
+    if (!route->backlog || !route->held) {
+        LimeviBuffer *one = route->backlog ? route->backlog : route->held;
+
+        return one ? limevi_buffer_save(one) : g_bytes_new(NULL, 0);
+    }
+    /* Each part is within buffer-limit; together they may not be. */
+    all = limevi_buffer_new(2 * port->buffer_limit);
+    for (guint i = 0; i < G_N_ELEMENTS(parts); i++) {
+        g_autoptr(GBytes) part = limevi_buffer_save(parts[i]);
+        gsize n;
+        const guint8 *p = g_bytes_get_data(part, &n);
+
+        /* Our own save: it loads. */
+        limevi_buffer_load(all, p, n, NULL);
+    }
+    return limevi_buffer_save(all);
+}
+
 GBytes *limevi_state_save(LimeviPort *port)
 {
     g_autoptr(LimeviState) state = limevi_state_new();
@@ -64,8 +95,7 @@ GBytes *limevi_state_save(LimeviPort *port)
             .status = route->status,
             .epoch = route->epoch,
             .tx_seq = route->tx_seq,
-            .held = route->held ? limevi_buffer_save(route->held)
-                                : g_bytes_new(NULL, 0),
+            .held = save_route_frames(port, route),
         };
 
         g_array_append_val(state->routes, r);
@@ -121,7 +151,10 @@ static gboolean load_routes(LimeviPort *port, const LimeviState *state,
         route = limevi_route_update(table, r->vm, addr, r->endpoint,
                                     r->status, r->vc, r->lan, r->epoch);
         route->tx_seq = r->tx_seq;
-        if (!load_buffer(port, r->held, &route->held, error)) {
+        /* For a valid route it waits for the link, sent once the VM runs
+         * here; for a moving peer, for its announcement. */
+        if (!load_buffer(port, r->held, r->status == LIMEVI_ROUTE_VALID ?
+                         &route->backlog : &route->held, error)) {
             return FALSE;
         }
     }
@@ -144,7 +177,6 @@ static gboolean load_senders(const LimeviState *state, GHashTable *senders,
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LimeviRouteTable, limevi_route_table_free)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(LimeviBuffer, limevi_buffer_free)
 
 gboolean limevi_state_load(LimeviPort *port, const guint8 *data, gsize len,
                            GError **error)

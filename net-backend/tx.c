@@ -90,6 +90,18 @@ typedef enum {
     TX_BLOCKED,                 /* the pace or the link says: later */
 } TxDrain;
 
+/*
+ * Whether this host sends for our VM.  Once the state is saved, what
+ * waits travels in it and the destination sends it after the VM runs
+ * there: sent from both hosts, or from here late, the peer would see it
+ * twice or out of order.
+ */
+static gboolean tx_ours(LimeviPort *port)
+{
+    return port->state == PORT_ACTIVE || port->state == PORT_MIGRATING ||
+           port->state == PORT_FROZEN;
+}
+
 /* Sends the oldest frame that waits for @route, if the pace and the link
  * let it.  Flooded or not, it goes as unicast: it was for this peer
  * alone by then. */
@@ -99,6 +111,9 @@ static TxDrain tx_drain_one(LimeviPort *port, LimeviRoute *route)
     gsize len;
 
     frame = route->backlog ? limevi_buffer_peek(route->backlog, &len) : NULL;
+    if (frame && !tx_ours(port)) {
+        return TX_BLOCKED;
+    }
     if (!frame) {
         if (route->backlog) {
             g_clear_pointer(&route->backlog, limevi_buffer_free);
@@ -275,6 +290,19 @@ gboolean limevi_tx_init(LimeviPort *port, const LimeviPortConfig *config,
     limevi_pace_init(&port->flush_pace, rate, LIMEVI_FLUSH_RATE_MIN,
                      LIMEVI_FLUSH_BURST, g_get_monotonic_time());
     return TRUE;
+}
+
+void limevi_tx_discard(LimeviPort *port)
+{
+    LimeviRouteIter it;
+    LimeviRoute *route;
+
+    limevi_route_iter_init(&it, port->routes);
+    while ((route = limevi_route_iter_next(&it))) {
+        g_clear_pointer(&route->backlog, limevi_buffer_free);
+        g_clear_pointer(&route->held, limevi_buffer_free);
+    }
+    limevi_pace_reset(&port->flush_pace);
 }
 
 void limevi_tx_cleanup(LimeviPort *port)

@@ -28,10 +28,15 @@ void limevi_tx_frame(LimeviPort *port, const guint8 *frame, gsize len);
  * socket can write again.  Only a permanent error drops it (tx-errors). */
 void limevi_tx_send_to(LimeviPort *port, LimeviRoute *route,
                        const guint8 *frame, gsize len, gboolean unicast);
-/* The socket can write again: frames that waited go, in order. */
+/* The socket can write again, or this host sends for our VM again:
+ * frames that waited go, in order.  Between the state's save and the
+ * VM's running here (or staying) they wait. */
 void limevi_tx_drain(LimeviPort *port);
 /* @route is valid again: what was held for its peer goes first, in
  * order, at the pace (LIMEVI_FLUSH_RATE_DEFAULT). */
 void limevi_tx_flush_held_for(LimeviPort *port, LimeviRoute *route);
+
+/* What waited for peers travelled in the state: forget it here. */
+void limevi_tx_discard(LimeviPort *port);
 
 #endif /* LIMEVI_TX_H */

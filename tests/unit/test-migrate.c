@@ -7,11 +7,13 @@
  * way: lost relays, stale epochs, full queues, failed sends, wildcard
  * listen addresses.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "fake-guest.h"
 #include "port.h"
 #include "state.h"
+#include "udp.h"
 
 static const guint8 mac_p[6] = { 0x02, 0, 0, 0, 0, 0x0e };
 
@@ -463,6 +465,79 @@ static void test_failure_keeps_everything_at_source(void)
     trio_clear(&t);
 }
 
+static const guint8 mac_r[6] = { 0x02, 0, 0, 0, 0, 0x0f };
+
+/* Broadcast frames @first..@last from r's guest at @g, which cannot send
+ * them yet: its link is full. */
+static void r_sends_on_a_full_link(FakeGuest *g, guint32 first, guint32 last)
+{
+    limevi_udp_test_refuse(g->port->udp, 1000, EAGAIN);
+    for (guint32 id = first; id <= last; id++) {
+        guint8 frame[60];
+
+        test_frame(frame, sizeof(frame), test_broadcast, mac_r, id);
+        limevi_port_send(g->port, frame, sizeof(frame));
+    }
+}
+
+/*
+ * The sender moves while its link is full: the frames it could not send
+ * yet travel in the state, and leave from the destination once the VM
+ * runs there.  Sent from the source after its save, they would reach p
+ * after the destination's newer frames.
+ */
+static void test_sender_backlog_travels_with_state(void)
+{
+    Trio t;
+    Want w = { 0 };
+    g_autoptr(GBytes) state = NULL;
+    g_autoptr(LimeviPortInfo) si = NULL;
+    g_autoptr(LimeviPortInfo) pi = NULL;
+
+    trio_init(&t);
+    r_sends_on_a_full_link(t.s, 0, 9);
+    limevi_port_migration_start(t.s->port);
+    limevi_port_freeze(t.s->port);
+    state = limevi_port_save(t.s->port);
+    limevi_udp_test_refuse(t.s->port->udp, 0, 0);   /* room again */
+    test_spin(t.context, 100);
+    g_assert_cmpuint(t.p->frames->len, ==, 0);
+
+    arrive(t.d, state);
+    limevi_port_migration_done(t.s->port);
+    w = (Want){ .guest = t.p, .frames = 10 };
+    g_assert_true(test_wait(t.context, has_frames, &w));
+    test_spin(t.context, 50);
+    assert_ids(t.p, 0, 9);
+    si = info(t.s);
+    g_assert_cmpuint(si->stats.tx_frames, ==, 0);
+    pi = info(t.p);
+    g_assert_cmpuint(pi->stats.rx_duplicates, ==, 0);
+    trio_clear(&t);
+}
+
+/* The migration fails after the save: the source sends what waited, in
+ * order, and the destination never does. */
+static void test_sender_backlog_stays_on_failure(void)
+{
+    Trio t;
+    Want w = { 0 };
+    g_autoptr(GBytes) state = NULL;
+
+    trio_init(&t);
+    r_sends_on_a_full_link(t.s, 0, 9);
+    limevi_port_migration_start(t.s->port);
+    limevi_port_freeze(t.s->port);
+    state = limevi_port_save(t.s->port);
+    limevi_udp_test_refuse(t.s->port->udp, 0, 0);
+    limevi_port_migration_failed(t.s->port);
+    w = (Want){ .guest = t.p, .frames = 10 };
+    g_assert_true(test_wait(t.context, has_frames, &w));
+    test_spin(t.context, 50);
+    assert_ids(t.p, 0, 9);
+    trio_clear(&t);
+}
+
 /* A stale or malformed state changes nothing at the destination. */
 static void test_load_rejects_bad_state(void)
 {
@@ -759,6 +834,10 @@ int main(int argc, char **argv)
                     test_no_loss_no_duplicate_in_order);
     g_test_add_func("/migrate/failure-keeps-everything-at-source",
                     test_failure_keeps_everything_at_source);
+    g_test_add_func("/migrate/sender-backlog/travels-with-the-state",
+                    test_sender_backlog_travels_with_state);
+    g_test_add_func("/migrate/sender-backlog/stays-on-failure",
+                    test_sender_backlog_stays_on_failure);
     g_test_add_func("/migrate/load-rejects-bad-state",
                     test_load_rejects_bad_state);
     g_test_add_func("/migrate/relay/resent-until-the-new-host-answers",
