@@ -239,6 +239,38 @@ static gboolean log_has(const char *path, const char *what, guint times)
     return n >= times;
 }
 
+/* For a failure's log: how each guest's console ends, at both sites,
+ * and where `limevi status` sees the VMs. */
+static void log_what_guests_said(void)
+{
+    const char *hosts[] = { "a1", "b1" };
+    const char *vms[] = { "w1", "w2", "b1", "b2" };
+    g_autofree char *out = NULL, *err = NULL;
+
+    for (guint h = 0; h < G_N_ELEMENTS(hosts); h++) {
+        for (guint v = 0; v < G_N_ELEMENTS(vms); v++) {
+            g_autofree char *path = log_path(hosts[h], vms[v]);
+            g_autofree char *text = NULL;
+            const char *tail;
+            guint lines = 0;
+
+            if (!g_file_get_contents(path, &text, NULL, NULL)) {
+                continue;
+            }
+            for (tail = text + strlen(text); tail > text && lines < 16;
+                 tail--) {
+                lines += tail[-1] == '\n';
+            }
+            g_printerr("--- %s, last lines:\n%s\n", path, tail);
+        }
+    }
+    if (e2e.vc_file) {
+        limevi("status", NULL, NULL, &out, &err);
+        g_printerr("--- limevi status:\n%s%s\n", out ? out : "",
+                   err ? err : "");
+    }
+}
+
 static void wait_for_log(const char *path, const char *what, guint times,
                          guint seconds)
 {
@@ -248,6 +280,7 @@ static void wait_for_log(const char *path, const char *what, guint times,
         }
         g_usleep(100000);
     }
+    log_what_guests_said();
     g_error("%s never showed %u times '%s'", path, times, what);
 }
 
