@@ -45,6 +45,11 @@ gboolean vc_parse(VcParser *p, LimeviVc *vc, GError **error);
 char **vc_qemu_argv(const LimeviVcVm *vm, const LimeviVcHost *host,
                     GError **error);
 
+/* @text with @vm's and @host's variables (NULL: placeholders); errors
+ * without file or line. */
+char *vc_expand(const LimeviVcVm *vm, const LimeviVcHost *host,
+                const char *text, GError **error);
+
 /* Values (vcfile-check.c): the value of @key as written, stripped (an
  * absent optional key gives TRUE and NULL, an empty one is an error); a
  * name; a number in [min, max]. */
