@@ -356,6 +356,8 @@ static gboolean vc_parse_vm_disk(VcParser *p, LimeviVc *vc, LimeviVcVm *vm,
     }
     disk = g_new0(LimeviVcDisk, 1);
     disk->path = g_strstrip(g_strndup(entry, comma - entry));
+    disk->index = n;
+    disk->line = vc_line(p, group, "disks");
     g_ptr_array_add(vm->disks, disk);
     size = g_strstrip(g_strdup(comma + 1));
     if (!vc_parse_size(size, &disk->size) ||

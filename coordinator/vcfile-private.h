@@ -27,6 +27,9 @@ typedef struct {
  * FALSE for what GKeyFile refuses and a group or key given twice. */
 gboolean vc_read(VcParser *p, GError **error);
 
+/* The line of @key in @group (of @group when @key is NULL or absent). */
+guint vc_line(VcParser *p, const char *group, const char *key);
+
 /* Fail at @line (0: the file), naming @group and @key unless NULL. */
 gboolean G_GNUC_PRINTF(7, 8)
 vc_fail_at(VcParser *p, GError **error, gint code, guint line,

@@ -27,6 +27,8 @@ typedef struct {
 typedef struct {
     char *path;                 /* as written: ${run_dir} etc. not expanded */
     guint64 size;               /* bytes, a multiple of 512 */
+    guint index;                /* 1, 2, ... in the VM's 'disks' */
+    guint line;                 /* of the VM's 'disks' key */
 } LimeviVcDisk;
 
 typedef struct {
