@@ -48,6 +48,7 @@ typedef struct {
     gint64 disk_transferred, disk_total;
     gboolean disks_ready;       /* every mirror in sync (no disk: TRUE) */
     gboolean disks_completed;   /* mirrors ended with the switchover */
+    guint disks_blocking;       /* bit N: mirror N is write-blocking */
     guint fell_out;             /* times it fell out of the barrier */
     /* Real time (us) each phase began; QMP event times. */
     gint64 t_phase[VM_N_PHASES];

@@ -12,6 +12,8 @@
 /* How long the mirrors may take to end once the source stopped: they
  * are in sync, so only what the last writes left is still to go. */
 #define COMPLETE_TIMEOUT_MS 30000
+/* A mirror this close to in sync turns write-blocking. */
+#define NEAR_SYNC_BYTES (4 << 20)
 
 gboolean limevi_mirror_create_targets(LimeviRun *run, LimeviVmMigration *m,
                                       GError **error)
@@ -44,12 +46,16 @@ gboolean limevi_mirror_create_targets(LimeviRun *run, LimeviVmMigration *m,
     return at_dst != NULL;
 }
 
-static JsonObject *inet_address(const char *host, guint16 port)
+/* InetSocketAddress; with @typed, as a SocketAddress. */
+static JsonObject *inet_address(const char *host, guint16 port,
+                                gboolean typed)
 {
     JsonObject *addr = json_object_new();
     g_autofree char *text = g_strdup_printf("%u", port);
 
-    json_object_set_string_member(addr, "type", "inet");
+    if (typed) {
+        json_object_set_string_member(addr, "type", "inet");
+    }
     json_object_set_string_member(addr, "host", host);
     json_object_set_string_member(addr, "port", text);
     return addr;
@@ -68,7 +74,7 @@ gboolean limevi_mirror_export(LimeviVmMigration *m, GError **error)
     json_object_set_string_member(addr, "type", "inet");
     json_object_set_object_member(addr, "data",
                                   inet_address(m->dst->address,
-                                               m->vm->port));
+                                               m->vm->port, FALSE));
     json_object_set_object_member(server, "addr", addr);
     if (!limevi_qmp_run_object(m->dq, "nbd-server-start", server, error)) {
         g_prefix_error(error, "NBD server at %s:%u: ", m->dst->address,
@@ -92,6 +98,9 @@ gboolean limevi_mirror_export(LimeviVmMigration *m, GError **error)
     return TRUE;
 }
 
+static gboolean drop_nbd_node(LimeviQmp *sq, guint index, gint64 deadline,
+                              GError **error);
+
 gboolean limevi_mirror_start(LimeviVmMigration *m, GError **error)
 {
     const LimeviQmpCapability pause[] = {
@@ -111,11 +120,18 @@ gboolean limevi_mirror_start(LimeviVmMigration *m, GError **error)
         g_autofree char *target = g_strdup_printf(LIMEVI_DISK_NBD_NODE, i);
         g_autofree char *job = g_strdup_printf(LIMEVI_DISK_MIRROR, i);
 
+        /* One a coordinator left that died, or a rollback could not
+         * remove, would take the name. */
+        if (!drop_nbd_node(m->sq, i, g_get_monotonic_time() +
+                           10 * G_USEC_PER_SEC, error)) {
+            g_prefix_error(error, "disk %u: an earlier NBD client: ", i);
+            return FALSE;
+        }
         json_object_set_string_member(nbd, "driver", "nbd");
         json_object_set_string_member(nbd, "node-name", target);
         json_object_set_object_member(nbd, "server",
                                       inet_address(m->dst->address,
-                                                   m->vm->port));
+                                                   m->vm->port, TRUE));
         json_object_set_string_member(nbd, "export", node);
         if (!limevi_qmp_run_object(m->sq, "blockdev-add", nbd, error)) {
             g_prefix_error(error, "disk %u: NBD client of %s:%u: ", i,
@@ -123,8 +139,8 @@ gboolean limevi_mirror_start(LimeviVmMigration *m, GError **error)
             return FALSE;
         }
         /* Background copy, as libvirt's default: write-blocking would
-         * make every guest write wait a WAN round trip.  What the last
-         * writes leave is copied when the mirror ends. */
+         * make every guest write wait a WAN round trip from the start;
+         * it turns write-blocking only near sync (limevi_mirror_poll()). */
         json_object_set_string_member(mirror, "job-id", job);
         json_object_set_string_member(mirror, "device", node);
         json_object_set_string_member(mirror, "target", target);
@@ -203,6 +219,30 @@ gboolean limevi_mirror_poll(LimeviVmMigration *m, GError **error)
         done += json_object_get_int_member_with_default(job, "offset", 0);
         total += json_object_get_int_member_with_default(job, "len", 0);
         ready &= job_ready;
+        /* A guest that keeps writing keeps a background mirror one
+         * WAN round trip behind, never in sync.  Close to it, each
+         * write goes through to the destination before the guest sees
+         * it done, so the mirror gets in sync and stays so. */
+        if (!job_ready && !(m->disks_blocking & (1u << i)) &&
+            json_object_get_int_member_with_default(job, "len", 0) -
+            json_object_get_int_member_with_default(job, "offset", 0) <=
+            NEAR_SYNC_BYTES) {
+            g_autoptr(JsonObject) change = json_object_new();
+
+            json_object_set_string_member(change, "id",
+                json_object_get_string_member(job, "device"));
+            json_object_set_string_member(change, "type", "mirror");
+            json_object_set_string_member(change, "copy-mode",
+                                          "write-blocking");
+            if (limevi_qmp_run_object(m->sq, "block-job-change", change,
+                                      error)) {
+                m->disks_blocking |= 1u << i;
+            } else {
+                g_prefix_error(error, "disk %u: ", i);
+                json_node_unref(ret);
+                return FALSE;
+            }
+        }
     }
     json_node_unref(ret);
     for (guint i = 1; i <= n; i++) {
@@ -309,23 +349,42 @@ void limevi_mirror_cancel(LimeviQmp *sq)
     }
 }
 
+/* blockdev-del of the NBD client of disk @index: TRUE once it is gone
+ * (or never was); retried while its cancelled job ends. */
+static gboolean drop_nbd_node(LimeviQmp *sq, guint index, gint64 deadline,
+                              GError **error)
+{
+    g_autoptr(JsonObject) args = json_object_new();
+    g_autofree char *node = g_strdup_printf(LIMEVI_DISK_NBD_NODE, index);
+
+    json_object_set_string_member(args, "node-name", node);
+    for (;;) {
+        g_autoptr(GError) local = NULL;
+
+        if (limevi_qmp_run_object(sq, "blockdev-del", args, &local) ||
+            (local->domain == LIMEVI_QMP_ERROR &&
+             strstr(local->message, "Failed to find node"))) {
+            return TRUE;
+        }
+        if (local->domain != LIMEVI_QMP_ERROR ||
+            g_get_monotonic_time() >= deadline) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+        g_usleep(100 * 1000);
+    }
+}
+
 void limevi_mirror_drop(LimeviQmp *sq, const LimeviVcVm *vm)
 {
-    gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
 
     for (guint i = 1; sq && i <= vm->disks->len; i++) {
-        g_autoptr(JsonObject) args = json_object_new();
-        g_autofree char *node = g_strdup_printf(LIMEVI_DISK_NBD_NODE, i);
         g_autoptr(GError) error = NULL;
 
-        json_object_set_string_member(args, "node-name", node);
-        /* Busy until its cancelled job has ended; absent when it was
-         * never added. */
-        while (!limevi_qmp_run_object(sq, "blockdev-del", args, &error) &&
-               strstr(error->message, "busy") &&
-               g_get_monotonic_time() < deadline) {
-            g_clear_error(&error);
-            g_usleep(100 * 1000);
+        if (!drop_nbd_node(sq, i, deadline, &error)) {
+            g_printerr("limevi: VM %s: disk %u: its NBD client stays at the "
+                       "source: %s\n", vm->name, i, error->message);
         }
     }
 }

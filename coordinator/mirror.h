@@ -28,8 +28,9 @@ gboolean limevi_mirror_export(LimeviVmMigration *m, GError **error);
  * disk is mirrored (sync full) into the destination's export. */
 gboolean limevi_mirror_start(LimeviVmMigration *m, GError **error);
 
-/* Reads the mirrors' progress and whether all are in sync; FALSE,
- * @error set, when a mirror failed. */
+/* Reads the mirrors' progress and whether all are in sync; a mirror
+ * near sync turns write-blocking, or a guest that keeps writing would
+ * keep it behind for ever.  FALSE, @error set, when a mirror failed. */
 gboolean limevi_mirror_poll(LimeviVmMigration *m, GError **error);
 
 /* The source stopped in pre-switchover: every mirror ends in sync
