@@ -10,6 +10,7 @@
 #include <json-glib/json-glib.h>
 
 #include "commands.h"
+#include "disks.h"
 #include "gateway-cmds.h"
 #include "launch.h"
 #include "virt.h"
@@ -86,7 +87,8 @@ int limevi_cmd_start(int argc, char **argv)
             continue;
         }
         qemu = limevi_launch_argv(vc, loc->vm, host, FALSE, &error);
-        if (!qemu || !(pid = limevi_launch(qemu, loc->vm, host, &error))) {
+        if (!qemu || !limevi_disks_prepare(vc, loc->vm, host, &error) ||
+            !(pid = limevi_launch(qemu, loc->vm, host, &error))) {
             g_printerr("limevi: %s\n", error->message);
             status = EXIT_FAILED;
             continue;

@@ -9,6 +9,7 @@
 
 #include <gio/gio.h>
 
+#include "disks.h"
 #include "launch.h"
 #include "qmp.h"
 
@@ -67,10 +68,11 @@ char **limevi_launch_argv(const LimeviVc *vc, const LimeviVcVm *vm,
                           GError **error)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) disks = NULL;
     g_auto(GStrv) base = NULL;
 
     base = limevi_vc_vm_qemu_argv(vc, vm, host, error);
-    if (!base) {
+    if (!base || !(disks = limevi_disks_at(vc, vm, host, error))) {
         return NULL;
     }
     limevi_launch_netns_prefix(argv, host);
@@ -82,6 +84,7 @@ char **limevi_launch_argv(const LimeviVc *vc, const LimeviVcVm *vm,
     g_ptr_array_add(argv, g_strdup("-device"));
     g_ptr_array_add(argv, g_strdup_printf("virtio-net-pci,netdev=" LIMEVI_NETDEV_ID ",mac=%s,"
                                           "romfile=", vm->mac));
+    limevi_disks_launch_args(argv, disks);
     {
         g_autofree char *qmp = limevi_launch_path(host, vm, "qmp");
         g_autofree char *pid = limevi_launch_path(host, vm, "pid");

@@ -29,7 +29,7 @@ void limevi_launch_netns_prefix(GPtrArray *argv, const LimeviVcHost *host);
  * The command line that runs @vm on @host: the VC file's "qemu" line with
  * ${vm} ${memory} ${mac} ${host} ${run_dir} expanded, then -netdev limevi
  * (listening on the host's address, routes to the VMs of its LAN where the
- * VC file says they run), the NIC, QMP at RUN-DIR/VM.qmp, -daemonize with
+ * VC file says they run), the NIC, its disks (disks.h), QMP at RUN-DIR/VM.qmp, -daemonize with
  * RUN-DIR/VM.pid; with @incoming, -incoming defer.  Prefixed
  * with "ip netns exec NS" for a host with a namespace.
  */

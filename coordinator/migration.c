@@ -15,6 +15,7 @@ LimeviVmMigration *limevi_vm_migration_new(const LimeviVcVm *vm,
     m->src = src;
     m->dst = dst;
     m->phase = VM_PLANNED;
+    m->disks_ready = !vm->disks->len;
     return m;
 }
 

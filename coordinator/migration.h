@@ -44,6 +44,11 @@ typedef struct {
     gint64 expected_downtime;
     guint syncs;
     gboolean hold_ready;        /* switchover-hold: converged and held */
+    /* Its local disks' mirrors (mirror.c), from query-block-jobs. */
+    gint64 disk_transferred, disk_total;
+    gboolean disks_ready;       /* every mirror in sync (no disk: TRUE) */
+    gboolean disks_completed;   /* mirrors ended with the switchover */
+    guint disks_blocking;       /* bit N: mirror N is write-blocking */
     guint fell_out;             /* times it fell out of the barrier */
     /* Real time (us) each phase began; QMP event times. */
     gint64 t_phase[VM_N_PHASES];

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include "launch.h"
+#include "mirror.h"
 #include "mover.h"
 
 #define CONNECT_TIMEOUT_MS 10000
@@ -27,8 +28,10 @@ static gboolean qemu_start_destination(LimeviRun *run, LimeviVmMigration *m)
 
     limevi_vm_set_phase(m, VM_STARTING);
     argv = limevi_launch_argv(run->vc, m->vm, m->dst, TRUE, &error);
-    if (!argv || !(m->dst_pid = limevi_launch(argv, m->vm, m->dst, &error)) ||
-        !(m->dq = limevi_qmp_connect(qmp, CONNECT_TIMEOUT_MS, &error))) {
+    if (!argv || !limevi_mirror_create_targets(run, m, &error) ||
+        !(m->dst_pid = limevi_launch(argv, m->vm, m->dst, &error)) ||
+        !(m->dq = limevi_qmp_connect(qmp, CONNECT_TIMEOUT_MS, &error)) ||
+        !limevi_mirror_export(m, &error)) {
         return limevi_vm_fail(m, error);
     }
     return TRUE;
@@ -85,6 +88,10 @@ static gboolean qemu_start(LimeviRun *run, LimeviVmMigration *m)
             return limevi_vm_fail(m, error);
         }
     }
+    /* The disks' mirrors run while RAM is pre-copied. */
+    if (!limevi_mirror_start(m, &error)) {
+        return limevi_vm_fail(m, error);
+    }
     /* Port 0: the destination picks a free one and tells us. */
     incoming = g_strdup_printf("{\"uri\":\"tcp:%s:0\"}", m->dst->address);
     if (!limevi_qmp_run(m->dq, "migrate-incoming", incoming, &error) ||
@@ -102,11 +109,21 @@ static gboolean qemu_poll(LimeviRun *run, LimeviVmMigration *m)
     gboolean ok;
 
     ret = limevi_mover_query(m, &error);
-    if (!ret) {
+    if (!ret || !limevi_mirror_poll(m, &error)) {
+        g_clear_pointer(&ret, json_node_unref);
         return limevi_vm_fail(m, error);
     }
     limevi_mover_read_progress(m, json_node_get_object(ret));
     ok = limevi_mover_apply_status(m, json_node_get_object(ret));
+    /* Released, stopped, its device state not sent yet: the disks end
+     * their mirrors now, so that the destination starts on every
+     * write. */
+    if (ok && !g_strcmp0(json_object_get_string_member_with_default(
+            json_node_get_object(ret), "status", ""), "pre-switchover") &&
+        !limevi_mirror_complete(m, &error)) {
+        limevi_qmp_run(m->sq, "migrate_cancel", NULL, NULL);
+        ok = limevi_vm_fail(m, error);
+    }
     json_node_unref(ret);
     return ok;
 }
@@ -114,12 +131,14 @@ static gboolean qemu_poll(LimeviRun *run, LimeviVmMigration *m)
 static void qemu_abort(LimeviVmMigration *m)
 {
     if (m->sq && m->phase >= VM_MIGRATING) {
+        limevi_mirror_cancel(m->sq);
         limevi_qmp_run(m->sq, "migrate_cancel", NULL, NULL);
     }
 }
 
 static void qemu_drop_destination(LimeviVmMigration *m)
 {
+    limevi_mirror_drop(m->sq, m->vm);
     if (m->dq) {
         limevi_qmp_run(m->dq, "quit", NULL, NULL);
     } else if (m->dst_pid) {
@@ -131,6 +150,10 @@ static void qemu_drop_destination(LimeviVmMigration *m)
 static gboolean qemu_wait_gone(LimeviVmMigration *m, gboolean quit,
                                guint timeout_ms, GError **error)
 {
+    if (m->phase == VM_DONE && m->vm->disks->len) {
+        /* The disks are the destination's own now. */
+        limevi_qmp_run(m->dq, "nbd-server-stop", NULL, NULL);
+    }
     if (m->phase == VM_DONE && quit) {
         limevi_qmp_run(m->sq, "quit", NULL, NULL);
     }

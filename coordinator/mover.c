@@ -113,8 +113,10 @@ gboolean limevi_mover_apply_status(LimeviVmMigration *m, JsonObject *o)
         if (m->phase < VM_DONE) {
             limevi_vm_set_phase(m, VM_DONE);
         }
-    } else if (m->phase == VM_MIGRATING && m->hold_ready) {
-        /* Converged by QEMU's own criterion; the hold keeps it running. */
+    } else if (m->phase == VM_MIGRATING && m->hold_ready &&
+               m->disks_ready) {
+        /* Converged by QEMU's own criterion, every disk in sync; the hold
+         * keeps it running. */
         limevi_vm_set_phase(m, VM_READY);
     } else if (m->phase == VM_READY && !m->hold_ready) {
         /* It fell out of convergence: the barrier waits for it again. */

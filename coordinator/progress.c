@@ -31,9 +31,14 @@ static void print_json(LimeviRun *run)
         g_print("{\"vm\":\"%s\",\"phase\":\"%s\",\"transferred\":%"
                 G_GINT64_FORMAT ",\"remaining\":%" G_GINT64_FORMAT
                 ",\"total\":%" G_GINT64_FORMAT ",\"dirty_rate\":%"
-                G_GINT64_FORMAT ",\"eta_ms\":%" G_GINT64_FORMAT "}\n",
+                G_GINT64_FORMAT ",\"eta_ms\":%" G_GINT64_FORMAT
+                ",\"disk_transferred\":%" G_GINT64_FORMAT
+                ",\"disk_total\":%" G_GINT64_FORMAT
+                ",\"disks_ready\":%s}\n",
                 m->vm->name, phase_names[m->phase], m->transferred,
-                m->remaining, m->total, m->dirty_rate, m->eta_ms);
+                m->remaining, m->total, m->dirty_rate, m->eta_ms,
+                m->disk_transferred, m->disk_total,
+                m->disks_ready ? "true" : "false");
     }
 }
 
@@ -49,11 +54,17 @@ static void print_bar(LimeviRun *run, LimeviVmMigration *m)
     memset(bar, '#', fill);
     memset(bar + fill, '.', 20 - fill);
     bar[20] = '\0';
+    g_autofree char *disks = m->vm->disks->len ? g_strdup_printf(
+        ", disks %.1f/%.1f MiB%s", m->disk_transferred / 1048576.0,
+        m->disk_total / 1048576.0, m->disks_ready ? " in sync" : "")
+                                                 : g_strdup("");
+
     g_print("%s%-10s %-11s [%s] %6.1f MiB sent, %6.1f MiB left, "
-            "dirty %6" G_GINT64_FORMAT " pages/s, eta %5.1f s\n",
+            "dirty %6" G_GINT64_FORMAT " pages/s, eta %5.1f s%s\n",
             run->tty ? "\033[2K" : "", m->vm->name,
             phase_names[m->phase], bar, m->transferred / 1048576.0,
-            m->remaining / 1048576.0, m->dirty_rate, m->eta_ms / 1000.0);
+            m->remaining / 1048576.0, m->dirty_rate, m->eta_ms / 1000.0,
+            disks);
 }
 
 void limevi_progress_print(LimeviRun *run, gboolean final)

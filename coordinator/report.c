@@ -121,6 +121,12 @@ static void write_json(const LimeviVc *vc, const LimeviMigrateOptions *opts,
         json_builder_add_int_value(b, m->forwarded);
         json_builder_set_member_name(b, "routes_repaired");
         json_builder_add_int_value(b, m->repaired);
+        json_builder_set_member_name(b, "ram_bytes");
+        json_builder_add_int_value(b, m->transferred);
+        json_builder_set_member_name(b, "disks");
+        json_builder_add_int_value(b, m->vm->disks->len);
+        json_builder_set_member_name(b, "disk_bytes");
+        json_builder_add_int_value(b, m->disk_transferred);
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
@@ -201,19 +207,21 @@ void limevi_report(const LimeviVc *vc, const LimeviMigrateOptions *opts,
                    GPtrArray *migs, gint64 t_start, gint64 t_end)
 {
     if (!opts->json) {
-        g_print("\n%-10s %-8s %-8s %9s %9s %9s %12s %13s\n", "VM", "from",
-                "to", "total ms", "downtime", "pause ms", "switchover",
-                "release>STOP");
+        g_print("\n%-10s %-8s %-8s %9s %9s %9s %12s %13s %8s %8s\n", "VM",
+                "from", "to", "total ms", "downtime", "pause ms",
+                "switchover", "release>STOP", "RAM MiB", "disk MiB");
         for (guint i = 0; i < migs->len; i++) {
             const LimeviVmMigration *m = migs->pdata[i];
 
             g_print("%-10s %-8s %-8s %9" G_GINT64_FORMAT " %9"
                     G_GINT64_FORMAT " %9" G_GINT64_FORMAT " %9"
-                    G_GINT64_FORMAT " ms %10" G_GINT64_FORMAT " ms%s%s\n",
+                    G_GINT64_FORMAT " ms %10" G_GINT64_FORMAT " ms %8.1f %8.1f"
+                    "%s%s\n",
                     m->vm->name, m->src->name, m->dst->name, m->total_ms,
                     m->downtime_ms, pause_ms(m),
                     m->t_resume > 0 ? ms(m->t_resume - t_start) : -1,
-                    release_to_stop_ms(m), m->error ? "  " : "",
+                    release_to_stop_ms(m), m->transferred / 1048576.0,
+                    m->disk_transferred / 1048576.0, m->error ? "  " : "",
                     m->error ? m->error : "");
         }
         g_print("VC %s: %.1f s in all, STOP skew %.1f ms, RESUME skew "

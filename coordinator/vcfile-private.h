@@ -27,6 +27,9 @@ typedef struct {
  * FALSE for what GKeyFile refuses and a group or key given twice. */
 gboolean vc_read(VcParser *p, GError **error);
 
+/* The line of @key in @group (of @group when @key is NULL or absent). */
+guint vc_line(VcParser *p, const char *group, const char *key);
+
 /* Fail at @line (0: the file), naming @group and @key unless NULL. */
 gboolean G_GNUC_PRINTF(7, 8)
 vc_fail_at(VcParser *p, GError **error, gint code, guint line,
@@ -44,6 +47,11 @@ gboolean vc_parse(VcParser *p, LimeviVc *vc, GError **error);
  * placeholders, only checking); errors without file or line. */
 char **vc_qemu_argv(const LimeviVcVm *vm, const LimeviVcHost *host,
                     GError **error);
+
+/* @text with @vm's and @host's variables (NULL: placeholders); errors
+ * without file or line. */
+char *vc_expand(const LimeviVcVm *vm, const LimeviVcHost *host,
+                const char *text, GError **error);
 
 /* Values (vcfile-check.c): the value of @key as written, stripped (an
  * absent optional key gives TRUE and NULL, an empty one is an error); a

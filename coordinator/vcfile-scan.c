@@ -12,7 +12,7 @@
 
 /* ---- Where things are in the text ---- */
 
-static guint vc_line(VcParser *p, const char *group, const char *key)
+guint vc_line(VcParser *p, const char *group, const char *key)
 {
     g_autofree char *id = key ? g_strconcat(group, "\n", key, NULL)
                               : g_strdup(group);

@@ -113,6 +113,14 @@ char **vc_qemu_argv(const LimeviVcVm *vm, const LimeviVcHost *host,
     return g_steal_pointer(&argv);
 }
 
+char *vc_expand(const LimeviVcVm *vm, const LimeviVcHost *host,
+                const char *text, GError **error)
+{
+    char *out;
+
+    return qemu_expand(vm, host, text, &out, error) ? out : NULL;
+}
+
 char *limevi_vc_expand(const LimeviVc *vc, const LimeviVcVm *vm,
                        const LimeviVcHost *host, const char *text,
                        GError **error)
@@ -154,6 +162,12 @@ static void vc_host_free(LimeviVcHost *host)
     g_free(host);
 }
 
+void limevi_vc_disk_free(LimeviVcDisk *disk)
+{
+    g_free(disk->path);
+    g_free(disk);
+}
+
 static void vc_vm_free(LimeviVcVm *vm)
 {
     g_free(vm->name);
@@ -162,6 +176,7 @@ static void vc_vm_free(LimeviVcVm *vm)
     g_free(vm->mac);
     g_free(vm->qemu);
     g_free(vm->domain);
+    g_clear_pointer(&vm->disks, g_ptr_array_unref);
     g_free(vm);
 }
 

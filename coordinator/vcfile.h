@@ -22,6 +22,15 @@ typedef struct {
     char *libvirt;              /* libvirt URI; NULL: QEMU run directly */
 } LimeviVcHost;
 
+/* A local disk of a VM (docs/disks.md): a qcow2 file at each host, moved
+ * with the VM by limevi migrate. */
+typedef struct {
+    char *path;                 /* as written: ${run_dir} etc. not expanded */
+    guint64 size;               /* bytes, a multiple of 512 */
+    guint index;                /* 1, 2, ... in the VM's 'disks' */
+    guint line;                 /* of the VM's 'disks' key */
+} LimeviVcDisk;
+
 typedef struct {
     char *name;
     char *host;                 /* a host of the VC: where the VM runs now */
@@ -31,6 +40,7 @@ typedef struct {
     guint16 port;               /* UDP port of its tunnel endpoint */
     char *qemu;                 /* the command line as written, or NULL */
     char *domain;               /* domain XML template path, or NULL */
+    GPtrArray *disks;           /* of LimeviVcDisk *, in file order */
 } LimeviVcVm;
 
 /* A limevi-gateway on a LAN of the VC (docs/gateway.md); it stays at its
@@ -61,6 +71,7 @@ typedef struct {
  */
 LimeviVc *limevi_vc_load(const char *path, GError **error);
 void limevi_vc_free(LimeviVc *vc);
+void limevi_vc_disk_free(LimeviVcDisk *disk);
 
 /* NULL when the VC has no such host or VM. */
 LimeviVcHost *limevi_vc_host(const LimeviVc *vc, const char *name);

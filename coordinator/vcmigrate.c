@@ -44,6 +44,21 @@ static gboolean any_in_phase(LimeviRun *run, LimeviVmPhase phase)
     return FALSE;
 }
 
+/* A VM whose source may stop for its disks' mirrors to end: the sooner
+ * that is seen, the shorter its pause. */
+static gboolean any_disks_switching(LimeviRun *run)
+{
+    for (guint i = 0; i < run->migs->len; i++) {
+        LimeviVmMigration *m = run->migs->pdata[i];
+
+        if (m->phase == VM_SWITCHING && m->vm->disks->len &&
+            !m->disks_completed) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
 static void poll_all(LimeviRun *run)
 {
     for (guint i = 0; i < run->migs->len; i++) {
@@ -270,7 +285,8 @@ static void complete(LimeviRun *run, gint64 deadline)
         poll_all(run);
         journal_switched(run);
         limevi_progress_print(run, FALSE);
-        g_usleep(POLL_MS * 1000);
+        g_usleep((any_disks_switching(run) ? BARRIER_POLL_MS : POLL_MS) *
+                 1000);
     }
     journal_switched(run);
     /* One wait for every VM's sync, not one per VM.  When sources stop

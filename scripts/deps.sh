@@ -16,7 +16,8 @@ PKGS=(
   iperf3 valgrind linux-perf
 )
 # libvirt 11 (not bookworm's 9): switchover-ack through migrations it runs.
-BACKPORTS_PKGS=(meson libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu
+# qemu-utils 10 (with QEMU 10): qemu-img makes and checks local disks.
+BACKPORTS_PKGS=(meson libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu qemu-utils
   libvirt-clients)
 
 # The stamp records the package list; it changes when the list does.

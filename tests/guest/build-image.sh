@@ -2,7 +2,8 @@
 # Builds the test guest: OUTDIR/vmlinuz (Debian's kernel package, fetched
 # with apt-get download, never installed), OUTDIR/vmlinux (the same kernel
 # decompressed, booted through its PVH entry point) and OUTDIR/initrd.img
-# (busybox-static, the virtio-net modules, our probe and tests/guest/init).
+# (busybox-static, the virtio-net and virtio-blk modules, our probe and
+# tests/guest/init).
 # Idempotent: the extracted kernel is cached, the initrd rebuilt only when
 # one of its inputs changed.
 set -euo pipefail
@@ -16,9 +17,10 @@ PROBE=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${LIMEVI_CACHE:-$HOME/.cache/limevi}/guest
 BUSYBOX=/bin/busybox
-# virtio_net is modular in Debian; modprobe adds what these depend on
-# (virtio, virtio_ring, virtio_pci_*_dev, failover, net_failover).
-MODULES=(virtio_pci virtio_net)
+# virtio_net and virtio_blk are modular in Debian; modprobe adds what
+# these depend on (virtio, virtio_ring, virtio_pci_*_dev, failover,
+# net_failover).  virtio_blk: the optional disk (probe disk).
+MODULES=(virtio_pci virtio_net virtio_blk)
 
 die() { echo "build-image: $*" >&2; exit 1; }
 

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "probe-disk.h"
 #include "probe-wire.h"
 #include "stream-stats.h"
 
@@ -27,6 +28,8 @@ static const char usage[] =
     " [--id NAME]\n"
     "       probe recv --port PORT [--bind IP] [--timeout-ms MS]"
     " [--duration-ms MS]\n"
+    "       probe disk --dev DEV --blocks N --count K --rate WPS"
+    " [--id NAME] [--every N]\n"
     "                  [--senders N] [--ready-file PATH]"
     " [--rcvbuf default|BYTES]\n"
     "recv prints one JSON line per sender when it ends: after MS without a\n"
@@ -36,7 +39,10 @@ static const char usage[] =
     "by default (or 'default') the kernel's, so a receiver that falls\n"
     "behind loses datagrams as a real application would.  Each line\n"
     "carries rcvbuf_errors, the host's UDP RcvbufErrors while it ran\n"
-    "(/proc/net/snmp; -1 when unreadable).\n";
+    "(/proc/net/snmp; -1 when unreadable).\n"
+    "disk writes K blocks of 4 KiB of a known pattern to DEV (block k mod\n"
+    "N, O_DIRECT), printing a running checksum every N writes (--every),\n"
+    "then reads back every block written and prints how many are bad.\n";
 
 static int64_t now_ns(clockid_t clock)
 {
@@ -55,8 +61,7 @@ static int fail(const char *fmt, const char *arg)
 }
 
 /* Parses a decimal in [min, max]; returns 0 or -1. */
-static int parse_num(const char *s, long long min, long long max,
-                     long long *out)
+int parse_num(const char *s, long long min, long long max, long long *out)
 {
     char *end;
 
@@ -427,6 +432,9 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && !strcmp(argv[1], "recv")) {
         return cmd_recv(argc, argv);
+    }
+    if (argc >= 2 && !strcmp(argv[1], "disk")) {
+        return probe_disk(argc, argv);
     }
     fputs(usage, argc >= 2 && !strcmp(argv[1], "--help") ? stdout : stderr);
     return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;

@@ -161,6 +161,40 @@ static const BadVc bad_vcs[] = {
     { "no-vc", "[vc]\nname = vc1\nlans = front;back\n", "",
       LIMEVI_ERROR_INVALID,
       " there is no [vc] group" },
+#define DB_QEMU "qemu = qemu-system-x86_64 -m ${memory}\n"
+    { "disk-without-size", DB_QEMU, DB_QEMU "disks = /srv/db.qcow2\n",
+      LIMEVI_ERROR_INVALID,
+      "33: [vm db] key 'disks': disk 1: expects PATH,SIZE, got "
+      "'/srv/db.qcow2'" },
+    { "disk-size-not-a-size", DB_QEMU,
+      DB_QEMU "disks = /srv/a.qcow2,1G; /srv/b.qcow2,12X\n",
+      LIMEVI_ERROR_INVALID,
+      "33: [vm db] key 'disks': disk 2: expects a size from 1M to 16T, a "
+      "multiple of 512 bytes (K, M, G, T: binary), got '12X'" },
+    { "disk-size-too-small", DB_QEMU, DB_QEMU "disks = /srv/a.qcow2,64K\n",
+      LIMEVI_ERROR_INVALID,
+      "33: [vm db] key 'disks': disk 1: expects a size from 1M to 16T, a "
+      "multiple of 512 bytes (K, M, G, T: binary), got '64K'" },
+    { "disk-size-not-sectors", DB_QEMU,
+      DB_QEMU "disks = /srv/a.qcow2,1048577\n",
+      LIMEVI_ERROR_INVALID,
+      "33: [vm db] key 'disks': disk 1: expects a size from 1M to 16T, a "
+      "multiple of 512 bytes (K, M, G, T: binary), got '1048577'" },
+    { "disk-relative-path", DB_QEMU, DB_QEMU "disks = db.qcow2,1G\n",
+      LIMEVI_ERROR_INVALID,
+      "33: [vm db] key 'disks': disk 1: expects an absolute path (or one "
+      "under ${run_dir}), got 'db.qcow2'" },
+    { "disk-unknown-variable", DB_QEMU,
+      DB_QEMU "disks = ${dir}/db.qcow2,1G\n",
+      LIMEVI_ERROR_INVALID,
+      "33: [vm db] key 'disks': disk 1: unknown variable '${dir}'; known "
+      "are ${memory}, ${vm}, ${mac}, ${host}, ${site} and ${run_dir}" },
+    { "disk-twice", DB_QEMU,
+      DB_QEMU "disks = ${run_dir}/${vm}.qcow2,1G;/RUN-DIR/db.qcow2,2G\n",
+      LIMEVI_ERROR_INVALID,
+      "33: [vm db] key 'disks': disk 2: /RUN-DIR/db.qcow2 is also this "
+      "[vm db]'s disk 1" },
+#undef DB_QEMU
 };
 
 static char *tmp_dir;
@@ -285,6 +319,33 @@ static void test_valid(void)
     g_unlink(path);
 }
 
+/* Disks: PATH,SIZE in file order, the path as written (expanded per
+ * host when used), sizes in bytes. */
+static void test_valid_disks(void)
+{
+    g_autofree char *text = replace_once(
+        "qemu = qemu-system-x86_64 -m ${memory}\n",
+        "qemu = qemu-system-x86_64 -m ${memory}\n"
+        "disks = ${run_dir}/${vm}.qcow2,64M; /srv/db-logs.qcow2 , 1G ;\n");
+    g_autofree char *path = write_vc("valid-disks", text);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(LimeviVc) vc = limevi_vc_load(path, &error);
+    LimeviVcVm *db;
+    LimeviVcDisk *disk;
+
+    g_assert_no_error(error);
+    g_assert_cmpuint(((LimeviVcVm *)vc->vms->pdata[0])->disks->len, ==, 0);
+    db = vc->vms->pdata[1];
+    g_assert_cmpuint(db->disks->len, ==, 2);
+    disk = db->disks->pdata[0];
+    g_assert_cmpstr(disk->path, ==, "${run_dir}/${vm}.qcow2");
+    g_assert_cmpuint(disk->size, ==, 64 << 20);
+    disk = db->disks->pdata[1];
+    g_assert_cmpstr(disk->path, ==, "/srv/db-logs.qcow2");
+    g_assert_cmpuint(disk->size, ==, 1 << 30);
+    g_unlink(path);
+}
+
 static void test_lookups(void)
 {
     g_autofree char *path = write_vc("lookups", valid_vc);
@@ -348,6 +409,7 @@ int main(int argc, char **argv)
     g_assert_no_error(error);
 
     g_test_add_func("/vcfile/accepts/valid", test_valid);
+    g_test_add_func("/vcfile/accepts/disks", test_valid_disks);
     g_test_add_func("/vcfile/lookups", test_lookups);
     g_test_add_func("/vcfile/qemu-argv", test_qemu_argv);
     for (gsize i = 0; i < G_N_ELEMENTS(bad_vcs); i++) {
