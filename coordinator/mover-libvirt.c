@@ -53,8 +53,8 @@ static gboolean connect_destination(LimeviVmMigration *m, GError **error)
 static gboolean virt_start(LimeviRun *run, LimeviVmMigration *m)
 {
     g_autoptr(GError) error = NULL;
-    g_autofree char *params = g_strdup_printf("{\"downtime-limit\":%u}",
-                                              run->opts->downtime_limit_ms);
+    /* libvirt sets max-bandwidth from its own parameter. */
+    g_autofree char *params = limevi_mover_parameters(run, FALSE);
 
     /* libvirt keeps QEMU's own times to itself. */
     m->total_ms = m->downtime_ms = -1;

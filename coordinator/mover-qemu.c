@@ -74,19 +74,9 @@ static gboolean qemu_start(LimeviRun *run, LimeviVmMigration *m)
         !set_caps(m->dq, &error)) {
         return limevi_vm_fail(m, error);
     }
-    params = g_strdup_printf("{\"downtime-limit\":%u}",
-                             run->opts->downtime_limit_ms);
+    params = limevi_mover_parameters(run, TRUE);
     if (!limevi_qmp_run(m->sq, "migrate-set-parameters", params, &error)) {
         return limevi_vm_fail(m, error);
-    }
-    if (run->opts->bandwidth) {
-        g_autofree char *bw = g_strdup_printf(
-            "{\"max-bandwidth\":%" G_GUINT64_FORMAT "}",
-            limevi_mover_bandwidth(run));
-
-        if (!limevi_qmp_run(m->sq, "migrate-set-parameters", bw, &error)) {
-            return limevi_vm_fail(m, error);
-        }
     }
     /* The disks' mirrors run while RAM is pre-copied. */
     if (!limevi_mirror_start(m, &error)) {

@@ -40,6 +40,27 @@ guint64 limevi_mover_bandwidth(LimeviRun *run)
                                       1) : 0;
 }
 
+char *limevi_mover_parameters(LimeviRun *run, gboolean max_bandwidth)
+{
+    guint64 share = limevi_mover_bandwidth(run);
+    GString *args = g_string_new(NULL);
+
+    g_string_printf(args, "{\"downtime-limit\":%u",
+                    run->opts->downtime_limit_ms);
+    if (share) {
+        /* The threshold from the share, not from a measurement that
+         * another VM's traffic on the same WAN would make too big. */
+        g_string_append_printf(args, ",\"avail-switchover-bandwidth\":%"
+                               G_GUINT64_FORMAT, share);
+        if (max_bandwidth) {
+            g_string_append_printf(args, ",\"max-bandwidth\":%"
+                                   G_GUINT64_FORMAT, share);
+        }
+    }
+    g_string_append_c(args, '}');
+    return g_string_free(args, FALSE);
+}
+
 /* The hold's state is read from query-migrate; its events, which may
  * flip any number of times, are dropped so that the queue stays short. */
 static void drain_ready_events(LimeviQmp *qmp)

@@ -58,6 +58,14 @@ gboolean limevi_mover_set_hold(LimeviQmp *qmp, GError **error);
 /* The VM's share of the VC's bandwidth, 0 when none was given. */
 guint64 limevi_mover_bandwidth(LimeviRun *run);
 
+/*
+ * migrate-set-parameters' arguments for a source: the downtime limit and,
+ * with a bandwidth, the VM's share as avail-switchover-bandwidth (all the
+ * VMs stop together, so each final copy has only its share of the WAN)
+ * and, with @max_bandwidth, as max-bandwidth.  g_free() it.
+ */
+char *limevi_mover_parameters(LimeviRun *run, gboolean max_bandwidth);
+
 /* query-migrate at @m's source (the hold's events dropped); NULL with
  * @error when it did not answer.  The caller unrefs the node. */
 JsonNode *limevi_mover_query(LimeviVmMigration *m, GError **error);
