@@ -33,7 +33,12 @@ cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   bash "$SITES" down "$TAG" A B C >/dev/null 2>&1 || true
-  rm -rf "$WORK"
+  # LIMEVI_DEMO_KEEP=1 keeps the consoles, logs and samples to look at.
+  if [ "${LIMEVI_DEMO_KEEP:-0}" = 1 ]; then
+    echo "demo: kept $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -148,15 +153,29 @@ ip netns exec "$TAG-A" curl -sS --limit-rate $PACE -o "$WORK/big" \
   >"$WORK/curl.out" 2>"$WORK/curl.err" &
 CURL=$!
 PIDS+=($CURL)
+# What the client would feel: the file's size every 50 ms, for at most
+# 150 s, so that its longest stall can be told before and during the move.
+ms() { echo $(($(date +%s%N) / 1000000)); }
+(
+  for i in $(seq 3000); do
+    kill -0 $CURL 2>/dev/null || break
+    echo "$(ms) $(stat -c %s "$WORK/big" 2>/dev/null || echo 0)"
+    sleep 0.05
+  done
+) >"$WORK/sizes" &
+SAMPLER=$!
+PIDS+=($SAMPLER)
 echo "  a client at site A downloads $BIG_MIB MiB from db through the gateway's"
 echo "  forward 198.18.0.1:8080, at $PACE/s"
 sleep 3
 "$LIMEVI" status "$WORK/vc1.conf" || die "limevi status failed before the move"
 
 step "limevi migrate vc1 --to B"
+move_from=$(ms)
 "$LIMEVI" migrate "$WORK/vc1.conf" --to B --bandwidth 100 \
   --journal "$WORK/journal.db" \
   --report "$OUT/report.json" --svg "$OUT/timeline.svg"
+move_to=$(ms)
 curl_at_move=$(stat -c %s "$WORK/big" 2>/dev/null || echo 0)
 
 step "After the move"
@@ -173,6 +192,19 @@ read -r got secs < "$WORK/curl.out"
 echo "  $got of $want bytes in $secs s, with the checksum of db's file; the"
 echo "  connection was never reset, and was still open when the move ended"
 echo "  ($curl_at_move bytes in by then)"
+wait $SAMPLER
+# The longest time the file did not grow, in a stall that overlapped the
+# move and in one before it: curl's own rate limit makes the latter.
+awk -v from="$move_from" -v to="$move_to" '
+  NR == 1 { since = $1 }
+  NR > 1 && $2 > last {
+    gap = $1 - since
+    if ($1 > from && since < to) { if (gap > during) during = gap }
+    else if (since < from && gap > before) before = gap
+    since = $1 }
+  { last = $2 }
+  END { printf "  longest stall: %d ms during the move, %d ms before it\n",
+        during, before }' "$WORK/sizes"
 
 step "What web's receiver counted when the streams ended (per sender)"
 for i in $(seq 1200); do
