@@ -95,8 +95,88 @@ void limevi_rx_cleanup(LimeviPort *port)
     g_clear_pointer(&port->forward, limevi_buffer_free);
 }
 
-gboolean limevi_rx_check(LimeviPort *port, const guint8 *data, gsize len,
-                         LimeviWirePacket *pkt)
+/*
+ * Whether the sender of @pkt is a member of our VC and LAN this port
+ * knows: a peer it has a route to, or, for control messages, our own
+ * VM's other host during a migration.  Nothing a packet says makes one.
+ * Frames may also come from a VM we have no route to yet (it floods
+ * first); with a key, only the key proves them from the VC.
+ */
+static gboolean rx_from_member(LimeviPort *port, const LimeviWirePacket *pkt)
+{
+    char name[LIMEVI_WIRE_NAME_MAX + 1];
+
+    if (limevi_wire_name_equal(&pkt->src, port->vm, port->vm_len)) {
+        return pkt->type == LIMEVI_WIRE_TYPE_CONTROL;
+    }
+    if (pkt->type == LIMEVI_WIRE_TYPE_DATA) {
+        return TRUE;
+    }
+    memcpy(name, pkt->src.str, pkt->src.len);
+    name[pkt->src.len] = '\0';
+    return limevi_route_in_lan(limevi_route_lookup(port->routes, name),
+                               port->vc, port->lan);
+}
+
+/*
+ * With a key, opens @pkt into port->rx_plain and checks its payload; the
+ * replay window is consulted and updated unless @again (a packet accepted
+ * once already).  Without one, only unsealed packets pass.
+ */
+static gboolean rx_open(LimeviPort *port, LimeviWirePacket *pkt,
+                        gboolean again)
+{
+    char name[LIMEVI_WIRE_NAME_MAX + 1];
+    LimeviAuthStatus status;
+    gboolean known;
+    gsize plain_len;
+
+    if (!port->auth || !pkt->sealed) {
+        if (port->auth || pkt->sealed) {
+            port->stats.rx_auth_failed++;
+            return FALSE;
+        }
+        return TRUE;
+    }
+    if (pkt->payload_len > LIMEVI_WIRE_FRAME_MAX + LIMEVI_WIRE_TAG_LEN) {
+        port->stats.rx_malformed++;
+        return FALSE;
+    }
+    memcpy(name, pkt->src.str, pkt->src.len);
+    name[pkt->src.len] = '\0';
+    /* A sender is kept only once one of its packets authenticated, so a
+     * stranger's names never fill the table. */
+    known = limevi_auth_knows(port->auth, name);
+    if (!known && !limevi_auth_add(port->auth, name, NULL)) {
+        port->stats.rx_over_limit++;
+        return FALSE;
+    }
+    status = limevi_auth_open(port->auth, pkt->src.str, pkt->src.len,
+                              pkt->key_id, pkt->counter, pkt->header,
+                              pkt->header_len, pkt->payload,
+                              pkt->payload_len, port->rx_plain, again);
+    if (status != LIMEVI_AUTH_OK && !known) {
+        limevi_auth_remove(port->auth, name);
+    }
+    if (status == LIMEVI_AUTH_REPLAYED) {
+        port->stats.rx_replayed++;
+        return FALSE;
+    }
+    if (status != LIMEVI_AUTH_OK) {
+        port->stats.rx_auth_failed++;
+        return FALSE;
+    }
+    plain_len = pkt->payload_len - LIMEVI_WIRE_TAG_LEN;
+    if (limevi_wire_decode_payload(pkt, port->rx_plain, plain_len) !=
+        LIMEVI_WIRE_OK) {
+        port->stats.rx_malformed++;
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean rx_check(LimeviPort *port, const guint8 *data, gsize len,
+                         LimeviWirePacket *pkt, gboolean again)
 {
     switch (limevi_wire_decode(data, len, pkt)) {
     case LIMEVI_WIRE_OK:
@@ -122,7 +202,17 @@ gboolean limevi_rx_check(LimeviPort *port, const guint8 *data, gsize len,
         port->stats.rx_not_for_us++;
         return FALSE;
     }
-    return TRUE;
+    if (!rx_from_member(port, pkt)) {
+        port->stats.rx_not_member++;
+        return FALSE;
+    }
+    return rx_open(port, pkt, again);
+}
+
+gboolean limevi_rx_check(LimeviPort *port, const guint8 *data, gsize len,
+                         LimeviWirePacket *pkt)
+{
+    return rx_check(port, data, len, pkt, FALSE);
 }
 
 /* ---- Forwarding from the source ---- */
@@ -138,8 +228,8 @@ void limevi_rx_forward_flush(LimeviPort *port)
         if (!limevi_tx_paced(port, len)) {
             return;
         }
-        if (limevi_udp_send_to(port->udp, port->forward_to, data, len, NULL,
-                               0) == LIMEVI_UDP_FULL) {
+        if (limevi_udp_forward_to(port->udp, port->forward_to, data,
+                                  len) == LIMEVI_UDP_FULL) {
             limevi_tx_refused(port);
             return;
         }
@@ -154,8 +244,8 @@ static void rx_forward(LimeviPort *port, const guint8 *data, gsize len)
 {
     port->stats.rx_forwarded++;
     if (port->forward_to && limevi_buffer_is_empty(port->forward) &&
-        limevi_udp_send_to(port->udp, port->forward_to, data, len, NULL,
-                           0) != LIMEVI_UDP_FULL) {
+        limevi_udp_forward_to(port->udp, port->forward_to, data,
+                              len) != LIMEVI_UDP_FULL) {
         return;
     }
     if (!limevi_buffer_push(port->forward, data, len)) {
@@ -177,7 +267,7 @@ void limevi_rx_take_back_forwarded(LimeviPort *port)
         LimeviWirePacket pkt;
 
         port->stats.rx_forwarded--;
-        if (limevi_rx_check(port, data, len, &pkt)) {
+        if (rx_check(port, data, len, &pkt, TRUE)) {
             limevi_rx_data(port, &pkt, data, len);
         }
         limevi_buffer_pop(late);

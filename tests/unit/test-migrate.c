@@ -22,10 +22,15 @@ typedef struct {
     FakeGuest *p, *s, *d;
 } Trio;
 
+#define TEST_KEY "00112233445566778899aabbccddeeff" \
+                 "00112233445566778899aabbccddeeff"
+
+
 /* How the source and destination ports are started; zero: defaults. */
 typedef struct {
     const char *listen;         /* of s and d; NULL: 127.0.0.1:0 */
     guint64 d_buffer_limit;
+    const char *key;            /* of all three, 64 hex digits; NULL: none */
 } TrioOptions;
 
 static void route_to(FakeGuest *from, const char *vm, const char *endpoint)
@@ -46,17 +51,25 @@ static void route(FakeGuest *from, const char *vm, FakeGuest *to)
 
 static void trio_init_with(Trio *t, const TrioOptions *o)
 {
-    LimeviPortConfig s_config = { .listen = o->listen };
+    gsize key_len = o->key ? strlen(o->key) : 0;
+    LimeviPortConfig p_config = {
+        .key = (const guint8 *)o->key, .key_len = key_len,
+    };
+    LimeviPortConfig s_config = {
+        .listen = o->listen,
+        .key = (const guint8 *)o->key, .key_len = key_len,
+    };
     LimeviPortConfig d_config = {
         .listen = o->listen,
         .buffer_limit = o->d_buffer_limit,
+        .key = (const guint8 *)o->key, .key_len = key_len,
     };
 
     t->context = g_main_context_new();
     t->p = fake_guest_new();
     t->s = fake_guest_new();
     t->d = fake_guest_new();
-    fake_guest_start(t->p, t->context, "p", "vc1", "lan1", NULL);
+    fake_guest_start(t->p, t->context, "p", "vc1", "lan1", &p_config);
     fake_guest_start(t->s, t->context, "r", "vc1", "lan1", &s_config);
     fake_guest_start(t->d, t->context, "r", "vc1", "lan1", &d_config);
     route(t->p, "r", t->s);
@@ -423,7 +436,9 @@ static void test_wildcard_listen_carries_reachable_source(void)
     g_autofree char *s_endpoint = NULL;
     g_autoptr(LimeviPortInfo) si = NULL;
 
-    trio_init_with(&t, &(TrioOptions){ .listen = "0.0.0.0:0" });
+    /* Beyond loopback a port needs a key. */
+    trio_init_with(&t, &(TrioOptions){ .listen = "0.0.0.0:0",
+                                       .key = TEST_KEY });
     si = info(t.s);
     g_assert_true(g_str_has_prefix(si->listen, "0.0.0.0:"));
     no_loss_no_duplicate_in_order(&t, &state);

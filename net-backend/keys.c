@@ -1,0 +1,86 @@
+/*
+ * A port's keys (keys.h).  The members' table is bounded by
+ * LIMEVI_PEERS_MAX plus the port's own VM, whose old or new host also
+ * speaks with its name during a migration.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+
+#include "keys.h"
+
+gboolean limevi_keys_init(LimeviPort *port, const LimeviPortConfig *config,
+                          GSocketAddress *listen, GError **error)
+{
+    LimeviKey key;
+
+    if (!limevi_crypto_check_listen(
+            listen, config->listen, config->key != NULL, config->insecure,
+            config->key_option ? config->key_option : "'key'",
+            config->insecure_option ? config->insecure_option
+                                    : "'insecure'", error)) {
+        return FALSE;
+    }
+    if (!config->key) {
+        return TRUE;
+    }
+    if (!limevi_key_parse(config->key, config->key_len, &key, error)) {
+        g_prefix_error(error, "%s: ", config->key_option ? config->key_option
+                                                         : "'key'");
+        return FALSE;
+    }
+    port->crypto = limevi_crypto_new(LIMEVI_CIPHER_DEFAULT, &key, error);
+    memset(&key, 0, sizeof(key));
+    if (!port->crypto) {
+        return FALSE;
+    }
+    port->self = limevi_crypto_sender_new(port->crypto, port->vm, error);
+    if (!port->self) {
+        return FALSE;
+    }
+    port->auth = limevi_auth_new(port->crypto, LIMEVI_PEERS_MAX + 1);
+    port->rx_plain = g_malloc(LIMEVI_WIRE_FRAME_MAX + LIMEVI_WIRE_TAG_LEN);
+    return TRUE;
+}
+
+void limevi_keys_attach(LimeviPort *port, guint64 carried)
+{
+    if (port->crypto) {
+        limevi_udp_set_sealer(port->udp, port->crypto, port->self,
+                              limevi_crypto_first_counter(carried));
+    }
+}
+
+void limevi_keys_cleanup(LimeviPort *port)
+{
+    g_clear_pointer(&port->auth, limevi_auth_free);
+    g_clear_pointer(&port->self, limevi_crypto_sender_free);
+    g_clear_pointer(&port->crypto, limevi_crypto_free);
+    g_clear_pointer(&port->rx_plain, g_free);
+}
+
+gboolean limevi_port_key_rollover(LimeviPort *port, const guint8 *data,
+                                  gsize len, GError **error)
+{
+    LimeviKey key;
+    gboolean ok;
+
+    if (!port->crypto) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "this port has no key to roll over from");
+        return FALSE;
+    }
+    if (!limevi_key_parse(data, len, &key, error)) {
+        return FALSE;
+    }
+    ok = limevi_crypto_rollover(port->crypto, &key, error);
+    memset(&key, 0, sizeof(key));
+    return ok;
+}
+
+void limevi_port_key_rollover_end(LimeviPort *port)
+{
+    if (port->crypto) {
+        limevi_crypto_end_rollover(port->crypto);
+    }
+}
