@@ -109,7 +109,7 @@ step "Starting the VC at site A"
 # A TAP endpoint at site A joins LAN front, as a host tool would.
 ip netns exec "$TAG-A" "$TAP" --tap lvdemo0 --vm tap --vc vc1 --lan front \
   --listen 198.18.0.1:7100 --route web=198.18.0.1:7001 \
-  --route app=198.18.0.1:7002 >"$WORK/tap.log" 2>&1 &
+  --route app=198.18.0.1:7002 --insecure >"$WORK/tap.log" 2>&1 &
 PIDS+=($!)
 for i in $(seq 50); do
   ip -n "$TAG-A" link show lvdemo0 >/dev/null 2>&1 && break

@@ -289,7 +289,7 @@ static void start_vc(guint seconds)
         "ip", "netns", "exec", ns_a, env_path("LIMEVI_TAP"), "--tap",
         "lve0", "--vm", "tap", "--vc", "vc1", "--lan", "front", "--listen",
         "198.18.0.1:7100", "--route", "w1=198.18.0.1:7001", "--route",
-        "w2=198.18.0.1:7002", NULL);
+        "w2=198.18.0.1:7002", "--insecure", NULL);
     g_assert_no_error(error);
     for (guint i = 0; i < G_N_ELEMENTS(vms); i++) {
         g_autofree char *log = log_path("a1", vms[i]);

@@ -129,7 +129,8 @@ static void test_valid(void)
     netdev = limevi_launch_netdev(vc, vc->vms->pdata[1],
                                   limevi_vc_host(vc, "b1"));
     g_assert_true(g_str_has_suffix(netdev, ",routes.1.vm=gw,"
-                                   "routes.1.endpoint=198.18.1.1:7050"));
+                                   "routes.1.endpoint=198.18.1.1:7050,"
+                                   "insecure=on"));
     g_unlink(path);
 }
 
