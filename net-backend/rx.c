@@ -277,6 +277,9 @@ void limevi_rx_take_back_forwarded(LimeviPort *port)
 
 /* ---- Resequencing ---- */
 
+/* The sender's receive state, created if there is room: NULL when the
+ * table is at its bound (a port without a key takes frames from any
+ * name, and no stranger may grow it). */
 static RxSender *rx_sender(LimeviPort *port, const LimeviWireName *src,
                            gboolean *is_new)
 {
@@ -287,6 +290,10 @@ static RxSender *rx_sender(LimeviPort *port, const LimeviWireName *src,
     name[src->len] = '\0';
     s = g_hash_table_lookup(port->rx, name);
     *is_new = !s;
+    if (!s && g_hash_table_size(port->rx) >= LIMEVI_RX_SENDERS_MAX) {
+        port->stats.rx_over_limit++;
+        return NULL;
+    }
     if (!s) {
         s = g_new0(RxSender, 1);
         g_hash_table_insert(port->rx, g_strdup(name), s);
@@ -471,6 +478,9 @@ static void rx_accept(LimeviPort *port, const LimeviWirePacket *pkt)
     gboolean is_new;
     RxSender *s = rx_sender(port, &pkt->src, &is_new);
 
+    if (!s) {
+        return;
+    }
     if (!port->reseq || is_new) {
         s->next = pkt->seq + 1;
         limevi_guest_deliver(port, pkt->payload, pkt->payload_len);

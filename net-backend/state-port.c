@@ -171,6 +171,12 @@ static gboolean load_routes(LimeviPort *port, const LimeviState *state,
 static gboolean load_senders(const LimeviState *state, GHashTable *senders,
                              GError **error)
 {
+    if (state->senders->len > LIMEVI_RX_SENDERS_MAX) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "migration state: more than %u senders",
+                    LIMEVI_RX_SENDERS_MAX);
+        return FALSE;
+    }
     for (guint i = 0; i < state->senders->len; i++) {
         LimeviStateSender *s = &g_array_index(state->senders,
                                               LimeviStateSender, i);
