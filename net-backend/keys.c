@@ -75,7 +75,17 @@ gboolean limevi_port_key_rollover(LimeviPort *port, const guint8 *data,
     }
     ok = limevi_crypto_rollover(port->crypto, &key, error);
     memset(&key, 0, sizeof(key));
+    if (ok) {
+        limevi_crypto_seal_previous(port->crypto, TRUE);
+    }
     return ok;
+}
+
+void limevi_port_key_rollover_seal(LimeviPort *port)
+{
+    if (port->crypto) {
+        limevi_crypto_seal_previous(port->crypto, FALSE);
+    }
 }
 
 void limevi_port_key_rollover_end(LimeviPort *port)

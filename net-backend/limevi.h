@@ -248,14 +248,18 @@ gboolean limevi_port_route_del(LimeviPort *port, const char *vm,
                                GError **error);
 
 /*
- * Key rotation under traffic: from now on packets are sealed with @key
- * (as LimeviPortConfig.key), and those sealed with the key it replaces
- * still open until limevi_port_key_rollover_end().  Every port of the VC
- * starts the rollover before any ends it.  Refused, nothing changed, on a
- * port without a key or when @key is the current one.
+ * Key rotation under traffic, in three steps that each port of the VC
+ * takes before any takes the next, so no frame is lost:
+ * limevi_port_key_rollover() accepts packets sealed with @key (as
+ * LimeviPortConfig.key) besides the current key, and still seals with
+ * the current one; limevi_port_key_rollover_seal() seals with @key;
+ * limevi_port_key_rollover_end() forgets the old key.  The first is
+ * refused, nothing changed, on a port without a key or when @key is the
+ * current one.
  */
 gboolean limevi_port_key_rollover(LimeviPort *port, const guint8 *key,
                                   gsize key_len, GError **error);
+void limevi_port_key_rollover_seal(LimeviPort *port);
 void limevi_port_key_rollover_end(LimeviPort *port);
 
 /*
