@@ -136,6 +136,33 @@ void fake_guest_route(FakeGuest *from, const char *vm, FakeGuest *to)
     g_assert_no_error(error);
 }
 
+LimeviStats fake_guest_stats(FakeGuest *guest)
+{
+    g_autoptr(LimeviPortInfo) info = limevi_port_get_info(guest->port);
+
+    return info->stats;
+}
+
+typedef struct {
+    FakeGuest *guest;
+    guint n;
+} WantFrames;
+
+static gboolean has_frames(gpointer data)
+{
+    WantFrames *w = data;
+
+    return w->guest->frames->len >= w->n;
+}
+
+gboolean fake_guest_wait_frames(GMainContext *context, FakeGuest *guest,
+                                guint n)
+{
+    WantFrames w = { guest, n };
+
+    return test_wait(context, has_frames, &w);
+}
+
 void test_frame(guint8 *buf, gsize len, const guint8 *dst,
                 const guint8 *src, guint32 id)
 {

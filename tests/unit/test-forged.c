@@ -96,17 +96,10 @@ static void bed_clear(Bed *t)
     g_main_context_unref(t->ctx);
 }
 
-static LimeviStats stats(FakeGuest *g)
-{
-    g_autoptr(LimeviPortInfo) info = limevi_port_get_info(g->port);
-
-    return info->stats;
-}
-
 /* Every way a port may drop a packet. */
 static guint64 dropped(FakeGuest *g)
 {
-    LimeviStats s = stats(g);
+    LimeviStats s = fake_guest_stats(g);
 
     return s.rx_auth_failed + s.rx_replayed + s.rx_not_member +
            s.rx_refused + s.rx_over_limit + s.rx_malformed;
@@ -204,13 +197,6 @@ static gboolean has_dropped(gpointer data)
     return dropped(w->guest) >= w->n;
 }
 
-static gboolean has_frames(gpointer data)
-{
-    Want *w = data;
-
-    return w->guest->frames->len >= w->n;
-}
-
 static gboolean has_captured(gpointer data)
 {
     return ((Bed *)data)->captured != NULL;
@@ -255,9 +241,9 @@ static void test_keyed_forgery(gconstpointer data)
     test_spin(t.ctx, 30);
     after = snapshot(&t);
     g_assert_cmpstr(after, ==, before);
-    g_assert_cmpuint(stats(t.a).rx_auth_failed, ==, 2);
+    g_assert_cmpuint(fake_guest_stats(t.a).rx_auth_failed, ==, 2);
     g_assert_cmpuint(dropped(t.a), ==, 2);
-    g_assert_cmpuint(stats(t.a).rx_frames, ==, 0);
+    g_assert_cmpuint(fake_guest_stats(t.a).rx_frames, ==, 0);
     /* Nothing a stranger sent was answered. */
     g_assert_null(t.captured);
     bed_clear(&t);
@@ -271,7 +257,6 @@ static void test_keyed_replay_refused(void)
     guint8 frame[60];
     gsize len;
     const guint8 *data;
-    Want w;
     Bed t;
 
     bed_init(&t, KEY);
@@ -286,16 +271,15 @@ static void test_keyed_replay_refused(void)
     /* Once: delivered, it is genuine. */
     g_assert_cmpint(limevi_udp_forward_to(t.plain, t.a_addr, data, len), ==,
                     LIMEVI_UDP_SENT);
-    w = (Want){ t.a, 1 };
-    g_assert_true(test_wait(t.ctx, has_frames, &w));
+    g_assert_true(fake_guest_wait_frames(t.ctx, t.a, 1));
     /* Twice and thrice: replays. */
     limevi_udp_forward_to(t.plain, t.a_addr, data, len);
     limevi_udp_forward_to(t.plain, t.a_addr, data, len);
     wait_dropped(&t, 2);
     test_spin(t.ctx, 30);
     g_assert_cmpuint(t.a->frames->len, ==, 1);
-    g_assert_cmpuint(stats(t.a).rx_replayed, ==, 2);
-    g_assert_cmpuint(stats(t.a).rx_frames, ==, 1);
+    g_assert_cmpuint(fake_guest_stats(t.a).rx_replayed, ==, 2);
+    g_assert_cmpuint(fake_guest_stats(t.a).rx_frames, ==, 1);
     bed_clear(&t);
 }
 
@@ -318,10 +302,10 @@ static void test_keyed_wrong_key_refused(void)
     wait_dropped(&t, 2);
     test_spin(t.ctx, 30);
     g_assert_cmpuint(t.a->frames->len, ==, 0);
-    g_assert_cmpuint(stats(t.a).rx_auth_failed, ==, 2);
+    g_assert_cmpuint(fake_guest_stats(t.a).rx_auth_failed, ==, 2);
     /* The same frame with the right key goes through. */
     limevi_port_send(t.b->port, frame, sizeof(frame));
-    g_assert_true(test_wait(t.ctx, has_frames, &(Want){ t.a, 1 }));
+    g_assert_true(fake_guest_wait_frames(t.ctx, t.a, 1));
     bed_clear(&t);
 }
 
@@ -363,8 +347,8 @@ static void test_insecure_control_refused(void)
     test_spin(t.ctx, 30);
     after = snapshot(&t);
     g_assert_cmpstr(after, ==, before);
-    g_assert_cmpuint(stats(t.a).rx_refused, ==, 4);
-    g_assert_cmpuint(stats(t.a).rx_not_member, ==, 4);
+    g_assert_cmpuint(fake_guest_stats(t.a).rx_refused, ==, 4);
+    g_assert_cmpuint(fake_guest_stats(t.a).rx_not_member, ==, 4);
     g_assert_null(t.captured);
     bed_clear(&t);
 }
@@ -373,7 +357,7 @@ static gboolean port_settled(gpointer data)
 {
     Want *w = data;
 
-    return dropped(w->guest) + stats(w->guest).rx_frames >= w->n;
+    return dropped(w->guest) + fake_guest_stats(w->guest).rx_frames >= w->n;
 }
 
 /* Sends @n forgeries, a name each, in bursts a's socket holds. */
