@@ -1,8 +1,9 @@
 /*
- * Key rotation under traffic: two ports of a VC move from one key to
- * the next in the three documented steps while frames flow both ways,
- * and not one frame is lost; once both forgot the old key, a packet
- * sealed with it is refused.
+ * A port's keys: secure by default (no key, no listening beyond
+ * loopback, unless insecure), and key rotation under traffic: two ports
+ * of a VC move from one key to the next in the three documented steps
+ * while frames flow both ways, and not one frame is lost; once both
+ * forgot the old key, a packet sealed with it is refused.
  */
 #include <string.h>
 
@@ -125,9 +126,51 @@ static void test_rollover_without_key_refused(void)
     g_assert_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID);
 }
 
+static gboolean deliver_nothing(gpointer opaque, const guint8 *f, gsize len)
+{
+    return TRUE;
+}
+
+/* @key NULL: none.  NULL, or the one-line error message. */
+static char *start_error(const char *listen, const char *key,
+                         gboolean insecure)
+{
+    LimeviPortConfig config = {
+        .vm = "a", .vc = "vc1", .lan = "lan1", .listen = listen,
+        .key = (const guint8 *)key, .key_len = key ? strlen(key) : 0,
+        .insecure = insecure, .key_option = "'key-secret'",
+        .insecure_option = "'insecure=on'",
+    };
+    LimeviPortOps ops = { .deliver = deliver_nothing };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(LimeviPort) port = limevi_port_new(&config, &ops, NULL,
+                                                 &error);
+
+    g_assert_true((port == NULL) == (error != NULL));
+    return error ? g_strdup(error->message) : NULL;
+}
+
+static void test_secure_by_default(void)
+{
+    g_autofree char *wildcard = start_error("0.0.0.0:0", NULL, FALSE);
+    g_autofree char *bad_key = start_error("0.0.0.0:0", "abc", FALSE);
+    g_autofree char *ok = NULL;
+
+    g_assert_cmpstr(wildcard, ==, "listening on 0.0.0.0:0, which is not "
+                    "loopback, needs a key: give 'key-secret', or "
+                    "'insecure=on' to run unauthenticated");
+    g_assert_nonnull(bad_key);
+    g_assert_true(g_str_has_prefix(bad_key, "'key-secret': "));
+    g_assert_null(ok = start_error("0.0.0.0:0", NULL, TRUE));
+    g_assert_null(ok = start_error("0.0.0.0:0", NEW_KEY, FALSE));
+    g_assert_null(ok = start_error("127.0.0.1:0", NULL, FALSE));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/keys/secure-by-default/refuses-without-key",
+                    test_secure_by_default);
     g_test_add_func("/keys/rotation/under-traffic/loses-no-frame",
                     test_rotation_loses_no_frame);
     g_test_add_func("/keys/rotation/sealing-too-early/is-refused",
