@@ -1,5 +1,6 @@
 /*
- * A port's keys (keys.h).  The members' table is bounded by
+ * A port's keys (keys.h): what it seals with, and the one place a
+ * received packet is opened.  The members' table is bounded by
  * LIMEVI_PEERS_MAX plus the port's own VM, whose old or new host also
  * speaks with its name during a migration.
  *
@@ -57,6 +58,58 @@ void limevi_keys_cleanup(LimeviPort *port)
     g_clear_pointer(&port->self, limevi_crypto_sender_free);
     g_clear_pointer(&port->crypto, limevi_crypto_free);
     g_clear_pointer(&port->rx_plain, g_free);
+}
+
+gboolean limevi_keys_open(LimeviPort *port, LimeviWirePacket *pkt,
+                          gboolean again)
+{
+    char name[LIMEVI_WIRE_NAME_MAX + 1];
+    LimeviAuthStatus status;
+    gboolean known;
+    gsize plain_len;
+
+    if (!port->auth || !pkt->sealed) {
+        if (port->auth || pkt->sealed) {
+            port->stats.rx_auth_failed++;
+            return FALSE;
+        }
+        return TRUE;
+    }
+    if (pkt->payload_len > LIMEVI_WIRE_FRAME_MAX + LIMEVI_WIRE_TAG_LEN) {
+        port->stats.rx_malformed++;
+        return FALSE;
+    }
+    memcpy(name, pkt->src.str, pkt->src.len);
+    name[pkt->src.len] = '\0';
+    /* A sender is kept only once one of its packets authenticated, so a
+     * stranger's names never fill the table. */
+    known = limevi_auth_knows(port->auth, name);
+    if (!known && !limevi_auth_add(port->auth, name, NULL)) {
+        port->stats.rx_over_limit++;
+        return FALSE;
+    }
+    status = limevi_auth_open(port->auth, pkt->src.str, pkt->src.len,
+                              pkt->key_id, pkt->counter, pkt->header,
+                              pkt->header_len, pkt->payload,
+                              pkt->payload_len, port->rx_plain, again);
+    if (status != LIMEVI_AUTH_OK && !known) {
+        limevi_auth_remove(port->auth, name);
+    }
+    if (status == LIMEVI_AUTH_REPLAYED) {
+        port->stats.rx_replayed++;
+        return FALSE;
+    }
+    if (status != LIMEVI_AUTH_OK) {
+        port->stats.rx_auth_failed++;
+        return FALSE;
+    }
+    plain_len = pkt->payload_len - LIMEVI_WIRE_TAG_LEN;
+    if (limevi_wire_decode_payload(pkt, port->rx_plain, plain_len) !=
+        LIMEVI_WIRE_OK) {
+        port->stats.rx_malformed++;
+        return FALSE;
+    }
+    return TRUE;
 }
 
 gboolean limevi_port_key_rollover(LimeviPort *port, const guint8 *data,

@@ -23,4 +23,14 @@ gboolean limevi_keys_init(LimeviPort *port, const LimeviPortConfig *config,
 void limevi_keys_attach(LimeviPort *port, guint64 carried);
 void limevi_keys_cleanup(LimeviPort *port);
 
+/*
+ * With a key, opens the decoded @pkt into port->rx_plain and checks its
+ * payload, which @pkt then points to; the replay window is consulted and
+ * updated unless @again (a packet accepted once already).  Without a
+ * key, only unsealed packets pass.  FALSE: dropped and counted, nothing
+ * else changed.
+ */
+gboolean limevi_keys_open(LimeviPort *port, LimeviWirePacket *pkt,
+                          gboolean again);
+
 #endif /* LIMEVI_KEYS_H */

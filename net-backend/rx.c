@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "guest.h"
+#include "keys.h"
 #include "rx.h"
 #include "tx.h"
 
@@ -118,63 +119,6 @@ static gboolean rx_from_member(LimeviPort *port, const LimeviWirePacket *pkt)
                                port->vc, port->lan);
 }
 
-/*
- * With a key, opens @pkt into port->rx_plain and checks its payload; the
- * replay window is consulted and updated unless @again (a packet accepted
- * once already).  Without one, only unsealed packets pass.
- */
-static gboolean rx_open(LimeviPort *port, LimeviWirePacket *pkt,
-                        gboolean again)
-{
-    char name[LIMEVI_WIRE_NAME_MAX + 1];
-    LimeviAuthStatus status;
-    gboolean known;
-    gsize plain_len;
-
-    if (!port->auth || !pkt->sealed) {
-        if (port->auth || pkt->sealed) {
-            port->stats.rx_auth_failed++;
-            return FALSE;
-        }
-        return TRUE;
-    }
-    if (pkt->payload_len > LIMEVI_WIRE_FRAME_MAX + LIMEVI_WIRE_TAG_LEN) {
-        port->stats.rx_malformed++;
-        return FALSE;
-    }
-    memcpy(name, pkt->src.str, pkt->src.len);
-    name[pkt->src.len] = '\0';
-    /* A sender is kept only once one of its packets authenticated, so a
-     * stranger's names never fill the table. */
-    known = limevi_auth_knows(port->auth, name);
-    if (!known && !limevi_auth_add(port->auth, name, NULL)) {
-        port->stats.rx_over_limit++;
-        return FALSE;
-    }
-    status = limevi_auth_open(port->auth, pkt->src.str, pkt->src.len,
-                              pkt->key_id, pkt->counter, pkt->header,
-                              pkt->header_len, pkt->payload,
-                              pkt->payload_len, port->rx_plain, again);
-    if (status != LIMEVI_AUTH_OK && !known) {
-        limevi_auth_remove(port->auth, name);
-    }
-    if (status == LIMEVI_AUTH_REPLAYED) {
-        port->stats.rx_replayed++;
-        return FALSE;
-    }
-    if (status != LIMEVI_AUTH_OK) {
-        port->stats.rx_auth_failed++;
-        return FALSE;
-    }
-    plain_len = pkt->payload_len - LIMEVI_WIRE_TAG_LEN;
-    if (limevi_wire_decode_payload(pkt, port->rx_plain, plain_len) !=
-        LIMEVI_WIRE_OK) {
-        port->stats.rx_malformed++;
-        return FALSE;
-    }
-    return TRUE;
-}
-
 static gboolean rx_check(LimeviPort *port, const guint8 *data, gsize len,
                          LimeviWirePacket *pkt, gboolean again)
 {
@@ -206,7 +150,7 @@ static gboolean rx_check(LimeviPort *port, const guint8 *data, gsize len,
         port->stats.rx_not_member++;
         return FALSE;
     }
-    return rx_open(port, pkt, again);
+    return limevi_keys_open(port, pkt, again);
 }
 
 gboolean limevi_rx_check(LimeviPort *port, const guint8 *data, gsize len,
