@@ -160,8 +160,10 @@ static MoveOutcome apply_move(LimeviPort *port, const char *vm, guint8 op,
 static gboolean on_own_update(LimeviPort *port, guint32 epoch,
                               GSocketAddress *from)
 {
-    /* Before its state left, our VM cannot run anywhere else. */
-    if (port->state != PORT_SAVED && port->state != PORT_FORWARDING) {
+    /* Only while our VM migrates: QEMU may report the switchover after
+     * the destination already runs, so MIGRATING counts too. */
+    if (port->state != PORT_MIGRATING && port->state != PORT_FROZEN &&
+        port->state != PORT_SAVED && port->state != PORT_FORWARDING) {
         port->stats.rx_refused++;
         return FALSE;
     }
