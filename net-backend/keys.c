@@ -64,6 +64,7 @@ gboolean limevi_keys_open(LimeviPort *port, LimeviWirePacket *pkt,
                           gboolean again)
 {
     char name[LIMEVI_WIRE_NAME_MAX + 1];
+    const LimeviWireName *by = &pkt->src;
     LimeviAuthStatus status;
     gboolean known;
     gsize plain_len;
@@ -79,8 +80,17 @@ gboolean limevi_keys_open(LimeviPort *port, LimeviWirePacket *pkt,
         port->stats.rx_malformed++;
         return FALSE;
     }
-    memcpy(name, pkt->src.str, pkt->src.len);
-    name[pkt->src.len] = '\0';
+    /* A RELAY and its answer come from our own VM's other host, sealed
+     * under our VM's key; anything else under its source's. */
+    if (pkt->flags & LIMEVI_WIRE_FLAG_BY_DST) {
+        if (!limevi_wire_name_equal(&pkt->dst, port->vm, port->vm_len)) {
+            port->stats.rx_auth_failed++;
+            return FALSE;
+        }
+        by = &pkt->dst;
+    }
+    memcpy(name, by->str, by->len);
+    name[by->len] = '\0';
     /* A sender is kept only once one of its packets authenticated, so a
      * stranger's names never fill the table. */
     known = limevi_auth_knows(port->auth, name);
@@ -88,7 +98,7 @@ gboolean limevi_keys_open(LimeviPort *port, LimeviWirePacket *pkt,
         port->stats.rx_over_limit++;
         return FALSE;
     }
-    status = limevi_auth_open(port->auth, pkt->src.str, pkt->src.len,
+    status = limevi_auth_open(port->auth, by->str, by->len,
                               pkt->key_id, pkt->counter, pkt->header,
                               pkt->header_len, pkt->payload,
                               pkt->payload_len, port->rx_plain, again);

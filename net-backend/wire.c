@@ -216,7 +216,8 @@ gsize limevi_wire_encode(const LimeviWireHeader *hdr, guint8 *buf,
     limevi_put_be16(buf + LIMEVI_WIRE_OFF_MAGIC, LIMEVI_WIRE_MAGIC);
     buf[LIMEVI_WIRE_OFF_VERSION] = LIMEVI_WIRE_VERSION;
     buf[LIMEVI_WIRE_OFF_TYPE] = hdr->type;
-    limevi_put_be16(buf + LIMEVI_WIRE_OFF_FLAGS, 0);
+    limevi_put_be16(buf + LIMEVI_WIRE_OFF_FLAGS,
+                    hdr->flags & LIMEVI_WIRE_FLAG_BY_DST);
     limevi_put_be32(buf + LIMEVI_WIRE_OFF_EPOCH, hdr->epoch);
     limevi_put_be64(buf + LIMEVI_WIRE_OFF_SEQ, hdr->seq);
 

@@ -73,6 +73,9 @@
 #define LIMEVI_WIRE_OFF_NAMES       20
 
 #define LIMEVI_WIRE_FLAG_SEALED     0x0002
+/* Sent by the other host of the VM named dst about the VM named src (a
+ * RELAY and its answer): sealed under dst's key, not src's. */
+#define LIMEVI_WIRE_FLAG_BY_DST     0x0004
 #define LIMEVI_WIRE_SEAL_LEN        9           /* key_id, counter */
 #define LIMEVI_WIRE_TAG_LEN         16
 
@@ -152,6 +155,7 @@ typedef struct {
 /* What the encoder needs; dst NULL or "" floods. */
 typedef struct {
     guint8 type;
+    guint16 flags;              /* LIMEVI_WIRE_FLAG_BY_DST or 0 */
     guint32 epoch;
     guint64 seq;
     const char *vc;
