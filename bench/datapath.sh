@@ -16,7 +16,10 @@
 # Some 2 minutes, as root:
 #
 #   bench/datapath.sh [--json FILE] [--tcp-seconds N] [--udp-seconds N]
+#                     [--insecure]
 #
+# limevi-tap runs with a VC key, as users run it (every packet sealed);
+# --insecure runs it without, as the bare forwarder does.
 # LIMEVI_BUILD (the meson build directory), LIMEVI_TAP and
 # LIMEVI_DATAPATH_BARE override where the programs are.
 set -euo pipefail
@@ -29,13 +32,15 @@ JSON=
 TCP_S=4
 UDP_S=3
 PINGS=200
+KEYED=1
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case $1 in
     --json) JSON=${2:?--json needs FILE}; shift 2 ;;
     --tcp-seconds) TCP_S=${2:?}; shift 2 ;;
     --udp-seconds) UDP_S=${2:?}; shift 2 ;;
+    --insecure) KEYED=; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "datapath: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -68,6 +73,12 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+if [ -n "$KEYED" ]; then
+  head -c 32 /dev/urandom > "$OUT/vc.key"
+  KEY_ARGS=(--key-file "$OUT/vc.key")
+else
+  KEY_ARGS=(--insecure)
+fi
 
 ina() { ip netns exec $A "$@"; }
 inb() { ip netns exec $B "$@"; }
@@ -150,7 +161,7 @@ start_limevi() {
   shift 5
   ip netns exec "$ns" "$@" "$TAP" --tap lvedp-lv --vm "$self" --vc $VC \
       --lan $LAN --listen "$ip:7000" --route "$peer=$peer_ip:7000" \
-      > "$OUT/limevi-$self.out" 2>&1 &
+      "${KEY_ARGS[@]}" > "$OUT/limevi-$self.out" 2>&1 &
   STARTED=$!
   PIDS+=("$STARTED")
 }

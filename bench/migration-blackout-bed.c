@@ -7,11 +7,48 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "migration-blackout.h"
 
 /* ---- A test bed: namespaces, devices, the two guests ---- */
 
+/* The secret object every limevi netdev of the bench takes its key from. */
+#define BENCH_KEY_SECRET "vckey"
+
+/* A fresh random VC key in a file of its own; NULL with @err set. */
+static char *bench_key_file(GError **err)
+{
+    guint8 key[32];
+    g_autofree char *hex = NULL;
+    g_autofree char *path = NULL;
+    FILE *f = fopen("/dev/urandom", "rb");
+    int fd;
+
+    if (!f || fread(key, 1, sizeof(key), f) != sizeof(key)) {
+        if (f) {
+            fclose(f);
+        }
+        g_set_error(err, G_IO_ERROR, G_IO_ERROR_FAILED,
+                    "cannot read a key from /dev/urandom");
+        return NULL;
+    }
+    fclose(f);
+    hex = g_malloc(2 * sizeof(key) + 1);
+    for (gsize i = 0; i < sizeof(key); i++) {
+        g_snprintf(hex + 2 * i, 3, "%02x", key[i]);
+    }
+    fd = g_file_open_tmp("limevi-bench-key-XXXXXX", &path, err);
+    if (fd < 0) {
+        return NULL;
+    }
+    close(fd);
+    if (!g_file_set_contents(path, hex, -1, err)) {
+        unlink(path);
+        return NULL;
+    }
+    return g_steal_pointer(&path);
+}
 
 
 gboolean two_hosts(Bed *b)
@@ -170,9 +207,14 @@ static HVm *start_vm(Bed *b, guint host, const char *name, const char *ip,
                      const char *mac, const char *netdev,
                      const char *incoming, GError **err)
 {
+    g_autofree char *secret = b->key_file ?
+        g_strdup_printf("secret,id=" BENCH_KEY_SECRET ",file=%s",
+                        b->key_file) : NULL;
+    const char *const key_args[] = { "-object", secret, NULL };
     HVmConfig cfg = {
         .name = name, .ip = ip, .mac = mac, .netdev = netdev,
         .netns = hnetns_name(b->host[host]), .incoming = incoming,
+        .extra_args = secret ? key_args : NULL,
     };
 
     bench_log("start %s on host %u: %s%s", name, host + 1, netdev,
@@ -190,7 +232,8 @@ HVm *start_r(Bed *b, guint host, const char *incoming, GError **err)
          * the peers learn it from the migration protocol. */
         netdev = g_strdup_printf(
             "limevi,vm=r,vc=vc1,lan=lan1,listen=%s:%u,"
-            "routes.0.vm=p,routes.0.endpoint=%s:7101",
+            "routes.0.vm=p,routes.0.endpoint=%s:7101,"
+            "key-secret=" BENCH_KEY_SECRET,
             b->addr[host], b->next_port++, b->addr[0]);
     } else {
         netdev = g_strdup("tap,ifname=tap-r,script=no,downscript=no");
@@ -212,6 +255,10 @@ void bed_free(Bed *b)
     }
     b->host[1] = NULL;
     g_clear_pointer(&b->host[0], hnetns_free);
+    if (b->key_file) {
+        unlink(b->key_file);
+        g_free(b->key_file);
+    }
     g_free(b);
 }
 
@@ -245,11 +292,15 @@ Bed *bed_new(Setup setup, Link link, GError **err)
     }
 
     if (setup == SETUP_LIMEVI) {
+        b->key_file = bench_key_file(err);
+        if (!b->key_file) {
+            goto fail;
+        }
         b->next_port = 7102;
         netdev_p = g_strdup_printf(
             "limevi,vm=p,vc=vc1,lan=lan1,listen=%s:7101,"
-            "routes.0.vm=r,routes.0.endpoint=%s:7102", b->addr[0],
-            b->addr[0]);
+            "routes.0.vm=r,routes.0.endpoint=%s:7102,"
+            "key-secret=" BENCH_KEY_SECRET, b->addr[0], b->addr[0]);
     } else {
         netdev_p = g_strdup("tap,ifname=tap-p,script=no,downscript=no");
     }

@@ -80,6 +80,7 @@ typedef struct {
     HVm *p, *r;
     guint r_host;               /* 0 or 1: where r runs */
     guint next_port;            /* LimeVI: r's next tunnel port */
+    char *key_file;             /* LimeVI: the VC key, as users run it */
 } Bed;
 
 void sample_free(Sample *s);

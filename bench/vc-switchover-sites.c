@@ -220,14 +220,36 @@ char *vm_ip(guint i)
     return g_strdup_printf("198.18.10.%u", i + 1);
 }
 
+/* A fresh random VC key, bench.key next to the VC file. */
+static gboolean cluster_key(Cluster *c, GError **err)
+{
+    g_autofree char *path = g_build_filename(c->dir, "bench.key", NULL);
+    guint8 key[32];
+    FILE *f = fopen("/dev/urandom", "rb");
+    gboolean ok = f && fread(key, 1, sizeof(key), f) == sizeof(key);
+
+    if (f) {
+        fclose(f);
+    }
+    if (!ok) {
+        g_set_error(err, BENCH_ERROR, 0, "cannot read a key from "
+                    "/dev/urandom");
+        return FALSE;
+    }
+    ok = g_file_set_contents(path, (const char *)key, sizeof(key), err);
+    memset(key, 0, sizeof(key));
+    return ok;
+}
+
 /* One LAN; every VM streams to the next one, the last to the first. */
 static char *vc_file_text(Cluster *c)
 {
     const char *dir = g_getenv("LIMEVI_GUEST_DIR");
     GString *s = g_string_new(NULL);
 
+    /* Keyed (cluster_key()), as users run it. */
     g_string_append(s, "# bench/vc-switchover's VC\n[vc]\nname = bench\n"
-                    "lans = lan1\n\n");
+                    "lans = lan1\nkey = bench.key\n\n");
     for (guint h = 0; h < 2; h++) {
         g_autofree char *ns = site_ns(h);
 
@@ -357,7 +379,8 @@ gboolean cluster_start(Cluster *c, guint size, guint attempt,
         return FALSE;
     }
     text = vc_file_text(c);
-    if (!g_file_set_contents(c->path, text, -1, err) ||
+    if (!cluster_key(c, err) ||
+        !g_file_set_contents(c->path, text, -1, err) ||
         !(c->vc = limevi_vc_load(c->path, err))) {
         return FALSE;
     }

@@ -50,7 +50,26 @@ char *limevi_launch_netdev(const LimeviVc *vc, const LimeviVcVm *vm,
                                limevi_vc_host(vc, gw->host)->address,
                                gw->port);
     }
+    /* Without a key the VC runs unauthenticated, and must say so: a
+     * netdev on a host's address refuses to start otherwise. */
+    g_string_append(netdev, vc->key ? ",key-secret=" LIMEVI_KEY_SECRET_ID
+                                    : ",insecure=on");
     return g_string_free(netdev, FALSE);
+}
+
+char *limevi_launch_key_object(const LimeviVc *vc)
+{
+    g_autofree char *file = NULL;
+    g_auto(GStrv) parts = NULL;
+
+    if (!vc->key) {
+        return NULL;
+    }
+    /* QEMU's option syntax: a comma in a value is written twice. */
+    parts = g_strsplit(vc->key, ",", -1);
+    file = g_strjoinv(",,", parts);
+    return g_strdup_printf("secret,id=" LIMEVI_KEY_SECRET_ID ",file=%s",
+                           file);
 }
 
 void limevi_launch_netns_prefix(GPtrArray *argv, const LimeviVcHost *host)
@@ -78,6 +97,10 @@ char **limevi_launch_argv(const LimeviVc *vc, const LimeviVcVm *vm,
     limevi_launch_netns_prefix(argv, host);
     for (guint i = 0; base[i]; i++) {
         g_ptr_array_add(argv, g_strdup(base[i]));
+    }
+    if (vc->key) {
+        g_ptr_array_add(argv, g_strdup("-object"));
+        g_ptr_array_add(argv, limevi_launch_key_object(vc));
     }
     g_ptr_array_add(argv, g_strdup("-netdev"));
     g_ptr_array_add(argv, limevi_launch_netdev(vc, vm, host));

@@ -14,12 +14,20 @@
 char *limevi_launch_path(const LimeviVcHost *host, const LimeviVcVm *vm,
                          const char *suffix);
 
+/* The id of the secret object that holds the VC's key in each QEMU. */
+#define LIMEVI_KEY_SECRET_ID "limevi-key"
+
 /* The -netdev limevi value for @vm on @host: listening on the host's
- * address, routes to the VMs of its LAN where the VC file says they run.
+ * address, routes to the VMs of its LAN where the VC file says they run,
+ * key-secret=LIMEVI_KEY_SECRET_ID with a VC key, insecure=on without.
  * No gate: the source's switchover-hold holds a migration, not the
  * netdev. */
 char *limevi_launch_netdev(const LimeviVc *vc, const LimeviVcVm *vm,
                            const LimeviVcHost *host);
+
+/* The -object value of the VC key's secret ("secret,id=...,file=..."), or
+ * NULL for a VC without a key.  g_free() it. */
+char *limevi_launch_key_object(const LimeviVc *vc);
 
 /* Appends "ip netns exec NS" to @argv (of g_free'd strings) for a host
  * with a namespace: what runs a host's processes there. */
@@ -27,7 +35,8 @@ void limevi_launch_netns_prefix(GPtrArray *argv, const LimeviVcHost *host);
 
 /*
  * The command line that runs @vm on @host: the VC file's "qemu" line with
- * ${vm} ${memory} ${mac} ${host} ${run_dir} expanded, then -netdev limevi
+ * ${vm} ${memory} ${mac} ${host} ${run_dir} expanded, then the VC key's
+ * secret object (limevi_launch_key_object()), -netdev limevi
  * (listening on the host's address, routes to the VMs of its LAN where the
  * VC file says they run), the NIC, its disks (disks.h), QMP at RUN-DIR/VM.qmp, -daemonize with
  * RUN-DIR/VM.pid; with @incoming, -incoming defer.  Prefixed

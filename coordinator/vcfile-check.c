@@ -8,6 +8,7 @@
 
 #include <gio/gio.h>
 
+#include "crypto.h"
 #include "vcfile-private.h"
 
 #define VC_MEMORY_MIN 16
@@ -16,7 +17,7 @@
 #define VC_DISK_MAX (G_GUINT64_CONSTANT(16) << 40)
 #define VC_DISKS_MAX 8
 
-static const char *const vc_keys[] = { "name", "lans", NULL };
+static const char *const vc_keys[] = { "name", "lans", "key", NULL };
 static const char *const host_keys[] = {
     "site", "address", "netns", "run-dir", "libvirt", NULL
 };
@@ -147,6 +148,34 @@ static gboolean vc_check_group(VcParser *p, const char *group,
     return TRUE;
 }
 
+/* The VC key's file, relative to the VC file's directory: read now, so a
+ * missing or bad key is the VC file's error and not a QEMU's at start. */
+static gboolean vc_parse_key(VcParser *p, LimeviVc *vc, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    LimeviKey key;
+
+    if (!vc_get(p, "vc", "key", FALSE, &vc->key, error)) {
+        return FALSE;
+    }
+    if (!vc->key) {
+        return TRUE;
+    }
+    if (!g_path_is_absolute(vc->key)) {
+        g_autofree char *dir = g_path_get_dirname(p->path);
+        char *abs = g_build_filename(dir, vc->key, NULL);
+
+        g_free(vc->key);
+        vc->key = abs;
+    }
+    if (!limevi_key_load_file(vc->key, &key, &local)) {
+        return vc_fail(p, error, LIMEVI_ERROR_INVALID, "vc", "key", "%s",
+                       local->message);
+    }
+    memset(&key, 0, sizeof(key));
+    return TRUE;
+}
+
 static gboolean vc_parse_vc(VcParser *p, LimeviVc *vc, GError **error)
 {
     g_autofree char *lans = NULL;
@@ -177,7 +206,7 @@ static gboolean vc_parse_vc(VcParser *p, LimeviVc *vc, GError **error)
         }
     }
     vc->lans = g_steal_pointer(&split);
-    return TRUE;
+    return vc_parse_key(p, vc, error);
 }
 
 static gboolean vc_parse_host(VcParser *p, LimeviVc *vc, const char *group,

@@ -90,6 +90,12 @@ GPtrArray *limevi_vc_gateway_args(const LimeviVc *vc,
     if (control) {
         add(args, "--control", control);
     }
+    /* As the VC's netdevs (launch.c): its key, or insecure without one. */
+    if (vc->key) {
+        add(args, "--key-file", vc->key);
+    } else {
+        g_ptr_array_add(args, g_strdup("--insecure"));
+    }
     return args;
 }
 

@@ -60,6 +60,8 @@ typedef struct {
     char *path;                 /* as given to limevi_vc_load() */
     char *name;
     GStrv lans;
+    char *key;                  /* the VC key's file, absolute; NULL: the
+                                 * VC runs unauthenticated (insecure) */
     GPtrArray *hosts;           /* of LimeviVcHost *, in file order */
     GPtrArray *vms;             /* of LimeviVcVm *, in file order */
     GPtrArray *gateways;        /* of LimeviVcGateway *, in file order */

@@ -103,6 +103,7 @@ char *limevi_virt_domain_xml(const LimeviVc *vc, const LimeviVcVm *vm,
     g_autofree char *netdev = limevi_launch_netdev(vc, vm, host);
     g_autofree char *qmp = limevi_launch_path(host, vm, "qmp");
     g_autofree char *nic = NULL, *qmp_arg = NULL;
+    g_autofree char *key_object = limevi_launch_key_object(vc);
     GString *out;
     const char *open, *open_end, *close;
 
@@ -135,6 +136,10 @@ char *limevi_virt_domain_xml(const LimeviVc *vc, const LimeviVcVm *vm,
                           ",mac=%s,addr=" NIC_ADDR ",romfile=", vm->mac);
     qmp_arg = g_strdup_printf("unix:%s,server=on,wait=off", qmp);
     g_string_append(out, "  <qemu:commandline xmlns:qemu='" QEMU_NS "'>\n");
+    if (key_object) {
+        add_arg(out, "-object");
+        add_arg(out, key_object);
+    }
     add_arg(out, "-netdev");
     add_arg(out, netdev);
     add_arg(out, "-device");

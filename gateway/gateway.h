@@ -43,6 +43,8 @@ typedef struct {
 typedef struct {
     char *vm, *vc, *lan, *listen;
     char *control;              /* unix socket for the stats; NULL: none */
+    char *key_file;             /* the VC's key (--key-file); NULL: none */
+    gboolean insecure;          /* --insecure: no key beyond loopback */
     GArray *routes;             /* of LimeviRouteConfig, strings in @strings */
     struct in_addr net, mask, host, dhcp_start, dns;
     guint prefix;

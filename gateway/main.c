@@ -111,6 +111,8 @@ static gboolean control_start(Gateway *gw, GError **error)
 static gboolean gateway_start(Gateway *gw, GError **error)
 {
     static const LimeviPortOps ops = { .deliver = gw_deliver };
+    g_autofree char *key = NULL;
+    gsize key_len = 0;
     LimeviPortConfig config = {
         .vm = gw->opts->vm,
         .vc = gw->opts->vc,
@@ -118,8 +120,21 @@ static gboolean gateway_start(Gateway *gw, GError **error)
         .listen = gw->opts->listen,
         .routes = (const LimeviRouteConfig *)gw->opts->routes->data,
         .n_routes = gw->opts->routes->len,
+        .insecure = gw->opts->insecure,
+        .key_option = "'--key-file'",
+        .insecure_option = "'--insecure'",
     };
 
+    if (gw->opts->key_file &&
+        !g_file_get_contents(gw->opts->key_file, &key, &key_len, error)) {
+        g_prefix_error(error, "'--key-file': ");
+        (*error)->domain = GATEWAY_ERROR;
+        (*error)->code = GATEWAY_ERROR_OPTION;
+        return FALSE;
+    }
+    config.key = (const guint8 *)key;
+    config.key_len = key_len;
+    /* The port keeps its own copy of the key. */
     gw->port = limevi_port_new(&config, &ops, gw, error);
     if (!gw->port) {
         return FALSE;
@@ -129,11 +144,13 @@ static gboolean gateway_start(Gateway *gw, GError **error)
            control_start(gw, error);
 }
 
-/* The library checks --listen and --route as it binds: a value it cannot
- * parse is a bad option (2), a socket it cannot bind a failed start (1). */
+/* The library checks --listen, --route and the key as it binds: a value
+ * it cannot parse is a bad option (2), a socket it cannot bind a failed
+ * start (1). */
 static int start_exit_status(const GError *error)
 {
-    if (error->domain == LIMEVI_ERROR && error->code != LIMEVI_ERROR_BIND) {
+    if ((error->domain == LIMEVI_ERROR && error->code != LIMEVI_ERROR_BIND) ||
+        g_error_matches(error, GATEWAY_ERROR, GATEWAY_ERROR_OPTION)) {
         return 2;
     }
     return 1;

@@ -167,6 +167,7 @@ void gateway_options_free(GatewayOptions *opts)
     g_free(opts->lan);
     g_free(opts->listen);
     g_free(opts->control);
+    g_free(opts->key_file);
     g_array_unref(opts->routes);
     g_array_unref(opts->forwards);
     g_array_unref(opts->dns_names);
@@ -251,6 +252,10 @@ GatewayOptions *gateway_options_parse(int argc, char **argv, GError **error)
           "UDP address of the tunnel endpoint", "HOST:PORT" },
         { "control", 0, 0, G_OPTION_ARG_FILENAME, &opts->control,
           "a unix socket: each connection gets the stats line", "PATH" },
+        { "key-file", 0, 0, G_OPTION_ARG_FILENAME, &opts->key_file,
+          "the VC's key: 32 bytes or 64 hex digits", "FILE" },
+        { "insecure", 0, 0, G_OPTION_ARG_NONE, &opts->insecure,
+          "listen beyond loopback without a key", NULL },
         { "route", 0, 0, G_OPTION_ARG_STRING_ARRAY, &raw.routes,
           "a peer (repeatable)", "VM=HOST:PORT[@LAN]" },
         { "net", 0, 0, G_OPTION_ARG_STRING, &raw.net,
@@ -279,7 +284,7 @@ GatewayOptions *gateway_options_parse(int argc, char **argv, GError **error)
         "Example:\n  limevi-gateway --vm gw --vc vc1 --lan lan1 "
         "--listen 127.0.0.1:7000 \\\n"
         "    --route vm1=127.0.0.1:7001 --net 198.19.0.0/24 \\\n"
-        "    --forward tcp:127.0.0.1:8080-198.19.0.15:80\n"
+        "    --forward tcp:127.0.0.1:8080-198.19.0.15:80 --key-file vc1.key\n"
         "\nSIGUSR1 prints one JSON line of statistics (so does each\n"
         "connection to --control); SIGTERM ends it.\n"
         "Exit status: 0 when ended by a signal, 1 when it cannot start, "

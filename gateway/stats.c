@@ -49,6 +49,8 @@ static void add_port(JsonBuilder *b, const LimeviPortInfo *info)
     add_int(b, "rx-not-for-us", s->rx_not_for_us);
     add_int(b, "rx-duplicates", s->rx_duplicates);
     add_int(b, "rx-gaps", s->rx_gaps);
+    add_int(b, "rx-auth-failed", s->rx_auth_failed);
+    add_int(b, "rx-replayed", s->rx_replayed);
     add_int(b, "buffer-dropped", info->buffer.dropped);
     json_builder_end_object(b);
     json_builder_set_member_name(b, "routes");

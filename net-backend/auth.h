@@ -35,24 +35,32 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(LimeviAuth, limevi_auth_free)
  * was.  FALSE with @err set, nothing changed, when the table is full. */
 gboolean limevi_auth_add(LimeviAuth *auth, const char *name, GError **err);
 guint limevi_auth_count(const LimeviAuth *auth);
+gboolean limevi_auth_knows(const LimeviAuth *auth, const char *name);
+/* Forgets @name and its window; FALSE if it was not known. */
+gboolean limevi_auth_remove(LimeviAuth *auth, const char *name);
 
 /*
  * Judges a received packet from @name (@name_len bytes, not
  * NUL-terminated, as the wire decoder gives it): the replay window
  * first, then the tag; on LIMEVI_AUTH_OK @out holds @len -
  * LIMEVI_CRYPTO_TAG_LEN bytes of plaintext and the counter is recorded.
- * Any other status changed nothing.
+ * Any other status changed nothing.  @again: the packet was accepted
+ * once already (kept sealed to be forwarded, then taken back), so only
+ * the tag is checked and the window neither consulted nor changed.
  */
 LimeviAuthStatus limevi_auth_open(LimeviAuth *auth, const char *name,
                                   gsize name_len, guint8 key_id,
                                   guint64 counter, const void *aad,
                                   gsize aad_len, const void *sealed,
-                                  gsize len, void *out);
+                                  gsize len, void *out, gboolean again);
 
 /*
  * The windows of every sender, for the migration state: u16 count, then
- * per sender u8 name length, the name, LIMEVI_REPLAY_STATE_LEN bytes of
- * window; big-endian.  Appended to @out.
+ * per sender u8 name length, the name, and two lives (the newest, then
+ * the one before: a sender's counters jump when it restarts or migrates,
+ * and its old life may still send for a while), each u64 lowest counter
+ * and LIMEVI_REPLAY_STATE_LEN bytes of window; big-endian.  Appended to
+ * @out.
  */
 void limevi_auth_save(const LimeviAuth *auth, GByteArray *out);
 /* Reads what limevi_auth_save() wrote, adding senders as needed; FALSE

@@ -8,9 +8,14 @@
 #include <string.h>
 
 #include "control.h"
+#include "epoch.h"
 #include "pending.h"
 #include "rx.h"
 #include "tx.h"
+
+/* The most control messages waiting for an answer: one announcement per
+ * peer, and one RELAY per VM, of a port at its bound of peers. */
+#define CONTROL_PENDING_MAX (2 * LIMEVI_PEERS_MAX + 2)
 
 /*
  * Our VM has left, and a peer announces a move of its own: the VM's new
@@ -39,6 +44,10 @@ static void relay_to_destination(LimeviPort *port, const char *vm,
         }
         g_ptr_array_remove_index(port->pending, i);
         break;
+    }
+    if (port->pending->len >= CONTROL_PENDING_MAX) {
+        port->stats.rx_over_limit++;
+        return;
     }
     p = g_new0(Pending, 1);
     p->peer = g_strdup("");
@@ -89,36 +98,61 @@ static void on_update(LimeviPort *port, const char *vm, LimeviRoute *route,
                       guint32 epoch, GSocketAddress *from)
 {
     g_autofree char *endpoint = limevi_udp_address_to_string(from);
+    gboolean changed = route->status != LIMEVI_ROUTE_VALID ||
+                       route->epoch != epoch ||
+                       strcmp(route->endpoint, endpoint) != 0;
 
     route = limevi_route_update(port->routes, vm, from, endpoint,
-                                LIMEVI_ROUTE_VALID, port->vc,
-                                route ? route->lan : port->lan, epoch);
-    limevi_port_route_changed(port, route, FALSE);
+                                LIMEVI_ROUTE_VALID, port->vc, route->lan,
+                                epoch);
+    /* A retransmission already applied tells the embedder nothing. */
+    if (changed) {
+        limevi_port_route_changed(port, route, FALSE);
+    }
     limevi_tx_flush_held_for(port, route);
 }
 
+typedef enum {
+    MOVE_APPLIED,
+    MOVE_STALE,                 /* answered STALE with the epoch held */
+    MOVE_REFUSED,               /* not answered: a member's epoch cannot
+                                 * jump that far, nor near its end */
+} MoveOutcome;
+
 /*
  * Applies @vm's announcement @op at @epoch, @endpoint being where it is
- * now for an UPDATE.  Returns FALSE, changing nothing, when this port
- * holds a newer epoch for @vm (*@held): a late retransmission must not
- * undo a newer route.
+ * now for an UPDATE.  Changes nothing unless applied: a late
+ * retransmission must not undo a newer route (*@held gives the newer
+ * epoch), and no announcement may exhaust a VM's epochs (epoch.h).
  */
-static gboolean apply_move(LimeviPort *port, const char *vm, guint8 op,
-                           guint32 epoch, GSocketAddress *endpoint,
-                           guint32 *held)
+static MoveOutcome apply_move(LimeviPort *port, const char *vm, guint8 op,
+                              guint32 epoch, GSocketAddress *endpoint,
+                              guint32 *held)
 {
     LimeviRoute *route = limevi_route_lookup(port->routes, vm);
 
-    if (route && epoch < route->epoch) {
+    if (!route) {
+        port->stats.rx_not_member++;
+        return MOVE_REFUSED;
+    }
+    switch (limevi_epoch_judge(TRUE, route->epoch, epoch)) {
+    case LIMEVI_EPOCH_STALE:
         *held = route->epoch;
-        return FALSE;
+        return MOVE_STALE;
+    case LIMEVI_EPOCH_TOO_FAR:
+    case LIMEVI_EPOCH_EXHAUSTED:
+        port->stats.rx_refused++;
+        return MOVE_REFUSED;
+    case LIMEVI_EPOCH_SAME:
+    case LIMEVI_EPOCH_NEWER:
+        break;
     }
     if (op == LIMEVI_CONTROL_INVALIDATE) {
         on_invalidate(port, route, epoch);
     } else {
         on_update(port, vm, route, epoch, endpoint);
     }
-    return TRUE;
+    return MOVE_APPLIED;
 }
 
 /* Our own VM announced from its destination: forward there from now on.
@@ -126,9 +160,15 @@ static gboolean apply_move(LimeviPort *port, const char *vm, guint8 op,
 static gboolean on_own_update(LimeviPort *port, guint32 epoch,
                               GSocketAddress *from)
 {
-    if (epoch <= port->epoch ||
-        (port->state != PORT_MIGRATING && port->state != PORT_FROZEN &&
-         port->state != PORT_SAVED && port->state != PORT_FORWARDING)) {
+    /* Only while our VM migrates: QEMU may report the switchover after
+     * the destination already runs, so MIGRATING counts too. */
+    if (port->state != PORT_MIGRATING && port->state != PORT_FROZEN &&
+        port->state != PORT_SAVED && port->state != PORT_FORWARDING) {
+        port->stats.rx_refused++;
+        return FALSE;
+    }
+    if (limevi_epoch_judge(TRUE, port->epoch, epoch) != LIMEVI_EPOCH_NEWER) {
+        port->stats.rx_refused++;
         return FALSE;
     }
     g_set_object(&port->forward_to, from);
@@ -183,8 +223,14 @@ static void on_stale(LimeviPort *port, Pending *p, guint32 held)
         limevi_pending_remove(port, p);
         return;
     }
-    if (port->state != PORT_ACTIVE || !p->peer[0] ||
-        held == G_MAXUINT32) {
+    if (port->state != PORT_ACTIVE || !p->peer[0]) {
+        return;
+    }
+    /* Raising ours above @held must stay within what an announcement may
+     * jump: a peer cannot push our epoch to its end. */
+    if (limevi_epoch_judge(TRUE, port->epoch, held + 1) !=
+        LIMEVI_EPOCH_NEWER || held + 1 == 0) {
+        port->stats.rx_refused++;
         return;
     }
     peer = g_strdup(p->peer);
@@ -235,30 +281,61 @@ static void on_answer(LimeviPort *port, const LimeviWirePacket *pkt,
     limevi_pending_check_synced(port);
 }
 
-/* Our VM's old host passed on @src's announcement: apply it, and answer
- * the old host, which answers @src. */
-static void on_relay(LimeviPort *port, const LimeviWirePacket *pkt,
-                     const char *src, GSocketAddress *from)
+static gboolean same_endpoint(GSocketAddress *a, GSocketAddress *b)
+{
+    GInetSocketAddress *ia = G_INET_SOCKET_ADDRESS(a);
+    GInetSocketAddress *ib = G_INET_SOCKET_ADDRESS(b);
+
+    return g_inet_socket_address_get_port(ia) ==
+           g_inet_socket_address_get_port(ib) &&
+           g_inet_address_equal(g_inet_socket_address_get_address(ia),
+                                g_inet_socket_address_get_address(ib));
+}
+
+/* The endpoint a RELAY carries, NULL when no peer could be there. */
+static GSocketAddress *relay_endpoint(const LimeviWirePacket *pkt)
 {
     g_autoptr(GInetAddress) ia = g_inet_address_new_from_bytes(
         pkt->relay_addr, pkt->relay_family == 6 ? G_SOCKET_FAMILY_IPV6
                                                 : G_SOCKET_FAMILY_IPV4);
-    g_autoptr(GSocketAddress) endpoint =
-        g_inet_socket_address_new(ia, pkt->relay_port);
+
+    if (!pkt->relay_port || g_inet_address_get_is_any(ia) ||
+        g_inet_address_get_is_multicast(ia)) {
+        return NULL;
+    }
+    return g_inet_socket_address_new(ia, pkt->relay_port);
+}
+
+/* Our VM's old host passed on @src's announcement: apply it, and answer
+ * the old host, which answers @src.  Only the old host relays, so a
+ * RELAY from anywhere else is refused, as is an endpoint no peer has. */
+static void on_relay(LimeviPort *port, const LimeviWirePacket *pkt,
+                     const char *src, GSocketAddress *from)
+{
+    g_autoptr(GSocketAddress) endpoint = NULL;
     guint32 held = 0;
-    gboolean applied = apply_move(port, src, pkt->acked_op, pkt->epoch,
-                                  endpoint, &held);
+    MoveOutcome outcome;
     ControlMsg msg = {
-        .op = applied ? LIMEVI_CONTROL_ACK : LIMEVI_CONTROL_STALE,
         .acked_op = LIMEVI_CONTROL_RELAY,
-        .epoch = applied ? pkt->epoch : held,
         .src = src,
         .dst = port->vm,
     };
 
-    if (from) {
-        limevi_pending_send_control(port, from, &msg);
+    if (!from || !port->source_addr ||
+        !same_endpoint(from, port->source_addr) ||
+        !(endpoint = relay_endpoint(pkt))) {
+        port->stats.rx_refused++;
+        return;
     }
+    outcome = apply_move(port, src, pkt->acked_op, pkt->epoch, endpoint,
+                         &held);
+    if (outcome == MOVE_REFUSED) {
+        return;
+    }
+    msg.op = outcome == MOVE_APPLIED ? LIMEVI_CONTROL_ACK
+                                     : LIMEVI_CONTROL_STALE;
+    msg.epoch = outcome == MOVE_APPLIED ? pkt->epoch : held;
+    limevi_pending_send_control(port, from, &msg);
 }
 
 LimeviControlOutcome limevi_control_receive(LimeviPort *port,
@@ -297,10 +374,13 @@ LimeviControlOutcome limevi_control_receive(LimeviPort *port,
          * send frames the destination has too.  Its new host decides. */
         relay_to_destination(port, src, pkt->op, pkt->epoch, from);
     } else {
-        gboolean applied = apply_move(port, src, pkt->op, pkt->epoch, from,
-                                      &held);
+        MoveOutcome outcome = apply_move(port, src, pkt->op, pkt->epoch,
+                                         from, &held);
 
-        answer_move(port, from, src, pkt->op, pkt->epoch, applied, held);
+        if (outcome != MOVE_REFUSED) {
+            answer_move(port, from, src, pkt->op, pkt->epoch,
+                        outcome == MOVE_APPLIED, held);
+        }
     }
     return LIMEVI_CONTROL_HANDLED;
 }

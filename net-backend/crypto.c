@@ -22,6 +22,8 @@ struct LimeviCrypto {
     LimeviKey current;
     LimeviKey previous;
     gboolean in_rollover;
+    gboolean sealing_previous;  /* in a rollover, until every port opens
+                                 * the new key */
     /* Bumped by every rollover: a sender's handles derived under an older
      * generation are derived again on their next use. */
     guint generation;
@@ -221,7 +223,13 @@ void limevi_crypto_free(LimeviCrypto *crypto)
 
 guint8 limevi_crypto_key_id(const LimeviCrypto *crypto)
 {
-    return crypto->current.id;
+    return crypto->sealing_previous ? crypto->previous.id
+                                    : crypto->current.id;
+}
+
+void limevi_crypto_seal_previous(LimeviCrypto *crypto, gboolean previous)
+{
+    crypto->sealing_previous = previous && crypto->in_rollover;
 }
 
 gboolean limevi_crypto_rollover(LimeviCrypto *crypto, const LimeviKey *next,
@@ -235,6 +243,7 @@ gboolean limevi_crypto_rollover(LimeviCrypto *crypto, const LimeviKey *next,
     crypto->previous = crypto->current;
     crypto->current = *next;
     crypto->in_rollover = TRUE;
+    crypto->sealing_previous = FALSE;
     crypto->generation++;
     return TRUE;
 }
@@ -244,6 +253,7 @@ void limevi_crypto_end_rollover(LimeviCrypto *crypto)
     if (crypto->in_rollover) {
         gnutls_memset(&crypto->previous, 0, sizeof(crypto->previous));
         crypto->in_rollover = FALSE;
+        crypto->sealing_previous = FALSE;
         crypto->generation++;
     }
 }
@@ -326,7 +336,9 @@ gboolean limevi_crypto_seal(LimeviCryptoSender *sender, guint64 counter,
         return FALSE;
     }
     crypto_nonce(nonce, counter);
-    return gnutls_aead_cipher_encrypt(sender->current, nonce, sizeof(nonce),
+    return gnutls_aead_cipher_encrypt(sender->crypto->sealing_previous ?
+                                      sender->previous : sender->current,
+                                      nonce, sizeof(nonce),
                                       aad, aad_len, LIMEVI_CRYPTO_TAG_LEN,
                                       plain, len, out, &out_len) == 0;
 }

@@ -51,7 +51,7 @@ LimeviCrypto *limevi_crypto_new(LimeviCipher cipher, const LimeviKey *key,
 void limevi_crypto_free(LimeviCrypto *crypto);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LimeviCrypto, limevi_crypto_free)
 
-/* The id of the key limevi_crypto_seal() uses. */
+/* The id of the key limevi_crypto_seal() uses now. */
 guint8 limevi_crypto_key_id(const LimeviCrypto *crypto);
 
 /*
@@ -61,6 +61,12 @@ guint8 limevi_crypto_key_id(const LimeviCrypto *crypto);
  */
 gboolean limevi_crypto_rollover(LimeviCrypto *crypto, const LimeviKey *next,
                                 GError **err);
+/*
+ * During a rollover, whether packets are still sealed with the previous
+ * key: a VC's ports each accept the new key first, then seal with it, so
+ * that no port receives a key it cannot open yet.  Ignored outside one.
+ */
+void limevi_crypto_seal_previous(LimeviCrypto *crypto, gboolean previous);
 /* Forgets the previous key: from now on only the current one opens. */
 void limevi_crypto_end_rollover(LimeviCrypto *crypto);
 

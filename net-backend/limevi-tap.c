@@ -54,8 +54,8 @@ static int tap_open(const char *name, GError **error)
 /*
  * The TAP MTU that keeps every datagram within @path_mtu: its IP and UDP
  * headers, our header (wire.h: 24 bytes and the names it carries, the
- * longest peer name for dst) and the frame's Ethernet header.  0 when
- * nothing would fit.
+ * longest peer name for dst; with a key the seal and the tag too) and the
+ * frame's Ethernet header.  0 when nothing would fit.
  */
 static int tap_mtu_for(int path_mtu, const LimeviPortConfig *config)
 {
@@ -73,6 +73,9 @@ static int tap_mtu_for(int path_mtu, const LimeviPortConfig *config)
         }
     }
     mtu = path_mtu - ip - 8 - (int)(24 + names + dst) - 14;
+    if (config->key) {
+        mtu -= 9 + 16;                      /* key id, counter; tag */
+    }
     return mtu >= 68 ? mtu : 0;             /* IPv4's minimum MTU */
 }
 
@@ -190,11 +193,14 @@ static void print_stats(LimeviPort *port)
             ",\"rx-wrong-vc\":%" G_GUINT64_FORMAT
             ",\"rx-wrong-lan\":%" G_GUINT64_FORMAT
             ",\"rx-not-for-us\":%" G_GUINT64_FORMAT
+            ",\"rx-auth-failed\":%" G_GUINT64_FORMAT
+            ",\"rx-replayed\":%" G_GUINT64_FORMAT
             ",\"buffer-dropped\":%" G_GUINT64_FORMAT "}\n",
             info->vm, s->tx_frames, s->tx_flooded, s->tx_no_route,
             s->tx_errors, s->tx_too_big,
             s->rx_frames, s->rx_malformed, s->rx_wrong_vc, s->rx_wrong_lan,
-            s->rx_not_for_us, info->buffer.dropped);
+            s->rx_not_for_us, s->rx_auth_failed, s->rx_replayed,
+            info->buffer.dropped);
 }
 
 /*
@@ -233,8 +239,9 @@ static char *tap_option_message(const char *msg, char **route_specs)
 
 /* The command line's values, checked before anything is opened. */
 typedef struct {
-    char *tap_name, *vm, *vc, *lan, *listen;
+    char *tap_name, *vm, *vc, *lan, *listen, *key_file;
     GStrv route_specs;
+    gboolean insecure;
     gint64 buffer_limit;
     gint path_mtu;              /* 0: not given */
 } TapOptions;
@@ -246,6 +253,7 @@ static void tap_options_clear(TapOptions *o)
     g_free(o->vc);
     g_free(o->lan);
     g_free(o->listen);
+    g_free(o->key_file);
     g_strfreev(o->route_specs);
 }
 
@@ -275,6 +283,10 @@ static gboolean tap_options_parse(TapOptions *o, int *argc, char ***argv,
         { "path-mtu", 0, 0, G_OPTION_ARG_INT, &o->path_mtu,
           "MTU of the tunnel's path: sets the TAP MTU to fit, never "
           "fragments", "BYTES" },
+        { "key-file", 0, 0, G_OPTION_ARG_FILENAME, &o->key_file,
+          "the VC's key: 32 bytes or 64 hex digits", "FILE" },
+        { "insecure", 0, 0, G_OPTION_ARG_NONE, &o->insecure,
+          "listen beyond loopback without a key", NULL },
         { NULL }
     };
     g_autoptr(GOptionContext) ctx =
@@ -283,7 +295,8 @@ static gboolean tap_options_parse(TapOptions *o, int *argc, char ***argv,
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_description(ctx,
         "Example:\n  limevi-tap --tap lv0 --vm host1 --vc vc1 --lan lan1 \\\n"
-        "    --listen 127.0.0.1:7000 --route vm1=127.0.0.1:7001\n");
+        "    --listen 198.18.0.1:7000 --route vm1=198.18.0.2:7001 \\\n"
+        "    --key-file vc1.key\n");
     if (!g_option_context_parse(ctx, argc, argv, error)) {
         return FALSE;
     }
@@ -326,6 +339,8 @@ int main(int argc, char **argv)
         .can_receive = tap_can_receive,
     };
     LimeviPortConfig config = { 0 };
+    g_autofree char *key = NULL;
+    gsize key_len = 0;
     gint tap_mtu = 0;
 
     if (!tap_options_parse(&opts, &argc, &argv, &error)) {
@@ -344,6 +359,16 @@ int main(int argc, char **argv)
         g_array_append_val(routes, r);
     }
 
+    if (opts.key_file &&
+        !g_file_get_contents(opts.key_file, &key, &key_len, &error)) {
+        g_printerr("limevi-tap: '--key-file': %s\n", error->message);
+        return 2;
+    }
+    config.key = (const guint8 *)key;
+    config.key_len = key_len;
+    config.insecure = opts.insecure;
+    config.key_option = "'--key-file'";
+    config.insecure_option = "'--insecure'";
     config.vm = opts.vm;
     config.vc = opts.vc;
     config.lan = opts.lan;

@@ -29,6 +29,10 @@ typedef enum {
 /* Names (vm, vc, lan) are 1..LIMEVI_NAME_MAX bytes of [A-Za-z0-9_.-]. */
 #define LIMEVI_NAME_MAX 63
 
+/* The most peers (routes) a port holds, and so the most senders it keeps
+ * receive state and keys for: nothing a remote sends adds one. */
+#define LIMEVI_PEERS_MAX 4096
+
 #define LIMEVI_BUFFER_LIMIT_DEFAULT (8 * 1024 * 1024)
 #define LIMEVI_BUFFER_LIMIT_MIN     2048
 #define LIMEVI_BUFFER_LIMIT_MAX     (1024ULL * 1024 * 1024)
@@ -90,6 +94,20 @@ typedef struct {
     gboolean no_fragment;
     guint64 flush_rate;         /* bytes/s; 0: LIMEVI_FLUSH_RATE_DEFAULT */
     guint guest_rate;           /* frames/s; 0: LIMEVI_GUEST_RATE_DEFAULT */
+    /*
+     * The VC's key: 32 raw bytes or 64 hex digits (a newline may follow).
+     * Every packet is then sealed and every packet received must open
+     * with it (docs/security.md).  NULL: packets go unauthenticated,
+     * which a port listening on anything but loopback refuses unless
+     * @insecure.
+     */
+    const guint8 *key;
+    gsize key_len;
+    gboolean insecure;
+    /* The options as the embedder's user types them, for that refusal
+     * ("key-secret", "insecure=on"); NULL: "'key'", "'insecure'". */
+    const char *key_option;
+    const char *insecure_option;
     /* Test seam, never set in production: this many outgoing UPDATE and
      * ACK messages are lost on purpose, to show that retransmission
      * recovers from a lossy WAN. */
@@ -129,6 +147,15 @@ typedef struct {
     guint64 tx_held;            /* guest frames held for a moving peer */
     guint64 tx_held_dropped;    /* ... dropped because that buffer was full */
     guint64 control_retransmits;
+    guint64 rx_auth_failed;     /* did not authenticate: forged, tampered,
+                                 * another key, or unsealed with a key */
+    guint64 rx_replayed;        /* authentic, but seen before */
+    guint64 rx_not_member;      /* from a VM that is no member this port
+                                 * knows of its VC and LAN */
+    guint64 rx_refused;         /* control messages refused: an epoch that
+                                 * jumps too far or is exhausted, a RELAY
+                                 * endpoint that is no address */
+    guint64 rx_over_limit;      /* dropped because a table was full */
 } LimeviStats;
 
 typedef struct {
@@ -219,6 +246,21 @@ gboolean limevi_port_route_set(LimeviPort *port, const char *vm,
                                LimeviRouteStatus status, GError **error);
 gboolean limevi_port_route_del(LimeviPort *port, const char *vm,
                                GError **error);
+
+/*
+ * Key rotation under traffic, in three steps that each port of the VC
+ * takes before any takes the next, so no frame is lost:
+ * limevi_port_key_rollover() accepts packets sealed with @key (as
+ * LimeviPortConfig.key) besides the current key, and still seals with
+ * the current one; limevi_port_key_rollover_seal() seals with @key;
+ * limevi_port_key_rollover_end() forgets the old key.  The first is
+ * refused, nothing changed, on a port without a key or when @key is the
+ * current one.
+ */
+gboolean limevi_port_key_rollover(LimeviPort *port, const guint8 *key,
+                                  gsize key_len, GError **error);
+void limevi_port_key_rollover_seal(LimeviPort *port);
+void limevi_port_key_rollover_end(LimeviPort *port);
 
 /*
  * Live migration (DESIGN.md section 3).  The embedder calls these as its

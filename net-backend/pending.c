@@ -71,6 +71,10 @@ void limevi_pending_send_control(LimeviPort *port, GSocketAddress *to,
 {
     LimeviWireHeader hdr = {
         .type = LIMEVI_WIRE_TYPE_CONTROL,
+        /* About another VM, to our own VM's other host, sealed with our
+         * key: the receiver must open it with its (and our) VM's. */
+        .flags = msg->src && strcmp(msg->src, port->vm) != 0 ?
+                 LIMEVI_WIRE_FLAG_BY_DST : 0,
         .epoch = msg->epoch,
         .vc = port->vc,
         .lan = port->lan,

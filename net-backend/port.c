@@ -10,6 +10,7 @@
 #include "control.h"
 #include "fsm.h"
 #include "guest.h"
+#include "keys.h"
 #include "port.h"
 #include "rx.h"
 #include "state.h"
@@ -130,6 +131,12 @@ gboolean limevi_port_route_set(LimeviPort *port, const char *vm,
         return FALSE;
     }
     route = limevi_route_lookup(port->routes, vm);
+    if (!route && limevi_route_table_size(port->routes) >= LIMEVI_PEERS_MAX) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "'vm' '%s': a port has at most %u routes", vm,
+                    LIMEVI_PEERS_MAX);
+        return FALSE;
+    }
     if (route && route->epoch == G_MAXUINT32) {
         g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
                     "'vm' '%s': the route's epoch cannot grow further", vm);
@@ -175,6 +182,12 @@ static gboolean port_add_config_routes(LimeviPort *port,
                                        const LimeviPortConfig *config,
                                        GError **error)
 {
+    if (config->n_routes > LIMEVI_PEERS_MAX) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "'routes' has %u entries, at most %u are allowed",
+                    config->n_routes, LIMEVI_PEERS_MAX);
+        return FALSE;
+    }
     for (guint i = 0; i < config->n_routes; i++) {
         const LimeviRouteConfig *rc = &config->routes[i];
         g_autoptr(GSocketAddress) addr = NULL;
@@ -260,7 +273,8 @@ LimeviPort *limevi_port_new(const LimeviPortConfig *config,
     }
     limevi_rx_init(port);
     limevi_control_init(port, config->test_drop_control);
-    if (!port_add_config_routes(port, config, error)) {
+    if (!port_add_config_routes(port, config, error) ||
+        !limevi_keys_init(port, config, listen, error)) {
         return NULL;
     }
     /* Bound last: a configuration error must not depend on free ports. */
@@ -274,6 +288,7 @@ LimeviPort *limevi_port_new(const LimeviPortConfig *config,
     if (config->no_fragment) {
         limevi_udp_forbid_fragments(port->udp);
     }
+    limevi_keys_attach(port, 0);
     port->listen = limevi_udp_endpoint_toward(port->udp, NULL);
     port->state = PORT_ACTIVE;
     return g_steal_pointer(&port);
@@ -293,6 +308,7 @@ void limevi_port_free(LimeviPort *port)
     limevi_tx_cleanup(port);
     limevi_guest_cleanup(port);
     limevi_udp_free(port->udp);
+    limevi_keys_cleanup(port);
     g_main_context_unref(port->context);
     limevi_buffer_free(port->held);
     limevi_mac_table_free(port->macs);

@@ -12,7 +12,9 @@
 #ifndef LIMEVI_PORT_H
 #define LIMEVI_PORT_H
 
+#include "auth.h"
 #include "buffer.h"
+#include "crypto.h"
 #include "limevi.h"
 #include "mac.h"
 #include "pace.h"
@@ -100,6 +102,12 @@ struct LimeviPort {
     GSource *tick;              /* control.c: retransmissions */
 
     guint8 tx_header[LIMEVI_WIRE_HEADER_MAX];
+
+    /* With a key (rx.c, udp.c): NULL both, packets go unsealed. */
+    LimeviCrypto *crypto;
+    LimeviCryptoSender *self;   /* what we seal with */
+    LimeviAuth *auth;           /* the members' keys and replay windows */
+    guint8 *rx_plain;           /* an opened payload */
 };
 
 /*

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "guest.h"
+#include "keys.h"
 #include "rx.h"
 #include "tx.h"
 
@@ -95,8 +96,31 @@ void limevi_rx_cleanup(LimeviPort *port)
     g_clear_pointer(&port->forward, limevi_buffer_free);
 }
 
-gboolean limevi_rx_check(LimeviPort *port, const guint8 *data, gsize len,
-                         LimeviWirePacket *pkt)
+/*
+ * Whether the sender of @pkt is a member of our VC and LAN this port
+ * knows: a peer it has a route to, or, for control messages, our own
+ * VM's other host during a migration.  Nothing a packet says makes one.
+ * Frames may also come from a VM we have no route to yet (it floods
+ * first); with a key, only the key proves them from the VC.
+ */
+static gboolean rx_from_member(LimeviPort *port, const LimeviWirePacket *pkt)
+{
+    char name[LIMEVI_WIRE_NAME_MAX + 1];
+
+    if (limevi_wire_name_equal(&pkt->src, port->vm, port->vm_len)) {
+        return pkt->type == LIMEVI_WIRE_TYPE_CONTROL;
+    }
+    if (pkt->type == LIMEVI_WIRE_TYPE_DATA) {
+        return TRUE;
+    }
+    memcpy(name, pkt->src.str, pkt->src.len);
+    name[pkt->src.len] = '\0';
+    return limevi_route_in_lan(limevi_route_lookup(port->routes, name),
+                               port->vc, port->lan);
+}
+
+static gboolean rx_check(LimeviPort *port, const guint8 *data, gsize len,
+                         LimeviWirePacket *pkt, gboolean again)
 {
     switch (limevi_wire_decode(data, len, pkt)) {
     case LIMEVI_WIRE_OK:
@@ -122,7 +146,17 @@ gboolean limevi_rx_check(LimeviPort *port, const guint8 *data, gsize len,
         port->stats.rx_not_for_us++;
         return FALSE;
     }
-    return TRUE;
+    if (!rx_from_member(port, pkt)) {
+        port->stats.rx_not_member++;
+        return FALSE;
+    }
+    return limevi_keys_open(port, pkt, again);
+}
+
+gboolean limevi_rx_check(LimeviPort *port, const guint8 *data, gsize len,
+                         LimeviWirePacket *pkt)
+{
+    return rx_check(port, data, len, pkt, FALSE);
 }
 
 /* ---- Forwarding from the source ---- */
@@ -138,8 +172,8 @@ void limevi_rx_forward_flush(LimeviPort *port)
         if (!limevi_tx_paced(port, len)) {
             return;
         }
-        if (limevi_udp_send_to(port->udp, port->forward_to, data, len, NULL,
-                               0) == LIMEVI_UDP_FULL) {
+        if (limevi_udp_forward_to(port->udp, port->forward_to, data,
+                                  len) == LIMEVI_UDP_FULL) {
             limevi_tx_refused(port);
             return;
         }
@@ -154,8 +188,8 @@ static void rx_forward(LimeviPort *port, const guint8 *data, gsize len)
 {
     port->stats.rx_forwarded++;
     if (port->forward_to && limevi_buffer_is_empty(port->forward) &&
-        limevi_udp_send_to(port->udp, port->forward_to, data, len, NULL,
-                           0) != LIMEVI_UDP_FULL) {
+        limevi_udp_forward_to(port->udp, port->forward_to, data,
+                              len) != LIMEVI_UDP_FULL) {
         return;
     }
     if (!limevi_buffer_push(port->forward, data, len)) {
@@ -177,7 +211,7 @@ void limevi_rx_take_back_forwarded(LimeviPort *port)
         LimeviWirePacket pkt;
 
         port->stats.rx_forwarded--;
-        if (limevi_rx_check(port, data, len, &pkt)) {
+        if (rx_check(port, data, len, &pkt, TRUE)) {
             limevi_rx_data(port, &pkt, data, len);
         }
         limevi_buffer_pop(late);
@@ -187,6 +221,9 @@ void limevi_rx_take_back_forwarded(LimeviPort *port)
 
 /* ---- Resequencing ---- */
 
+/* The sender's receive state, created if there is room: NULL when the
+ * table is at its bound (a port without a key takes frames from any
+ * name, and no stranger may grow it). */
 static RxSender *rx_sender(LimeviPort *port, const LimeviWireName *src,
                            gboolean *is_new)
 {
@@ -197,6 +234,10 @@ static RxSender *rx_sender(LimeviPort *port, const LimeviWireName *src,
     name[src->len] = '\0';
     s = g_hash_table_lookup(port->rx, name);
     *is_new = !s;
+    if (!s && g_hash_table_size(port->rx) >= LIMEVI_RX_SENDERS_MAX) {
+        port->stats.rx_over_limit++;
+        return NULL;
+    }
     if (!s) {
         s = g_new0(RxSender, 1);
         g_hash_table_insert(port->rx, g_strdup(name), s);
@@ -381,6 +422,9 @@ static void rx_accept(LimeviPort *port, const LimeviWirePacket *pkt)
     gboolean is_new;
     RxSender *s = rx_sender(port, &pkt->src, &is_new);
 
+    if (!s) {
+        return;
+    }
     if (!port->reseq || is_new) {
         s->next = pkt->seq + 1;
         limevi_guest_deliver(port, pkt->payload, pkt->payload_len);

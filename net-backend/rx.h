@@ -10,6 +10,10 @@
 
 #include "port.h"
 
+/* The most senders whose sequence a port follows: its peers, and its own
+ * VM's other host. */
+#define LIMEVI_RX_SENDERS_MAX (LIMEVI_PEERS_MAX + 1)
+
 void limevi_rx_init(LimeviPort *port);
 void limevi_rx_cleanup(LimeviPort *port);
 

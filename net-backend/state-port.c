@@ -103,6 +103,13 @@ GBytes *limevi_state_save(LimeviPort *port)
     limevi_rx_senders_foreach(port, collect_sender, state->senders);
     limevi_mac_table_foreach(port->macs, collect_mac, state->macs);
     state->held = limevi_buffer_save(port->held);
+    state->tx_counter = limevi_udp_next_counter(port->udp);
+    if (port->auth) {
+        GByteArray *windows = g_byte_array_new();
+
+        limevi_auth_save(port->auth, windows);
+        state->replay = g_byte_array_free_to_bytes(windows);
+    }
     return limevi_state_encode(state);
 }
 
@@ -164,6 +171,12 @@ static gboolean load_routes(LimeviPort *port, const LimeviState *state,
 static gboolean load_senders(const LimeviState *state, GHashTable *senders,
                              GError **error)
 {
+    if (state->senders->len > LIMEVI_RX_SENDERS_MAX) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "migration state: more than %u senders",
+                    LIMEVI_RX_SENDERS_MAX);
+        return FALSE;
+    }
     for (guint i = 0; i < state->senders->len; i++) {
         LimeviStateSender *s = &g_array_index(state->senders,
                                               LimeviStateSender, i);
@@ -173,6 +186,39 @@ static gboolean load_senders(const LimeviState *state, GHashTable *senders,
         }
         limevi_rx_senders_add(senders, s->vm, s->next);
     }
+    return TRUE;
+}
+
+/*
+ * The source's replay windows, so that what was captured before the
+ * migration is refused here too, and a nonce counter above every one the
+ * source used or will use while it forwards.  A state without them (an
+ * older version, or a source without a key) leaves the windows empty.
+ */
+static gboolean load_replay(LimeviPort *port, const LimeviState *state,
+                            GError **error)
+{
+    gsize len = state->replay ? g_bytes_get_size(state->replay) : 0;
+    gsize used = 0;
+
+    if (!port->auth) {
+        return TRUE;
+    }
+    if (len && !limevi_auth_load(port->auth,
+                                 g_bytes_get_data(state->replay, NULL), len,
+                                 &used, error)) {
+        g_prefix_error(error, "migration state: ");
+        return FALSE;
+    }
+    /* The windows' entries say their own length: none may be left over. */
+    if (used != len) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "migration state: trailing bytes after the replay "
+                    "windows");
+        return FALSE;
+    }
+    limevi_udp_set_next_counter(port->udp,
+                                limevi_crypto_first_counter(state->tx_counter));
     return TRUE;
 }
 
@@ -196,6 +242,15 @@ gboolean limevi_state_load(LimeviPort *port, const guint8 *data, gsize len,
     if (!load_routes(port, state, table, error) ||
         !load_senders(state, senders, error) ||
         !load_buffer(port, state->held, &held, error)) {
+        return FALSE;
+    }
+    if (state->routes->len > LIMEVI_PEERS_MAX) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "migration state: more than %u routes", LIMEVI_PEERS_MAX);
+        return FALSE;
+    }
+    /* Last of what may fail: it changes the windows when it succeeds. */
+    if (!load_replay(port, state, error)) {
         return FALSE;
     }
     source = limevi_udp_parse_endpoint(state->source, "source", TRUE, NULL);

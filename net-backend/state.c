@@ -4,13 +4,14 @@
  * peer's sequence counter and held frames, each sender's next sequence
  * number, the learnt MACs and the frames held for the guest.
  *
- * Version 2, every integer big-endian:
+ * Versions 2 and 3, every integer big-endian:
  *   "LVS2" u32 version, u32 epoch, str source,
  *   u32 n, n x (str vm, str endpoint, str vc, str lan, u8 status,
  *               u32 epoch, u64 tx_seq, blob held),
  *   u32 n, n x (str vm, u64 next),
  *   u32 n, n x (6 bytes mac, str vm),
- *   blob held
+ *   blob held,
+ *   version 3 only: u64 tx_counter, blob replay windows
  * with str = u16 length + bytes (no NUL), blob = u32 length + bytes.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -68,6 +69,7 @@ void limevi_state_free(LimeviState *state)
     g_array_unref(state->senders);
     g_array_unref(state->macs);
     g_clear_pointer(&state->held, g_bytes_unref);
+    g_clear_pointer(&state->replay, g_bytes_unref);
     g_free(state);
 }
 
@@ -152,6 +154,8 @@ GBytes *limevi_state_encode(const LimeviState *state)
         put_str(out, m->vm);
     }
     put_blob(out, state->held);
+    put_u64(out, state->tx_counter);
+    put_blob(out, state->replay);
     return g_byte_array_free_to_bytes(out);
 }
 
@@ -286,7 +290,7 @@ LimeviState *limevi_state_decode(const guint8 *data, gsize len,
     }
     take(&r, 4);
     version = get_u32(&r);
-    if (version != LIMEVI_STATE_VERSION) {
+    if (version != 2 && version != LIMEVI_STATE_VERSION) {
         g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
                     "migration state: version %u is not supported "
                     "(%u to %u are)", version, LIMEVI_STATE_VERSION_MIN,
@@ -299,6 +303,10 @@ LimeviState *limevi_state_decode(const guint8 *data, gsize len,
     decode_routes(&r, state);
     decode_tables(&r, state);
     state->held = get_blob(&r);
+    if (version >= 3) {
+        state->tx_counter = get_u64(&r);
+        state->replay = get_blob(&r);
+    }
     if (r.bad || r.left) {
         g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
                     "migration state: %s at byte %zu of %zu",

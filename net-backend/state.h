@@ -10,7 +10,7 @@
 
 #include "port.h"
 
-#define LIMEVI_STATE_VERSION        2
+#define LIMEVI_STATE_VERSION        3
 #define LIMEVI_STATE_VERSION_MIN    1
 
 /* Version 1 was a GVariant of this type: version, epoch, the source's
@@ -49,6 +49,10 @@ typedef struct {
     GArray *senders;            /* LimeviStateSender */
     GArray *macs;               /* LimeviStateMac */
     GBytes *held;               /* a saved LimeviBuffer: frames for the guest */
+    /* Version 3: the next nonce counter the source seals with (0: it has
+     * no key), and its replay windows (limevi_auth_save(); empty: none). */
+    guint64 tx_counter;
+    GBytes *replay;
 } LimeviState;
 
 LimeviState *limevi_state_new(void);

@@ -9,7 +9,11 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "bytes.h"
 #include "udp.h"
+#include "wire.h"
+
+G_STATIC_ASSERT(LIMEVI_WIRE_TAG_LEN == LIMEVI_CRYPTO_TAG_LEN);
 
 /* Larger than any UDP payload, so no datagram is ever truncated. */
 #define UDP_RX_BUFFER_SIZE 65536
@@ -24,6 +28,10 @@ struct LimeviUdp {
     GSource *out_source;        /* while waiting for room to send */
     LimeviUdpWritableFunc writable;
     int full_errno;             /* why the latest send found no room */
+    LimeviCrypto *crypto;       /* NULL: datagrams leave unsealed */
+    LimeviCryptoSender *self;
+    guint64 counter;            /* the next nonce */
+    guint8 *tx_buffer;          /* a sealed datagram */
     guint test_refuse;          /* test seam: sends to refuse ... */
     int test_refuse_errno;      /* ... with this errno */
     guint64 too_big;            /* sends refused with EMSGSIZE */
@@ -303,6 +311,7 @@ void limevi_udp_free(LimeviUdp *udp)
     g_main_context_unref(udp->context);
     g_object_unref(udp->socket);
     g_free(udp->rx_buffer);
+    g_free(udp->tx_buffer);
     g_free(udp);
 }
 
@@ -361,7 +370,84 @@ static gboolean udp_errno_transient(int err)
            err == ENOMEM;
 }
 
+static LimeviUdpResult udp_sendmsg(LimeviUdp *udp, GSocketAddress *to,
+                                   const guint8 *hdr, gsize hdr_len,
+                                   const guint8 *payload, gsize len);
+
+void limevi_udp_set_sealer(LimeviUdp *udp, LimeviCrypto *crypto,
+                           LimeviCryptoSender *self, guint64 counter)
+{
+    udp->crypto = crypto;
+    udp->self = self;
+    udp->counter = counter;
+    if (!udp->tx_buffer) {
+        udp->tx_buffer = g_malloc(LIMEVI_WIRE_PACKET_MAX);
+    }
+}
+
+guint64 limevi_udp_next_counter(LimeviUdp *udp)
+{
+    return udp->crypto ? udp->counter : 0;
+}
+
+void limevi_udp_set_next_counter(LimeviUdp *udp, guint64 counter)
+{
+    udp->counter = counter;
+}
+
+/*
+ * Seals @hdr and @payload into the tx buffer; its length, 0 on failure.
+ * The counter is used up first: a datagram sealed and then not sent may
+ * be sent later with another header, and must not share its nonce.
+ */
+static gsize udp_seal(LimeviUdp *udp, const guint8 *hdr, gsize hdr_len,
+                      const guint8 *payload, gsize len)
+{
+    guint8 *out = udp->tx_buffer;
+    gsize sealed_len = hdr_len + LIMEVI_WIRE_SEAL_LEN;
+    guint64 counter = udp->counter++;
+
+    if (hdr_len < LIMEVI_WIRE_FIXED_LEN || hdr_len > LIMEVI_WIRE_HEADER_MAX ||
+        len > LIMEVI_WIRE_FRAME_MAX) {
+        return 0;
+    }
+    memcpy(out, hdr, hdr_len);
+    limevi_put_be16(out + LIMEVI_WIRE_OFF_HEADER_LEN, sealed_len);
+    limevi_put_be16(out + LIMEVI_WIRE_OFF_FLAGS,
+                    limevi_get_be16(out + LIMEVI_WIRE_OFF_FLAGS) |
+                    LIMEVI_WIRE_FLAG_SEALED);
+    out[hdr_len] = limevi_crypto_key_id(udp->crypto);
+    limevi_put_be64(out + hdr_len + 1, counter);
+    if (!limevi_crypto_seal(udp->self, counter, out, sealed_len, payload,
+                            len, out + sealed_len)) {
+        return 0;
+    }
+    return sealed_len + len + LIMEVI_CRYPTO_TAG_LEN;
+}
+
 LimeviUdpResult limevi_udp_send_to(LimeviUdp *udp, GSocketAddress *to,
+                                   const guint8 *hdr, gsize hdr_len,
+                                   const guint8 *payload, gsize len)
+{
+    gsize sealed_len;
+
+    if (!udp->crypto) {
+        return udp_sendmsg(udp, to, hdr, hdr_len, payload, len);
+    }
+    sealed_len = udp_seal(udp, hdr, hdr_len, payload, len);
+    if (!sealed_len) {
+        return LIMEVI_UDP_FAILED;
+    }
+    return udp_sendmsg(udp, to, udp->tx_buffer, sealed_len, NULL, 0);
+}
+
+LimeviUdpResult limevi_udp_forward_to(LimeviUdp *udp, GSocketAddress *to,
+                                      const guint8 *data, gsize len)
+{
+    return udp_sendmsg(udp, to, data, len, NULL, 0);
+}
+
+static LimeviUdpResult udp_sendmsg(LimeviUdp *udp, GSocketAddress *to,
                                    const guint8 *hdr, gsize hdr_len,
                                    const guint8 *payload, gsize len)
 {

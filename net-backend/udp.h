@@ -9,6 +9,7 @@
 
 #include <gio/gio.h>
 
+#include "crypto.h"
 #include "limevi.h"
 
 /* Datagrams read per wakeup, so one busy socket cannot starve the loop. */
@@ -79,6 +80,24 @@ typedef enum {
 LimeviUdpResult limevi_udp_send_to(LimeviUdp *udp, GSocketAddress *to,
                                    const guint8 *hdr, gsize hdr_len,
                                    const guint8 *payload, gsize len);
+
+/*
+ * From now on every datagram limevi_udp_send_to() sends is sealed with
+ * @self, a sender of @crypto, the nonce counter starting at @counter:
+ * the header gains the SEALED flag, the key id and the counter, the
+ * payload is encrypted and a tag follows (wire.h).  Both must outlive
+ * @udp.  A counter is used up by every datagram sealed, sent or not.
+ */
+void limevi_udp_set_sealer(LimeviUdp *udp, LimeviCrypto *crypto,
+                           LimeviCryptoSender *self, guint64 counter);
+/* The counter the next sealed datagram takes (0: not sealing). */
+guint64 limevi_udp_next_counter(LimeviUdp *udp);
+void limevi_udp_set_next_counter(LimeviUdp *udp, guint64 counter);
+
+/* Sends a datagram received from a peer on as it came (sealed by its
+ * sender, never again by us). */
+LimeviUdpResult limevi_udp_forward_to(LimeviUdp *udp, GSocketAddress *to,
+                                      const guint8 *data, gsize len);
 
 /* Called (with the recv opaque) once the socket can write again after
  * limevi_udp_want_writable(). */

@@ -130,11 +130,13 @@ LimeviWireStatus limevi_wire_decode(const guint8 *buf, gsize len,
         return LIMEVI_WIRE_BAD_TYPE;
     }
     hlen = limevi_get_be16(buf + LIMEVI_WIRE_OFF_HEADER_LEN);
-    if (hlen < LIMEVI_WIRE_HEADER_MIN || hlen > LIMEVI_WIRE_HEADER_MAX ||
-        hlen > len) {
+    pkt->flags = limevi_get_be16(buf + LIMEVI_WIRE_OFF_FLAGS);
+    pkt->sealed = (pkt->flags & LIMEVI_WIRE_FLAG_SEALED) != 0;
+    if (hlen < LIMEVI_WIRE_HEADER_MIN || hlen > len ||
+        hlen > (pkt->sealed ? LIMEVI_WIRE_SEALED_HEADER_MAX
+                            : LIMEVI_WIRE_HEADER_MAX)) {
         return LIMEVI_WIRE_BAD_HEADER_LEN;
     }
-    pkt->flags = limevi_get_be16(buf + LIMEVI_WIRE_OFF_FLAGS);
     pkt->epoch = limevi_get_be32(buf + LIMEVI_WIRE_OFF_EPOCH);
     pkt->seq = limevi_get_be64(buf + LIMEVI_WIRE_OFF_SEQ);
 
@@ -145,13 +147,36 @@ LimeviWireStatus limevi_wire_decode(const guint8 *buf, gsize len,
         (status = decode_name(buf, hlen, &off, TRUE, &pkt->dst))) {
         return status;
     }
+    if (pkt->sealed) {
+        if (hlen - off != LIMEVI_WIRE_SEAL_LEN) {
+            return LIMEVI_WIRE_BAD_HEADER_LEN;
+        }
+        pkt->key_id = buf[off];
+        pkt->counter = limevi_get_be64(buf + off + 1);
+        off += LIMEVI_WIRE_SEAL_LEN;
+    }
     if (off != hlen) {
         return LIMEVI_WIRE_BAD_HEADER_LEN;
     }
 
-    pkt->payload = buf + hlen;
-    pkt->payload_len = len - hlen;
+    pkt->header = buf;
+    pkt->header_len = hlen;
     pkt->op = pkt->acked_op = 0;
+    if (pkt->sealed) {
+        pkt->payload = buf + hlen;
+        pkt->payload_len = len - hlen;
+        return pkt->payload_len < LIMEVI_WIRE_TAG_LEN ? LIMEVI_WIRE_BAD_SEAL
+                                                      : LIMEVI_WIRE_OK;
+    }
+    return limevi_wire_decode_payload(pkt, buf + hlen, len - hlen);
+}
+
+LimeviWireStatus limevi_wire_decode_payload(LimeviWirePacket *pkt,
+                                            const guint8 *payload,
+                                            gsize len)
+{
+    pkt->payload = payload;
+    pkt->payload_len = len;
     if (pkt->type == LIMEVI_WIRE_TYPE_CONTROL) {
         return decode_control(pkt);
     }
@@ -191,7 +216,8 @@ gsize limevi_wire_encode(const LimeviWireHeader *hdr, guint8 *buf,
     limevi_put_be16(buf + LIMEVI_WIRE_OFF_MAGIC, LIMEVI_WIRE_MAGIC);
     buf[LIMEVI_WIRE_OFF_VERSION] = LIMEVI_WIRE_VERSION;
     buf[LIMEVI_WIRE_OFF_TYPE] = hdr->type;
-    limevi_put_be16(buf + LIMEVI_WIRE_OFF_FLAGS, 0);
+    limevi_put_be16(buf + LIMEVI_WIRE_OFF_FLAGS,
+                    hdr->flags & LIMEVI_WIRE_FLAG_BY_DST);
     limevi_put_be32(buf + LIMEVI_WIRE_OFF_EPOCH, hdr->epoch);
     limevi_put_be64(buf + LIMEVI_WIRE_OFF_SEQ, hdr->seq);
 
@@ -242,6 +268,8 @@ const char *limevi_wire_status_name(LimeviWireStatus status)
         return "payload-long";
     case LIMEVI_WIRE_BAD_CONTROL:
         return "bad-control";
+    case LIMEVI_WIRE_BAD_SEAL:
+        return "bad-seal";
     }
     return "unknown";
 }

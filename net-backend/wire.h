@@ -21,13 +21,17 @@
  *  2       1     version     1
  *  3       1     type        1 = DATA; 2 = CONTROL
  *  4       2     header_len  bytes from offset 0 to the payload (27..276)
- *  6       2     flags       none defined: sent as 0, ignored on receipt
+ *  6       2     flags       0x0002 SEALED (below); others sent as 0 and
+ *                            ignored on receipt
  *  8       4     epoch       the sender's epoch
  *  12      8     seq         sequence number, per sender -> receiver
  *  20      1+n   vc          u8 length n (1..63), then n name bytes
  *  ..      1+n   lan         1..63
  *  ..      1+n   src         source VM, 1..63
  *  ..      1+n   dst         destination VM, 0..63; 0 = flooded
+ *  SEALED only:
+ *  ..      1     key_id      which VC key sealed it (crypto.h)
+ *  ..      8     counter     the sender's nonce counter
  *  header_len    payload     DATA: one Ethernet frame, 14..65535 bytes
  *                            CONTROL: 4 bytes, below
  *
@@ -46,6 +50,11 @@
  *                          newer epoch for that VM, given in epoch
  * acked_op is 0 for ops 1 and 2.
  *
+ * A SEALED packet's payload is the above encrypted with AEAD (crypto.h)
+ * and followed by a 16-byte tag; the header, key_id and counter included,
+ * is the associated data.  limevi_wire_decode() checks the header only;
+ * limevi_wire_decode_payload() checks the payload once it is opened.
+ *
  * Names are not NUL-terminated on the wire; their bytes are
  * [A-Za-z0-9_.-], as limevi_name_valid() demands of the configuration.
  */
@@ -63,6 +72,13 @@
 #define LIMEVI_WIRE_OFF_SEQ         12
 #define LIMEVI_WIRE_OFF_NAMES       20
 
+#define LIMEVI_WIRE_FLAG_SEALED     0x0002
+/* Sent by the other host of the VM named dst about the VM named src (a
+ * RELAY and its answer): sealed under dst's key, not src's. */
+#define LIMEVI_WIRE_FLAG_BY_DST     0x0004
+#define LIMEVI_WIRE_SEAL_LEN        9           /* key_id, counter */
+#define LIMEVI_WIRE_TAG_LEN         16
+
 #define LIMEVI_WIRE_FIXED_LEN       20
 #define LIMEVI_WIRE_NAME_MAX        63
 /* Fixed part, four length bytes, and vc, lan and src of one byte each. */
@@ -71,8 +87,11 @@
                                      4 * LIMEVI_WIRE_NAME_MAX)
 #define LIMEVI_WIRE_FRAME_MIN       14          /* an Ethernet header */
 #define LIMEVI_WIRE_FRAME_MAX       65535
-#define LIMEVI_WIRE_PACKET_MAX      (LIMEVI_WIRE_HEADER_MAX + \
-                                     LIMEVI_WIRE_FRAME_MAX)
+#define LIMEVI_WIRE_SEALED_HEADER_MAX (LIMEVI_WIRE_HEADER_MAX + \
+                                       LIMEVI_WIRE_SEAL_LEN)
+#define LIMEVI_WIRE_PACKET_MAX      (LIMEVI_WIRE_SEALED_HEADER_MAX + \
+                                     LIMEVI_WIRE_FRAME_MAX + \
+                                     LIMEVI_WIRE_TAG_LEN)
 
 #define LIMEVI_WIRE_CONTROL_LEN     4
 #define LIMEVI_WIRE_RELAY_LEN       24
@@ -98,6 +117,7 @@ typedef enum {
     LIMEVI_WIRE_PAYLOAD_SHORT,  /* frame shorter than an Ethernet header */
     LIMEVI_WIRE_PAYLOAD_LONG,
     LIMEVI_WIRE_BAD_CONTROL,    /* wrong length, unknown op or acked_op */
+    LIMEVI_WIRE_BAD_SEAL,       /* SEALED, but its payload holds no tag */
 } LimeviWireStatus;
 
 /* A name inside a packet: points into the packet, not NUL-terminated. */
@@ -124,11 +144,18 @@ typedef struct {
     guint8 relay_family;
     guint16 relay_port;
     const guint8 *relay_addr;
+    /* SEALED only: payload is ciphertext and tag until opened. */
+    gboolean sealed;
+    guint8 key_id;
+    guint64 counter;
+    const guint8 *header;       /* the associated data */
+    gsize header_len;
 } LimeviWirePacket;
 
 /* What the encoder needs; dst NULL or "" floods. */
 typedef struct {
     guint8 type;
+    guint16 flags;              /* LIMEVI_WIRE_FLAG_BY_DST or 0 */
     guint32 epoch;
     guint64 seq;
     const char *vc;
@@ -140,9 +167,16 @@ typedef struct {
 /*
  * Decodes @buf into @pkt without copying; checks every length before
  * reading it.  @pkt is only meaningful when LIMEVI_WIRE_OK is returned.
+ * A SEALED packet's payload is checked only for room for its tag.
  */
 LimeviWireStatus limevi_wire_decode(const guint8 *buf, gsize len,
                                     LimeviWirePacket *pkt);
+
+/* Checks @len bytes at @payload, a SEALED packet's opened payload, as
+ * the payload of @pkt, which then points to it. */
+LimeviWireStatus limevi_wire_decode_payload(LimeviWirePacket *pkt,
+                                            const guint8 *payload,
+                                            gsize len);
 
 /*
  * Writes the header for @hdr into @buf, so the payload can follow in a

@@ -74,11 +74,15 @@ qemu = $QEMU -machine pc -accel $ACCEL -cpu max -m \${memory} -nodefaults -no-us
 VM
 }
 
+# The VC's key: every tunnel packet of the VC is sealed with it.
+head -c 32 /dev/urandom > "$WORK/vc1.key"
+
 cat > "$WORK/vc1.conf" <<CONF
 # The demo's VC: web and app on LAN front, db on LAN back.
 [vc]
 name = vc1
 lans = front;back
+key = vc1.key
 
 [host a1]
 site = A
@@ -114,7 +118,8 @@ step "Starting the VC at site A"
 # A TAP endpoint at site A joins LAN front, as a host tool would.
 ip netns exec "$TAG-A" "$TAP" --tap lvdemo0 --vm tap --vc vc1 --lan front \
   --listen 198.18.0.1:7100 --route web=198.18.0.1:7001 \
-  --route app=198.18.0.1:7002 >"$WORK/tap.log" 2>&1 &
+  --route app=198.18.0.1:7002 --key-file "$WORK/vc1.key" \
+  >"$WORK/tap.log" 2>&1 &
 PIDS+=($!)
 for i in $(seq 50); do
   ip -n "$TAG-A" link show lvdemo0 >/dev/null 2>&1 && break

@@ -56,9 +56,15 @@ static const ToolCase tap_cases[] = {
       "'--buffer-limit'" },
     { "buffer-limit-too-small", { TAP_OK, "--buffer-limit", "10" }, 2,
       "'--buffer-limit'" },
+    /* Secure by default: beyond loopback only with a key or --insecure. */
+    { "listen-beyond-loopback-needs-key", { TAP_OK, "--listen",
+      "198.18.254.1:7000" }, 2, "needs a key: give '--key-file', or "
+      "'--insecure' to run unauthenticated" },
+    { "key-file-missing", { TAP_OK, "--key-file", "/nonexistent/vc1.key" },
+      2, "'--key-file'" },
     /* Setup, not usage: no local address in 198.18.0.0/15 to bind. */
-    { "listen-not-local-exits-1", { TAP_OK, "--listen", "198.18.254.1:7000" },
-      1, "'--listen'" },
+    { "listen-not-local-exits-1", { TAP_OK, "--listen", "198.18.254.1:7000",
+      "--insecure" }, 1, "'--listen'" },
 };
 
 #define WAN_OK "--site", "A=lvt16a", "--site", "B=lvt16b"

@@ -91,7 +91,7 @@ static HVm *start_r(guint k, guint host, const char *incoming)
     g_autofree char *netdev = g_strdup_printf(
         "limevi,vm=%s,vc=vc1,lan=lan1,listen=%s:%u,"
         "routes.0.vm=s,routes.0.endpoint=198.18.9.1:7201,"
-        "routes.1.vm=r%u,routes.1.endpoint=198.18.9.2:%u",
+        "routes.1.vm=r%u,routes.1.endpoint=198.18.9.2:%u,insecure=on",
         name, host_ip[host], incoming ? top.next_port++ : 7202 + k,
         2 - k, 7202 + (1 - k));
 
@@ -121,8 +121,8 @@ static Topology *topology_get(void)
     top.s = start_vm(0, "s", "198.18.3.1/24", "52:54:00:18:03:01",
                      "limevi,vm=s,vc=vc1,lan=lan1,listen=198.18.9.1:7201,"
                      "routes.0.vm=r1,routes.0.endpoint=198.18.9.2:7202,"
-                     "routes.1.vm=r2,routes.1.endpoint=198.18.9.2:7203",
-                     NULL);
+                     "routes.1.vm=r2,routes.1.endpoint=198.18.9.2:7203,"
+                     "insecure=on", NULL);
     top.r[0] = start_r(0, 1, NULL);
     top.r[1] = start_r(1, 1, NULL);
     top.r_host[0] = top.r_host[1] = 1;

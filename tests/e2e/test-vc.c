@@ -21,12 +21,15 @@
 #define ROLLBACK_SECONDS 40
 /* Of the streams the move through libvirt carries. */
 #define LIBVIRT_SECONDS 60
+/* The VC's key, 64 hex digits. */
+#define E2E_KEY "e2e0e2e1e2e2e2e3e2e4e2e5e2e6e2e7e2e8e2e9e2eae2ebe2ece2ede2eee2ef\n"
 
 static struct {
     gboolean libvirt;           /* hosts are libvirtds, VMs their domains */
     char *tag;
     char *dir;                  /* the VC file, run dirs */
     char *vc_file;
+    char *key_file;             /* the VC's key, next to the VC file */
     char *journal;
     GSubprocess *wan;
     GSubprocess *tap;
@@ -203,7 +206,9 @@ static void write_vc_file(guint seconds)
     g_autoptr(GString) s = g_string_new(NULL);
     g_autoptr(GError) error = NULL;
 
-    g_string_append(s, "[vc]\nname = vc1\nlans = front;back\n\n");
+    /* Keyed, as users run it: every netdev and the TAP endpoint. */
+    g_string_append(s, "[vc]\nname = vc1\nlans = front;back\n"
+                    "key = vc1.key\n\n");
     host_block(s, "a1", "A", 1);
     host_block(s, "b1", "B", 2);
     /* Every VM streams to its LAN neighbour; w1 also hears the TAP. */
@@ -216,6 +221,7 @@ static void write_vc_file(guint seconds)
     vm_block(s, "b2", "back", "198.18.20.2", "52:54:00:18:14:02", 7004,
              "198.18.20.1", 1, RATE * seconds);
     g_assert_true(g_file_set_contents(e2e.vc_file, s->str, -1, &error));
+    g_assert_true(g_file_set_contents(e2e.key_file, E2E_KEY, -1, &error));
 }
 
 static char *log_path(const char *host, const char *vm)
@@ -322,7 +328,7 @@ static void start_vc(guint seconds)
         "ip", "netns", "exec", ns_a, env_path("LIMEVI_TAP"), "--tap",
         "lve0", "--vm", "tap", "--vc", "vc1", "--lan", "front", "--listen",
         "198.18.0.1:7100", "--route", "w1=198.18.0.1:7001", "--route",
-        "w2=198.18.0.1:7002", NULL);
+        "w2=198.18.0.1:7002", "--key-file", e2e.key_file, NULL);
     g_assert_no_error(error);
     for (guint i = 0; i < G_N_ELEMENTS(vms); i++) {
         g_autofree char *log = log_path("a1", vms[i]);
@@ -422,6 +428,7 @@ static void setup(void)
         g_error("limevi-wan did not come up in 10 s");
     }
     e2e.vc_file = g_build_filename(e2e.dir, "vc1.conf", NULL);
+    e2e.key_file = g_build_filename(e2e.dir, "vc1.key", NULL);
     e2e.journal = g_build_filename(e2e.dir, "journal.db", NULL);
     start_vc(SECONDS);
 }

@@ -84,7 +84,9 @@ static const char *const seed_vcs[] = { PORT_VC, PORT_VC, PORT_VC, "vc2",
                                         name_63 };
 static const char *const seed_lans[] = { PORT_LAN, PORT_LAN, PORT_LAN,
                                          "lan2" };
-static const char *const seed_srcs[] = { "s", "peer-2", name_63 };
+/* PORT_VM too: its other host is the only member a port without routes
+ * takes control messages from. */
+static const char *const seed_srcs[] = { "s", "peer-2", name_63, PORT_VM };
 static const char *const seed_dsts[] = { NULL, NULL, PORT_VM, "", "vm2",
                                          name_63 };
 static const gsize seed_frame_lens[] = { 14, 15, 60, 64, 342, 1514 };
@@ -134,6 +136,18 @@ static gsize make_seed(GRand *rand, guint8 *buf, gsize size)
                                    op == LIMEVI_CONTROL_STALE ? acked_op : 0,
                                    buf + hlen);
         return hlen + LIMEVI_WIRE_CONTROL_LEN;
+    }
+    /* One frame in sixteen is sealed, as a port with a key sends. */
+    if (g_rand_int_range(rand, 0, 16) == 0 &&
+        frame_len >= LIMEVI_WIRE_TAG_LEN &&
+        hlen + LIMEVI_WIRE_SEAL_LEN + frame_len <= size) {
+        buf[LIMEVI_WIRE_OFF_FLAGS + 1] |= LIMEVI_WIRE_FLAG_SEALED;
+        for (gsize i = 0; i < LIMEVI_WIRE_SEAL_LEN; i++) {
+            buf[hlen + i] = g_rand_int(rand);
+        }
+        hlen += LIMEVI_WIRE_SEAL_LEN;
+        buf[LIMEVI_WIRE_OFF_HEADER_LEN] = hlen >> 8;
+        buf[LIMEVI_WIRE_OFF_HEADER_LEN + 1] = hlen & 0xff;
     }
     for (gsize i = 0; i < frame_len; i++) {
         buf[hlen + i] = g_rand_int(rand);
@@ -297,10 +311,20 @@ static void check_decoded(const guint8 *buf, gsize len,
     g_assert_cmpuint(pkt->seq, ==, get_be(buf + LIMEVI_WIRE_OFF_SEQ, 8));
 
     g_assert_cmpuint(hlen, >=, LIMEVI_WIRE_HEADER_MIN);
-    g_assert_cmpuint(hlen, <=, LIMEVI_WIRE_HEADER_MAX);
+    g_assert_cmpuint(hlen, <=, pkt->sealed ? LIMEVI_WIRE_SEALED_HEADER_MAX
+                                           : LIMEVI_WIRE_HEADER_MAX);
     g_assert_true(pkt->payload == buf + hlen);
     g_assert_true(pkt->payload + pkt->payload_len == buf + len);
-    if (pkt->type == LIMEVI_WIRE_TYPE_CONTROL) {
+    g_assert_cmpint(pkt->sealed, ==,
+                    (pkt->flags & LIMEVI_WIRE_FLAG_SEALED) != 0);
+    if (pkt->sealed) {
+        /* The payload is checked once opened; a tag must fit. */
+        g_assert_cmpuint(pkt->payload_len, >=, LIMEVI_WIRE_TAG_LEN);
+        g_assert_cmpuint(pkt->counter, ==,
+                         get_be(buf + hlen - LIMEVI_WIRE_SEAL_LEN + 1, 8));
+        g_assert_cmpuint(pkt->key_id, ==, buf[hlen - LIMEVI_WIRE_SEAL_LEN]);
+        hlen -= LIMEVI_WIRE_SEAL_LEN;
+    } else if (pkt->type == LIMEVI_WIRE_TYPE_CONTROL) {
         g_assert_cmpuint(pkt->payload_len, ==,
                          pkt->op == LIMEVI_CONTROL_RELAY ?
                          LIMEVI_WIRE_RELAY_LEN : LIMEVI_WIRE_CONTROL_LEN);
@@ -337,7 +361,7 @@ static void check_decoded(const guint8 *buf, gsize len,
         copies[i][name->len] = '\0';
         p += 1 + name->len;
     }
-    g_assert_true(p == pkt->payload);
+    g_assert_true(p == buf + hlen);
 
     /* Encoding what was decoded gives the same header, flags aside. */
     hdr.vc = copies[0];
@@ -346,7 +370,13 @@ static void check_decoded(const guint8 *buf, gsize len,
     hdr.dst = copies[3];
     again_len = limevi_wire_encode(&hdr, again, sizeof(again));
     g_assert_cmpuint(again_len, ==, hlen);
-    g_assert_cmpmem(again, LIMEVI_WIRE_OFF_FLAGS, buf, LIMEVI_WIRE_OFF_FLAGS);
+    /* header_len aside too when sealed: the seal follows the names. */
+    g_assert_cmpmem(again, LIMEVI_WIRE_OFF_HEADER_LEN, buf,
+                    LIMEVI_WIRE_OFF_HEADER_LEN);
+    if (!pkt->sealed) {
+        g_assert_cmpmem(again, LIMEVI_WIRE_OFF_FLAGS, buf,
+                        LIMEVI_WIRE_OFF_FLAGS);
+    }
     g_assert_cmpmem(again + LIMEVI_WIRE_OFF_EPOCH,
                     hlen - LIMEVI_WIRE_OFF_EPOCH,
                     buf + LIMEVI_WIRE_OFF_EPOCH,
@@ -361,12 +391,14 @@ typedef enum {
     FATE_WRONG_LAN,
     FATE_NOT_FOR_US,
     FATE_CONTROL,               /* a control message, acted upon */
+    FATE_NOT_MEMBER,            /* a control message from a stranger */
+    FATE_AUTH_FAILED,           /* sealed, and this port has no key */
     N_FATES,
 } Fate;
 
 static const char *const fate_names[] = {
     "delivered", "malformed", "bad-version", "wrong-vc", "wrong-lan",
-    "not-for-us", "control",
+    "not-for-us", "control", "not-member", "auth-failed",
 };
 
 /* What the port must do with a packet, by the decoder's verdict. */
@@ -391,6 +423,15 @@ static Fate expected_fate(LimeviWireStatus status,
         !limevi_wire_name_equal(&pkt->dst, PORT_VM, strlen(PORT_VM))) {
         return FATE_NOT_FOR_US;
     }
+    /* The port has no routes: only its own VM's other host is a member
+     * that may send control messages, and it never sends frames. */
+    if ((pkt->type == LIMEVI_WIRE_TYPE_CONTROL) !=
+        limevi_wire_name_equal(&pkt->src, PORT_VM, strlen(PORT_VM))) {
+        return FATE_NOT_MEMBER;
+    }
+    if (pkt->sealed) {
+        return FATE_AUTH_FAILED;
+    }
     return pkt->type == LIMEVI_WIRE_TYPE_CONTROL ? FATE_CONTROL
                                                   : FATE_DELIVERED;
 }
@@ -409,6 +450,8 @@ static void port_fates(LimeviPort *port, guint64 fates[N_FATES],
     fates[FATE_WRONG_LAN] = info->stats.rx_wrong_lan;
     fates[FATE_NOT_FOR_US] = info->stats.rx_not_for_us;
     fates[FATE_CONTROL] = info->stats.rx_control;
+    fates[FATE_NOT_MEMBER] = info->stats.rx_not_member;
+    fates[FATE_AUTH_FAILED] = info->stats.rx_auth_failed;
     *buffer = info->buffer;
 }
 
@@ -472,7 +515,7 @@ static void test_mutations(void)
     Guest guest = { .now = G_USEC_PER_SEC };
     g_autoptr(LimeviPort) port = NULL;
     guint64 seen[N_FATES] = { 0 }, before[N_FATES], after[N_FATES];
-    guint64 statuses[LIMEVI_WIRE_BAD_CONTROL + 1] = { 0 };
+    guint64 statuses[LIMEVI_WIRE_BAD_SEAL + 1] = { 0 };
     LimeviBufferInfo held_before, held_after;
     guint64 i, total = 0;
 
@@ -580,7 +623,7 @@ static void test_mutations(void)
     for (int f = 0; f < N_FATES; f++) {
         g_test_message("  %-12s %" G_GUINT64_FORMAT, fate_names[f], seen[f]);
     }
-    for (int s = 0; s <= LIMEVI_WIRE_BAD_CONTROL; s++) {
+    for (int s = 0; s <= LIMEVI_WIRE_BAD_SEAL; s++) {
         g_test_message("  decode %-15s %" G_GUINT64_FORMAT,
                        limevi_wire_status_name(s), statuses[s]);
     }

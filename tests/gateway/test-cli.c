@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 
 #define IDENTITY "--vm", "gw", "--vc", "vc1", "--lan", "lan1", \
     "--listen", "127.0.0.1:0", "--net", "198.19.0.0/24"
@@ -68,6 +69,29 @@ static void test_bad_options_exit_2(void)
                  "198.19.0.0/24", NULL }, 2, "'listen' expects HOST:PORT");
     assert_fails((const char *[]){ IDENTITY, "--route", "vm1", NULL }, 2,
                  "'--route' expects VM=HOST:PORT[@LAN]");
+}
+
+/* Secure by default: beyond loopback only with a key or --insecure. */
+static void test_key_or_insecure(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("limevi-gwkey-XXXXXX", NULL);
+    g_autofree char *bad = g_build_filename(dir, "short.key", NULL);
+    g_autofree char *missing = g_build_filename(dir, "none.key", NULL);
+
+    g_assert_true(g_file_set_contents(bad, "00112233\n", -1, NULL));
+    assert_fails((const char *[]){ IDENTITY, "--listen", "198.18.254.1:7050",
+                 NULL }, 2, "listening on 198.18.254.1:7050, which is not "
+                 "loopback, needs a key: give '--key-file', or '--insecure' "
+                 "to run unauthenticated");
+    /* Told insecure, it gets as far as binding (no such local address). */
+    assert_fails((const char *[]){ IDENTITY, "--listen", "198.18.254.1:7050",
+                 "--insecure", NULL }, 1, "198.18.254.1:7050");
+    assert_fails((const char *[]){ IDENTITY, "--key-file", missing, NULL },
+                 2, "'--key-file'");
+    assert_fails((const char *[]){ IDENTITY, "--key-file", bad, NULL }, 2,
+                 "'--key-file'");
+    g_unlink(bad);
+    g_rmdir(dir);
 }
 
 /* A TCP socket listening on 127.0.0.1; returns its port. */
@@ -154,6 +178,8 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/gateway/cli/bad-options-exit-2-naming-them",
                     test_bad_options_exit_2);
+    g_test_add_func("/gateway/cli/beyond-loopback-needs-key-or-insecure",
+                    test_key_or_insecure);
     g_test_add_func("/gateway/cli/start-failures-exit-1",
                     test_start_failures_exit_1);
     g_test_add_func("/gateway/cli/help-has-an-example",

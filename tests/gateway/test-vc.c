@@ -91,8 +91,14 @@ static void vm_block(GString *s, const char *name, guint n,
 
 static void write_vc_file(void)
 {
-    g_autoptr(GString) s = g_string_new("[vc]\nname = vc1\nlans = front\n\n");
+    g_autoptr(GString) s = g_string_new("[vc]\nname = vc1\nlans = front\n"
+                                        "key = vc1.key\n\n");
+    g_autofree char *key = g_build_filename(t.dir, "vc1.key", NULL);
     g_autoptr(GError) error = NULL;
+
+    /* Keyed, as users run it: the VMs' netdevs and the gateway alike. */
+    g_assert_true(g_file_set_contents(key, "0123456789abcdef0123456789abcdef"
+                                      "fedcba9876543210fedcba9876543210\n", -1, &error));
 
     for (guint i = 1; i <= 2; i++) {
         g_string_append_printf(s, "[host %c1]\nsite = %c\naddress = "

@@ -11,9 +11,12 @@
  *
  * Every guest is on the same IP subnet, so only LimeVI's isolation keeps
  * c and x away from a and b; the lies make frames actually reach the
- * wrong ports, where they must be dropped and counted.
+ * wrong ports, where they must be dropped and counted.  vc1's members
+ * share one key, x another (each a secret object, key-secret=vckey), as
+ * users run them: isolation holds before authentication.
  */
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -23,6 +26,10 @@
 typedef struct {
     HNetns *ns;
     HVm *a, *b, *c, *x;
+    char *vc1_key;              /* key files, one per VC */
+    char *vc2_key;
+    char *vc1_secret;           /* -object secret,... for them */
+    char *vc2_secret;
 } Cluster;
 
 static Cluster cl;
@@ -47,18 +54,43 @@ static HVm *start_vm(const char *name, const char *ip, const char *mac,
     return vm;
 }
 
+#define KEYED ",key-secret=vckey"
+
+/* A key file of 64 hex digits of @digit; g_free() the path. */
+static char *key_file(char digit)
+{
+    g_autofree char *hex = g_strnfill(64, digit);
+    g_autoptr(GError) err = NULL;
+    char *path = NULL;
+    int fd = g_file_open_tmp("limevi-key-XXXXXX", &path, &err);
+
+    g_assert_no_error(err);
+    close(fd);
+    g_assert_true(g_file_set_contents(path, hex, -1, &err));
+    return path;
+}
+
+static void cluster_keys(void)
+{
+    cl.vc1_key = key_file('1');
+    cl.vc2_key = key_file('2');
+    cl.vc1_secret = g_strdup_printf("secret,id=vckey,file=%s", cl.vc1_key);
+    cl.vc2_secret = g_strdup_printf("secret,id=vckey,file=%s", cl.vc2_key);
+}
+
 static Cluster *cluster_get(void)
 {
-    static const char *const x_args[] = {
+    const char *x_args[] = {
         "-netdev",
         "{\"type\":\"limevi\",\"id\":\"n0\",\"vm\":\"x\",\"vc\":\"vc2\","
-        "\"lan\":\"lan1\",\"listen\":\"" EP_X "\","
+        "\"lan\":\"lan1\",\"listen\":\"" EP_X "\",\"key-secret\":\"vckey\","
         "\"routes\":[{\"vm\":\"a\",\"endpoint\":\"" EP_A "\"}]}",
         "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:18:01:04",
-        NULL,
+        "-object", NULL, NULL,
     };
     /* A netdev of another type, for the "not a limevi netdev" error. */
-    static const char *const a_args[] = { "-netdev", "user,id=u0", NULL };
+    const char *a_args[] = { "-netdev", "user,id=u0", "-object", NULL, NULL };
+    const char *vc1_args[] = { "-object", NULL, NULL };
     g_autoptr(GError) err = NULL;
     HVm *all[4];
     gint64 start;
@@ -68,21 +100,25 @@ static Cluster *cluster_get(void)
     }
     cl.ns = hnetns_new("qemu", &err);
     g_assert_no_error(err);
+    cluster_keys();
+    x_args[5] = cl.vc2_secret;
+    a_args[3] = cl.vc1_secret;
+    vc1_args[1] = cl.vc1_secret;
     start = g_get_monotonic_time();
     cl.a = start_vm("a", "198.18.1.1/24", "52:54:00:18:01:01",
                     "limevi,vm=a,vc=vc1,lan=lan1,listen=" EP_A
                     ",routes.0.vm=b,routes.0.endpoint=" EP_B
                     ",routes.1.vm=c,routes.1.endpoint=" EP_C
-                    ",routes.2.vm=x,routes.2.endpoint=" EP_X, a_args);
+                    ",routes.2.vm=x,routes.2.endpoint=" EP_X KEYED, a_args);
     cl.b = start_vm("b", "198.18.1.2/24", "52:54:00:18:01:02",
                     "limevi,vm=b,vc=vc1,lan=lan1,listen=" EP_B
                     ",routes.0.vm=a,routes.0.endpoint=" EP_A
                     ",routes.1.vm=c,routes.1.endpoint=" EP_C
-                    ",routes.1.lan=lan2", NULL);
+                    ",routes.1.lan=lan2" KEYED, vc1_args);
     cl.c = start_vm("c", "198.18.1.3/24", "52:54:00:18:01:03",
                     "limevi,vm=c,vc=vc1,lan=lan2,listen=" EP_C
                     ",routes.0.vm=a,routes.0.endpoint=" EP_A
-                    ",routes.1.vm=b,routes.1.endpoint=" EP_B, NULL);
+                    ",routes.1.vm=b,routes.1.endpoint=" EP_B KEYED, vc1_args);
     cl.x = start_vm("x", "198.18.1.4/24", NULL, NULL, x_args);
     all[0] = cl.a; all[1] = cl.b; all[2] = cl.c; all[3] = cl.x;
     for (guint i = 0; i < G_N_ELEMENTS(all); i++) {
@@ -176,6 +212,10 @@ static void test_same_lan_ping(void)
 
     g_assert_nonnull(strstr(out, "3 packets received"));
     g_free(guest_ok(c->b, "ping -c 3 -W 5 198.18.1.1"));
+    /* Sealed and opened with vc1's key: nothing failed on the way. */
+    g_assert_cmpint(stat_of(c->a, "rx-auth-failed"), ==, 0);
+    g_assert_cmpint(stat_of(c->b, "rx-auth-failed"), ==, 0);
+    g_assert_cmpint(stat_of(c->a, "rx-replayed"), ==, 0);
 }
 
 /* Starts "probe recv" in @vm's background and waits until it listens:
@@ -391,7 +431,7 @@ static void test_tap_endpoint_exchanges_traffic(void)
     const char *tap_argv[] = {
         g_getenv("LIMEVI_TAP"), "--tap", "lvtap0", "--vm", "t",
         "--vc", "vc1", "--lan", "lan1", "--listen", EP_T,
-        "--route", "a=" EP_A, NULL,
+        "--route", "a=" EP_A, "--key-file", c->vc1_key, NULL,
     };
     const char *addr[] = { "ip", "addr", "add", "198.18.1.100/24", "dev",
                            "lvtap0", NULL };
@@ -475,6 +515,12 @@ static const BadOption bad_options[] = {
       "buffer-limit=lots", "buffer-limit" },
     { "unknown-option", OK_BASE ",listen=127.0.0.1:0,colour=green",
       "'colour'" },
+    /* Secure by default: beyond loopback only with a key, or insecure. */
+    { "no-key-beyond-loopback", OK_BASE ",listen=198.18.1.1:0",
+      "'key-secret'" },
+    { "no-key-on-wildcard", OK_BASE ",listen=0.0.0.0:0", "'insecure=on'" },
+    { "key-secret-unknown", OK_BASE ",listen=127.0.0.1:0,key-secret=nosuch",
+      "'key-secret'" },
 };
 
 static void test_bad_option(gconstpointer data)
@@ -563,5 +609,13 @@ int main(int argc, char **argv)
     g_clear_pointer(&cl.c, hvm_free);
     g_clear_pointer(&cl.x, hvm_free);
     g_clear_pointer(&cl.ns, hnetns_free);
+    if (cl.vc1_key) {
+        unlink(cl.vc1_key);
+        unlink(cl.vc2_key);
+    }
+    g_free(cl.vc1_key);
+    g_free(cl.vc2_key);
+    g_free(cl.vc1_secret);
+    g_free(cl.vc2_secret);
     return ret;
 }

@@ -2,7 +2,8 @@
  * limevi-tap on a 1500-byte path, in two namespaces joined by a veth of
  * MTU 1500 (198.18.110.0/24), the TAPs on 198.18.111.0/24:
  *   - --path-mtu 1500 sets the TAP MTU to the path less the tunnel's
- *     headers, and a full-size ping with DF crosses the tunnel;
+ *     headers (with the VC key's seal and tag, as users run it), and a
+ *     full-size ping with DF crosses the tunnel;
  *   - told a path larger than the veth (--path-mtu 1600), the datagrams
  *     of a full-size ping do not fit: they are refused and counted in
  *     tx-too-big, and the kernel fragments nothing.
@@ -18,8 +19,9 @@
 /* ns_ok(): runs a command in a namespace, asserting it succeeds. */
 #include "gw-fixture.h"
 
-/* The names limevi-tap puts in every header: vc1, lan1, a and b. */
-#define HEADER_LEN (24 + 3 + 4 + 1 + 1)
+/* The names limevi-tap puts in every header: vc1, lan1, a and b; then
+ * the seal (key id, counter) and the tag of a sealed packet. */
+#define HEADER_LEN (24 + 3 + 4 + 1 + 1 + 9 + 16)
 /* TAP MTU on a path of @path: IPv4, UDP, our header, Ethernet. */
 #define TAP_MTU(path) ((path) - 20 - 8 - HEADER_LEN - 14)
 
@@ -30,6 +32,7 @@ typedef struct {
 } Side;
 
 static Side a, b;
+static char *key_file;          /* the VC's key, both sides' */
 
 /* limevi-tap in @s, its stdout to a file (hnetns_spawn() discards it). */
 static void tap_start(Side *s, const char *self, const char *peer,
@@ -46,7 +49,7 @@ static void tap_start(Side *s, const char *self, const char *peer,
     const char *argv[] = { "ip", "netns", "exec", hnetns_name(s->ns),
         g_getenv("LIMEVI_TAP"), "--tap", "lvmtu0", "--vm", self,
         "--vc", "vc1", "--lan", "lan1", "--listen", listen,
-        "--route", route, "--path-mtu", mtu, NULL };
+        "--route", route, "--path-mtu", mtu, "--key-file", key_file, NULL };
     int fd = g_file_open_tmp("limevi-tap-mtu-XXXXXX", &s->out, &err);
     gint64 deadline = harness_deadline(10000);
 
@@ -191,6 +194,11 @@ int main(int argc, char **argv)
         g_print("Bail out! needs root and LIMEVI_TAP (meson test sets it)\n");
         return 1;
     }
+    close(g_file_open_tmp("limevi-mtu-key-XXXXXX", &key_file, &err));
+    g_assert_no_error(err);
+    g_assert_true(g_file_set_contents(key_file,
+        "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        -1, &err));
     a.ns = hnetns_new("lvedpmtu", &err);
     g_assert_no_error(err);
     b.ns = hnetns_new("lvedpmtu", &err);
@@ -214,5 +222,7 @@ int main(int argc, char **argv)
     ret = g_test_run();
     hnetns_free(a.ns);
     hnetns_free(b.ns);
+    g_unlink(key_file);
+    g_free(key_file);
     return ret;
 }

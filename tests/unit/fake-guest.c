@@ -126,6 +126,43 @@ char *fake_guest_listen(FakeGuest *guest)
     return g_strdup_printf("127.0.0.1:%s", strrchr(info->listen, ':') + 1);
 }
 
+void fake_guest_route(FakeGuest *from, const char *vm, FakeGuest *to)
+{
+    g_autofree char *endpoint = fake_guest_listen(to);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(limevi_port_route_set(from->port, vm, endpoint, NULL,
+                                        LIMEVI_ROUTE_VALID, &error));
+    g_assert_no_error(error);
+}
+
+LimeviStats fake_guest_stats(FakeGuest *guest)
+{
+    g_autoptr(LimeviPortInfo) info = limevi_port_get_info(guest->port);
+
+    return info->stats;
+}
+
+typedef struct {
+    FakeGuest *guest;
+    guint n;
+} WantFrames;
+
+static gboolean has_frames(gpointer data)
+{
+    WantFrames *w = data;
+
+    return w->guest->frames->len >= w->n;
+}
+
+gboolean fake_guest_wait_frames(GMainContext *context, FakeGuest *guest,
+                                guint n)
+{
+    WantFrames w = { guest, n };
+
+    return test_wait(context, has_frames, &w);
+}
+
 void test_frame(guint8 *buf, gsize len, const guint8 *dst,
                 const guint8 *src, guint32 id)
 {

@@ -42,6 +42,15 @@ LimeviPort *fake_guest_start(FakeGuest *guest, GMainContext *context,
  * address it is bound to); g_free() it. */
 char *fake_guest_listen(FakeGuest *guest);
 
+/* Gives @from's port a valid route to @vm at @to's port; asserts it. */
+void fake_guest_route(FakeGuest *from, const char *vm, FakeGuest *to);
+
+/* The counters of @guest's port now. */
+LimeviStats fake_guest_stats(FakeGuest *guest);
+/* Iterates @context until @guest holds @n frames or 3 s pass. */
+gboolean fake_guest_wait_frames(GMainContext *context, FakeGuest *guest,
+                                guint n);
+
 /* An Ethernet frame of @len bytes carrying @id after the header. */
 void test_frame(guint8 *buf, gsize len, const guint8 *dst,
                 const guint8 *src, guint32 id);

@@ -47,7 +47,7 @@ static LimeviAuthStatus receive(LimeviAuth *auth, const char *name,
 
     return limevi_auth_open(auth, name, strlen(name), pkt->header[0],
                             counter, pkt->header, sizeof(pkt->header),
-                            pkt->body, sizeof(pkt->body), out);
+                            pkt->body, sizeof(pkt->body), out, FALSE);
 }
 
 static void test_members_only(void)

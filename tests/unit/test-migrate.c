@@ -22,10 +22,15 @@ typedef struct {
     FakeGuest *p, *s, *d;
 } Trio;
 
+#define TEST_KEY "00112233445566778899aabbccddeeff" \
+                 "00112233445566778899aabbccddeeff"
+
+
 /* How the source and destination ports are started; zero: defaults. */
 typedef struct {
     const char *listen;         /* of s and d; NULL: 127.0.0.1:0 */
     guint64 d_buffer_limit;
+    const char *key;            /* of all three, 64 hex digits; NULL: none */
 } TrioOptions;
 
 static void route_to(FakeGuest *from, const char *vm, const char *endpoint)
@@ -46,17 +51,25 @@ static void route(FakeGuest *from, const char *vm, FakeGuest *to)
 
 static void trio_init_with(Trio *t, const TrioOptions *o)
 {
-    LimeviPortConfig s_config = { .listen = o->listen };
+    gsize key_len = o->key ? strlen(o->key) : 0;
+    LimeviPortConfig p_config = {
+        .key = (const guint8 *)o->key, .key_len = key_len,
+    };
+    LimeviPortConfig s_config = {
+        .listen = o->listen,
+        .key = (const guint8 *)o->key, .key_len = key_len,
+    };
     LimeviPortConfig d_config = {
         .listen = o->listen,
         .buffer_limit = o->d_buffer_limit,
+        .key = (const guint8 *)o->key, .key_len = key_len,
     };
 
     t->context = g_main_context_new();
     t->p = fake_guest_new();
     t->s = fake_guest_new();
     t->d = fake_guest_new();
-    fake_guest_start(t->p, t->context, "p", "vc1", "lan1", NULL);
+    fake_guest_start(t->p, t->context, "p", "vc1", "lan1", &p_config);
     fake_guest_start(t->s, t->context, "r", "vc1", "lan1", &s_config);
     fake_guest_start(t->d, t->context, "r", "vc1", "lan1", &d_config);
     route(t->p, "r", t->s);
@@ -278,9 +291,12 @@ static gboolean lossy_link_readable(GSocket *socket, GIOCondition cond,
         g_socket_send_to(socket, link->back, (gchar *)buf, n, NULL, NULL);
         return G_SOURCE_CONTINUE;
     }
+    /* Sealed, the op is out of sight; toward d only a RELAY is sent by
+     * r's old host about another VM. */
     if (link->drop && limevi_wire_decode(buf, n, &pkt) == LIMEVI_WIRE_OK &&
         pkt.type == LIMEVI_WIRE_TYPE_CONTROL &&
-        pkt.op == LIMEVI_CONTROL_RELAY) {
+        (pkt.sealed ? (pkt.flags & LIMEVI_WIRE_FLAG_BY_DST) != 0
+                    : pkt.op == LIMEVI_CONTROL_RELAY)) {
         link->drop--;
         link->dropped++;
         return G_SOURCE_CONTINUE;
@@ -423,7 +439,9 @@ static void test_wildcard_listen_carries_reachable_source(void)
     g_autofree char *s_endpoint = NULL;
     g_autoptr(LimeviPortInfo) si = NULL;
 
-    trio_init_with(&t, &(TrioOptions){ .listen = "0.0.0.0:0" });
+    /* Beyond loopback a port needs a key. */
+    trio_init_with(&t, &(TrioOptions){ .listen = "0.0.0.0:0",
+                                       .key = TEST_KEY });
     si = info(t.s);
     g_assert_true(g_str_has_prefix(si->listen, "0.0.0.0:"));
     no_loss_no_duplicate_in_order(&t, &state);
@@ -565,8 +583,11 @@ static void test_load_rejects_bad_state(void)
  * sends it again until d answers, and answers p2 only then, so p2 counts
  * r as synced only once r's new host follows it.
  */
-static void test_relay_resent_until_new_host_answers(void)
+static void test_relay_resent_until_new_host_answers(gconstpointer key)
 {
+    LimeviPortConfig p2_config = {
+        .key = key, .key_len = key ? strlen(key) : 0,
+    };
     Trio t;
     Want w = { 0 };
     g_autoptr(FakeGuest) p2 = fake_guest_new();
@@ -578,8 +599,8 @@ static void test_relay_resent_until_new_host_answers(void)
     g_autofree char *d_listen = NULL;
     guint8 frame[60];
 
-    trio_init(&t);
-    fake_guest_start(p2, t.context, "p", "vc1", "lan1", NULL);
+    trio_init_with(&t, &(TrioOptions){ .key = key });
+    fake_guest_start(p2, t.context, "p", "vc1", "lan1", &p2_config);
     limevi_port_migration_start(t.p->port);
     limevi_port_freeze(t.p->port);
     w = (Want){ .guest = t.s, .peer = "p", .status = LIMEVI_ROUTE_INVALID };
@@ -840,8 +861,12 @@ int main(int argc, char **argv)
                     test_sender_backlog_stays_on_failure);
     g_test_add_func("/migrate/load-rejects-bad-state",
                     test_load_rejects_bad_state);
-    g_test_add_func("/migrate/relay/resent-until-the-new-host-answers",
-                    test_relay_resent_until_new_host_answers);
+    g_test_add_data_func("/migrate/relay/resent-until-the-new-host-answers",
+                         NULL, test_relay_resent_until_new_host_answers);
+    /* The RELAY and its answer cross between the two hosts of one VM,
+     * about another: sealed, they must open under that VM's key. */
+    g_test_add_data_func("/migrate/relay/sealed-opens-at-the-new-host",
+                         TEST_KEY, test_relay_resent_until_new_host_answers);
     g_test_add_func("/migrate/stale-peer/not-synced-until-it-follows",
                     test_stale_peer_not_synced_until_it_follows);
     g_test_add_func("/migrate/resequencing/bounded-by-buffer-limit",

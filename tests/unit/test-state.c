@@ -53,7 +53,7 @@ static void test_round_trip(void)
     g_assert_cmpstr(g_array_index(back->macs, LimeviStateMac, 0).vm, ==,
                     "p");
     /* Big-endian, as docs/state.md says: the version after the magic. */
-    g_assert_cmpmem(data, 8, "LVS2\0\0\0\2", 8);
+    g_assert_cmpmem(data, 8, "LVS2\0\0\0\3", 8);
 }
 
 /* Version 1, as liblimevi 0.1 wrote it, still loads. */

@@ -124,13 +124,42 @@ static void test_valid(void)
                     "--net 198.19.0.0/24 --dns-name files.example=198.19.0.2 "
                     "--forward tcp:198.18.1.1:8080-198.19.0.15:80 "
                     "--forward udp::5353-198.19.0.16:53 "
-                    "--control /run/limevi/a1/gw.ctl");
+                    "--control /run/limevi/a1/gw.ctl --insecure");
     /* ... and each VM reaches it. */
     netdev = limevi_launch_netdev(vc, vc->vms->pdata[1],
                                   limevi_vc_host(vc, "b1"));
     g_assert_true(g_str_has_suffix(netdev, ",routes.1.vm=gw,"
-                                   "routes.1.endpoint=198.18.1.1:7050"));
+                                   "routes.1.endpoint=198.18.1.1:7050,"
+                                   "insecure=on"));
     g_unlink(path);
+}
+
+/* With the VC's key the gateway gets the same key, and no --insecure. */
+static void test_key(void)
+{
+    g_autofree char *key = g_build_filename(tmp_dir, "vc1.key", NULL);
+    g_autofree char *text = g_strconcat("[vc]\nkey = vc1.key\n",
+                                        base_vc + strlen("[vc]\n"), NULL);
+    g_autofree char *path = write_vc("key", text);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(LimeviVc) vc = NULL;
+    g_autoptr(GPtrArray) args = NULL;
+    g_autofree char *joined = NULL;
+    g_autofree char *tail = NULL;
+
+    g_assert_true(g_file_set_contents(key, "000102030405060708090a0b0c0d0e0f"
+                                      "101112131415161718191a1b1c1d1e1f",
+                                      -1, NULL));
+    vc = limevi_vc_load(path, &error);
+    g_assert_no_error(error);
+    args = limevi_vc_gateway_args(vc, vc->gateways->pdata[0], NULL);
+    g_ptr_array_add(args, NULL);
+    joined = g_strjoinv(" ", (char **)args->pdata);
+    tail = g_strdup_printf(" --key-file %s", key);
+    g_assert_true(g_str_has_suffix(joined, tail));
+    g_assert_null(strstr(joined, "--insecure"));
+    g_unlink(path);
+    g_unlink(key);
 }
 
 static void test_rejects(gconstpointer data)
@@ -165,6 +194,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     tmp_dir = g_dir_make_tmp("limevi-vcgw-XXXXXX", NULL);
     g_test_add_func("/vcfile/gateway/accepts/valid", test_valid);
+    g_test_add_func("/vcfile/gateway/accepts/key", test_key);
     for (guint i = 0; i < G_N_ELEMENTS(bad_gateways); i++) {
         g_autofree char *name = g_strdup_printf("/vcfile/gateway/rejects/%s",
                                                 bad_gateways[i].name);

@@ -6,6 +6,7 @@
 
 #include <glib/gstdio.h>
 
+#include "launch.h"
 #include "vcfile.h"
 
 /* Line numbers matter: the bad cases below refer to them. */
@@ -158,6 +159,12 @@ static const BadVc bad_vcs[] = {
     { "syntax-error", "memory = 256\n", "memory = 256\nthis is not a key\n",
       LIMEVI_ERROR_INVALID,
       "22: Key file contains line “this is not a key”", TRUE },
+    { "key-missing-file", "lans = front;back\n",
+      "lans = front;back\nkey = no-such.key\n", LIMEVI_ERROR_INVALID,
+      "5: [vc] key 'key': ", TRUE },
+    { "key-empty", "lans = front;back\n", "lans = front;back\nkey =\n",
+      LIMEVI_ERROR_INVALID,
+      "5: [vc] key 'key': must not be empty; leave the key out instead" },
     { "no-vc", "[vc]\nname = vc1\nlans = front;back\n", "",
       LIMEVI_ERROR_INVALID,
       " there is no [vc] group" },
@@ -398,6 +405,82 @@ static void test_qemu_argv(void)
     g_unlink(path);
 }
 
+/* The argv entry after the first @flag, or NULL. */
+static const char *arg_after(char **argv, const char *flag)
+{
+    for (guint i = 0; argv[i] && argv[i + 1]; i++) {
+        if (g_str_equal(argv[i], flag)) {
+            return argv[i + 1];
+        }
+    }
+    return NULL;
+}
+
+/*
+ * "key = FILE" (relative to the VC file) gives every netdev the key
+ * through a secret object; without it the VC says insecure=on.  A file
+ * that holds no key is the VC file's error, at the key's line.
+ */
+static void test_key(void)
+{
+    static const char hex[] =
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+    g_autofree char *key_path = g_build_filename(tmp_dir, "vc1.key", NULL);
+    g_autofree char *text = replace_once("lans = front;back\n",
+                                         "lans = front;back\n"
+                                         "key = vc1.key\n");
+    g_autofree char *path = NULL, *plain_path = NULL, *netdev = NULL;
+    g_autofree char *object = NULL, *message = NULL;
+    g_autoptr(LimeviVc) vc = NULL;
+    g_autoptr(LimeviVc) plain = NULL;
+    g_autoptr(GError) error = NULL;
+    g_auto(GStrv) argv = NULL;
+    LimeviVcVm *web;
+
+    g_file_set_contents(key_path, hex, -1, &error);
+    g_assert_no_error(error);
+    path = write_vc("key", text);
+    vc = limevi_vc_load(path, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(vc->key, ==, key_path);
+    web = limevi_vc_vm(vc, "web");
+    netdev = limevi_launch_netdev(vc, web, limevi_vc_host(vc, "a1"));
+    g_assert_true(g_str_has_suffix(netdev, ",key-secret=limevi-key"));
+    g_assert_null(strstr(netdev, "insecure"));
+    argv = limevi_launch_argv(vc, web, limevi_vc_host(vc, "a1"), FALSE,
+                              &error);
+    g_assert_no_error(error);
+    object = g_strdup_printf("secret,id=limevi-key,file=%s", key_path);
+    g_assert_cmpstr(arg_after(argv, "-object"), ==, object);
+    g_clear_pointer(&netdev, g_free);
+    g_clear_pointer(&argv, g_strfreev);
+
+    plain_path = write_vc("no-key", valid_vc);
+    plain = limevi_vc_load(plain_path, &error);
+    g_assert_no_error(error);
+    g_assert_null(plain->key);
+    web = limevi_vc_vm(plain, "web");
+    netdev = limevi_launch_netdev(plain, web, limevi_vc_host(plain, "a1"));
+    g_assert_true(g_str_has_suffix(netdev, ",insecure=on"));
+    argv = limevi_launch_argv(plain, web, limevi_vc_host(plain, "a1"),
+                              FALSE, &error);
+    g_assert_no_error(error);
+    g_assert_null(arg_after(argv, "-object"));
+
+    /* 31 bytes and a newline are no key. */
+    g_file_set_contents(key_path, hex + 2, -1, &error);
+    g_assert_no_error(error);
+    g_clear_pointer(&vc, limevi_vc_free);
+    g_assert_null(limevi_vc_load(path, &error));
+    g_assert_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID);
+    g_assert_null(strchr(error->message, '\n'));
+    message = g_strdup_printf("%s:5: [vc] key 'key': ", path);
+    g_assert_true(g_str_has_prefix(error->message, message));
+    g_unlink(key_path);
+    g_unlink(path);
+    g_unlink(plain_path);
+}
+
 int main(int argc, char **argv)
 {
     g_autoptr(GError) error = NULL;
@@ -412,6 +495,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vcfile/accepts/disks", test_valid_disks);
     g_test_add_func("/vcfile/lookups", test_lookups);
     g_test_add_func("/vcfile/qemu-argv", test_qemu_argv);
+    g_test_add_func("/vcfile/key", test_key);
     for (gsize i = 0; i < G_N_ELEMENTS(bad_vcs); i++) {
         g_autofree char *path = g_strdup_printf("/vcfile/rejects/%s",
                                                 bad_vcs[i].name);

@@ -73,7 +73,8 @@ static void test_xml_per_host(void)
     /* Each listens on its own host's address, routes to db where it is;
      * neither gates (the source's switchover-hold holds the migration). */
     g_assert_nonnull(strstr(src, "listen=198.18.1.1:7001,routes.0.vm=db,"
-                                 "routes.0.endpoint=198.18.2.1:7002'"));
+                                 "routes.0.endpoint=198.18.2.1:7002,"
+                                 "insecure=on'"));
     g_assert_nonnull(strstr(dst, "listen=198.18.2.1:7001,"));
     g_assert_null(strstr(src, "gate=on"));
     g_assert_null(strstr(dst, "gate=on"));
