@@ -68,6 +68,33 @@ static void poll_all(LimeviRun *run)
 
 /* ---- The steps ---- */
 
+/*
+ * A VM that runs on no host, or on more than one, stops the plan: says
+ * which, with every QEMU of it found and its run state (a paused or
+ * incoming leftover does not count as running).
+ */
+static void refuse_location(const LimeviLocation *loc)
+{
+    g_autoptr(GString) qemus = g_string_new(NULL);
+
+    for (guint i = 0; i < loc->qemus->len; i++) {
+        const LimeviQemu *q = loc->qemus->pdata[i];
+
+        g_string_append_printf(qemus, "%s%s %s", i ? ", " : "",
+                               q->host->name, q->status);
+    }
+    if (loc->running > 1) {
+        g_printerr("limevi: VM %s runs on %u hosts (%s); nothing was "
+                   "changed\n", loc->vm->name, loc->running, qemus->str);
+    } else if (qemus->len) {
+        g_printerr("limevi: VM %s runs nowhere (%s); nothing was changed\n",
+                   loc->vm->name, qemus->str);
+    } else {
+        g_printerr("limevi: VM %s runs nowhere: no host has a QEMU of it; "
+                   "nothing was changed\n", loc->vm->name);
+    }
+}
+
 /* Plan: which VMs move, from where to which host of the site. */
 static gboolean plan(LimeviRun *run, GPtrArray *locs)
 {
@@ -85,9 +112,7 @@ static gboolean plan(LimeviRun *run, GPtrArray *locs)
         LimeviVcHost *dst;
 
         if (!loc->host || loc->running != 1) {
-            g_printerr("limevi: VM %s %s; nothing was changed\n",
-                       loc->vm->name, loc->running ? "runs on several hosts"
-                                                   : "does not run");
+            refuse_location(loc);
             return FALSE;
         }
         if (!g_strcmp0(loc->host->site, run->opts->site)) {

@@ -1,8 +1,11 @@
 /*
  * Configuration: limevi_port_new() refuses each bad option with the right
- * error code and a message that names the option, and accepts a good one.
+ * error code and a message that names the option, binds nothing doing
+ * so, and accepts a good one.
  */
 #include <string.h>
+
+#include <gio/gio.h>
 
 #include "fake-guest.h"
 
@@ -108,6 +111,53 @@ static const BadConfig bad_configs[] = {
       LIMEVI_ERROR_INVALID, "'buffer-limit'", NULL },
 };
 
+/* A UDP socket on 127.0.0.1:@port (0: one the kernel picks), or NULL
+ * when that port is taken. */
+static GSocket *udp_bind(guint16 port)
+{
+    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(
+        G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) addr = g_inet_socket_address_new(lo, port);
+    g_autoptr(GSocket) s = g_socket_new(G_SOCKET_FAMILY_IPV4,
+                                        G_SOCKET_TYPE_DATAGRAM,
+                                        G_SOCKET_PROTOCOL_UDP, NULL);
+
+    g_assert_nonnull(s);
+    if (!g_socket_bind(s, addr, FALSE, NULL)) {
+        return NULL;
+    }
+    return g_steal_pointer(&s);
+}
+
+/* A UDP port on 127.0.0.1 that was free a moment ago. */
+static guint16 free_udp_port(void)
+{
+    g_autoptr(GSocket) s = udp_bind(0);
+    g_autoptr(GSocketAddress) local = g_socket_get_local_address(s, NULL);
+
+    return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
+}
+
+/* How many sockets this process has open. */
+static guint open_sockets(void)
+{
+    g_autoptr(GDir) dir = g_dir_open("/proc/self/fd", 0, NULL);
+    const char *name;
+    guint n = 0;
+
+    g_assert_nonnull(dir);
+    while ((name = g_dir_read_name(dir))) {
+        g_autofree char *path = g_build_filename("/proc/self/fd", name, NULL);
+        g_autofree char *target = g_file_read_link(path, NULL);
+
+        n += target && g_str_has_prefix(target, "socket:");
+    }
+    return n;
+}
+
+/* Each bad option is refused with its error, and nothing is bound: no
+ * socket is left open, and the port it would have listened on (a fixed
+ * one here, not port 0) can be bound at once. */
 static void test_rejects(gconstpointer data)
 {
     const BadConfig *bad = data;
@@ -124,13 +174,31 @@ static void test_rejects(gconstpointer data)
     g_autoptr(FakeGuest) guest = fake_guest_new();
     LimeviPortOps ops = fake_guest_ops();
     g_autoptr(GError) error = NULL;
+    g_autofree char *listen = NULL;
+    g_autoptr(GSocket) after = NULL;
+    guint16 port = 0;
+    guint sockets;
 
+    if (!g_strcmp0(bad->listen, LISTEN)) {
+        port = free_udp_port();
+        listen = g_strdup_printf("127.0.0.1:%u", port);
+        config.listen = listen;
+    }
     config.context = context;
+    sockets = open_sockets();
     g_assert_null(limevi_port_new(&config, &ops, guest, &error));
     g_assert_error(error, LIMEVI_ERROR, bad->code);
     g_assert_nonnull(strstr(error->message, bad->option));
     if (bad->message) {
         g_assert_cmpstr(error->message, ==, bad->message);
+    }
+    g_assert_cmpuint(open_sockets(), ==, sockets);
+    if (port) {
+        after = udp_bind(port);
+        if (!after) {
+            g_error("%s: port %u is bound after the config was refused",
+                    listen, port);
+        }
     }
 }
 
