@@ -10,6 +10,8 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -203,16 +205,24 @@ static void pace(guint64 bytes, guint64 rate, gint64 start)
     }
 }
 
-/* A small receive buffer: what the kernel holds for us hides a stall of
- * the network behind it, so keep it to some 100 ms of a paced read. */
+/*
+ * A small receive buffer: what the kernel holds for us hides a stall of
+ * the network behind it, so keep it to some 100 ms of a paced read.  The
+ * sender's buffer hides one too, and Linux sizes it by the MSS: to a
+ * client at a local address (loopback's MSS, 64 KiB) some 3-4 MB, 15 s
+ * of the pace; an Ethernet MSS announced keeps it to a few seconds'.
+ */
 static void small_rcvbuf(GSocketClient *client, GSocketClientEvent event,
                          GSocketConnectable *addr, GIOStream *conn,
                          gpointer opaque)
 {
     if (event == G_SOCKET_CLIENT_CONNECTING) {
-        g_socket_set_option(
-            g_socket_connection_get_socket(G_SOCKET_CONNECTION(conn)),
-            SOL_SOCKET, SO_RCVBUF, GPOINTER_TO_INT(opaque), NULL);
+        GSocket *sock =
+            g_socket_connection_get_socket(G_SOCKET_CONNECTION(conn));
+
+        g_socket_set_option(sock, SOL_SOCKET, SO_RCVBUF,
+                            GPOINTER_TO_INT(opaque), NULL);
+        g_socket_set_option(sock, IPPROTO_TCP, TCP_MAXSEG, 1460, NULL);
     }
 }
 

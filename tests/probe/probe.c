@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "probe-disk.h"
+#include "probe-get.h"
 #include "probe-wire.h"
 #include "stream-stats.h"
 
@@ -32,6 +33,8 @@ static const char usage[] =
     " [--id NAME] [--every N]\n"
     "                  [--senders N] [--ready-file PATH]"
     " [--rcvbuf default|BYTES]\n"
+    "       probe get --to IP:PORT --rate BYTES/S --out FILE [--path P]"
+    " [--rcvbuf BYTES] [--timeout-ms MS]\n"
     "recv prints one JSON line per sender when it ends: after MS without a\n"
     "datagram (default 5000, counted from the start too), after the\n"
     "duration, or once N senders have delivered their last datagram.\n"
@@ -42,7 +45,11 @@ static const char usage[] =
     "(/proc/net/snmp; -1 when unreadable).\n"
     "disk writes K blocks of 4 KiB of a known pattern to DEV (block k mod\n"
     "N, O_DIRECT), printing a running checksum every N writes (--every),\n"
-    "then reads back every block written and prints how many are bad.\n";
+    "then reads back every block written and prints how many are bad.\n"
+    "get downloads P over HTTP/1.0 into FILE, a read due whenever the bytes\n"
+    "so far allow it at BYTES/S, from a receive buffer of 100 ms of that\n"
+    "(--rcvbuf), so its file grows evenly unless the network stalls; it\n"
+    "prints one JSON line with the longest a due read waited.\n";
 
 static int64_t now_ns(clockid_t clock)
 {
@@ -74,7 +81,7 @@ int parse_num(const char *s, long long min, long long max, long long *out)
 }
 
 /* "IPv4:PORT" into @sa; names are not resolved (static glibc). */
-static int parse_ipv4_endpoint(const char *s, struct sockaddr_in *sa)
+int parse_ipv4_endpoint(const char *s, struct sockaddr_in *sa)
 {
     char host[64];
     const char *colon = strrchr(s, ':');
@@ -435,6 +442,9 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && !strcmp(argv[1], "disk")) {
         return probe_disk(argc, argv);
+    }
+    if (argc >= 2 && !strcmp(argv[1], "get")) {
+        return probe_get(argc, argv);
     }
     fputs(usage, argc >= 2 && !strcmp(argv[1], "--help") ? stdout : stderr);
     return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
