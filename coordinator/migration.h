@@ -68,7 +68,7 @@ typedef struct {
     LimeviJournal *journal;
     gint64 run_id;
     GPtrArray *migs;            /* LimeviVmMigration *, freed with it */
-    gboolean interrupted;
+    int interrupted;            /* the signal (SIGINT, SIGTERM) or 0 */
     gboolean journal_failed;    /* a step or phase could not be recorded */
     gboolean tty;
     guint drawn;                /* progress lines on screen */

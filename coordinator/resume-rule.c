@@ -99,8 +99,11 @@ static void explain_vm(LimeviVmMigration *m, LimeviPlace place)
                                        : "its destination is gone");
         break;
     case LIMEVI_PLACE_UNKNOWN:
-        g_printerr("  %-10s runs nowhere limevi can tell: neither %s nor "
-                   "%s answers\n", m->vm->name, m->src->name, m->dst->name);
+        /* Its source did not answer query-migrate, and its destination
+         * does not say it runs the VM. */
+        g_printerr("  %-10s runs nowhere limevi can tell: its source %s "
+                   "does not answer, and %s does not run it\n", m->vm->name,
+                   m->src->name, m->dst->name);
         break;
     }
 }

@@ -6,6 +6,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,11 +27,15 @@
 #define BARRIER_POLL_MS 20
 #define SYNC_TIMEOUT_MS 30000
 
-static gboolean on_signal(gpointer data)
+static gboolean on_sigint(gpointer data)
 {
-    LimeviRun *run = data;
+    ((LimeviRun *)data)->interrupted = SIGINT;
+    return G_SOURCE_CONTINUE;
+}
 
-    run->interrupted = TRUE;
+static gboolean on_sigterm(gpointer data)
+{
+    ((LimeviRun *)data)->interrupted = SIGTERM;
     return G_SOURCE_CONTINUE;
 }
 
@@ -214,7 +219,8 @@ static const char *converge(LimeviRun *run, gint64 deadline,
         while (g_main_context_iteration(NULL, FALSE)) {
         }
         if (run->interrupted) {
-            return "interrupted";
+            return run->interrupted == SIGINT ? "interrupted (SIGINT)"
+                                              : "interrupted (SIGTERM)";
         }
         if (g_get_monotonic_time() > deadline) {
             return "timed out before every VM was ready to switch over";
@@ -523,8 +529,8 @@ int limevi_vc_migrate(LimeviVc *vc, const LimeviMigrateOptions *opts)
     LimeviRun run = { .vc = vc, .opts = opts, .migs = migs,
                       .tty = isatty(STDOUT_FILENO) && !opts->json,
                       .t0 = g_get_real_time() };
-    guint sig_int = g_unix_signal_add(SIGINT, on_signal, &run);
-    guint sig_term = g_unix_signal_add(SIGTERM, on_signal, &run);
+    guint sig_int = g_unix_signal_add(SIGINT, on_sigint, &run);
+    guint sig_term = g_unix_signal_add(SIGTERM, on_sigterm, &run);
     int status = migrate_run(&run);
 
     limevi_journal_close(run.journal);

@@ -510,6 +510,8 @@ int main(int argc, char **argv)
 
     g_test_init(&argc, &argv, NULL);
     signal(SIGABRT, on_abort);
+    /* g_error() traps rather than aborts. */
+    signal(SIGTRAP, on_abort);
     harness_require(TRUE);
     setup();
     g_test_add_func("/disks/size-mismatch-at-start-is-refused",

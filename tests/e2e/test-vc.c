@@ -7,8 +7,10 @@
  * Sites A and B are namespaces of the test's own (198.18.0.1 and .2);
  * guests are on 198.18.10.0/24 (LAN front) and 198.18.20.0/24 (back).
  */
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-glib/json-glib.h>
 
@@ -16,11 +18,14 @@
 
 #define RATE 200
 #define SECONDS 120             /* of the streams the move to B carries */
-/* Of the streams a failed migration must not disturb: long enough to
- * run through it. */
-#define ROLLBACK_SECONDS 40
-/* Of the streams the move through libvirt carries. */
-#define LIBVIRT_SECONDS 60
+/* Of the streams the rollbacks must not disturb (a migration QEMU
+ * refuses, --timeout, SIGTERM and SIGINT, one after the other): long
+ * enough to run through all of them, which the last one checks. */
+#define ROLLBACK_SECONDS 80
+/* Of the streams the move through libvirt carries: on a loaded host
+ * four held VMs leave the last one's copy little of the link (70 s
+ * seen), and a stream that ends first proves nothing. */
+#define LIBVIRT_SECONDS 90
 /* The VC's key, 64 hex digits. */
 #define E2E_KEY "e2e0e2e1e2e2e2e3e2e4e2e5e2e6e2e7e2e8e2e9e2eae2ebe2ece2ede2eee2ef\n"
 
@@ -831,23 +836,13 @@ static void test_coordinator_killed_then_resumed(void)
     assert_killed_then_resumed(steps, G_N_ELEMENTS(steps));
 }
 
-/* The coordinator is killed once the release is journaled, before any
- * source was released, and one VM's destination dies: that VM cannot
- * switch over and none has, so --resume takes the whole VC back to its
- * sources (docs/cli.md) instead of moving the three others. */
-static void test_destination_dies_after_the_release(void)
+/* `limevi migrate --to B`, killed once it journaled the release, before
+ * it released any source: every VM converged and held. */
+static void migrate_killed_at_release(void)
 {
-    g_autofree char *b1 = g_build_filename(e2e.dir, "b1", NULL);
-    const char *resume[] = { env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
-                             "--resume", "--journal", e2e.journal, NULL };
     g_autoptr(GSubprocess) p = NULL;
     g_autoptr(GError) error = NULL;
-    g_autofree char *out = NULL, *err = NULL;
-    pid_t dst;
-    int status;
 
-    remove_pid_files("b1");
-    assert_vc_at("A", NULL);
     p = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
                          G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error,
                          env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
@@ -857,6 +852,24 @@ static void test_destination_dies_after_the_release(void)
     g_assert_true(g_subprocess_wait(p, NULL, &error));
     g_assert_true(g_subprocess_get_if_signaled(p));
     g_assert_cmpint(g_subprocess_get_term_sig(p), ==, SIGKILL);
+}
+
+/* The coordinator is killed once the release is journaled, before any
+ * source was released, and one VM's destination dies: that VM cannot
+ * switch over and none has, so --resume takes the whole VC back to its
+ * sources (docs/cli.md) instead of moving the three others. */
+static void test_destination_dies_after_the_release(void)
+{
+    g_autofree char *b1 = g_build_filename(e2e.dir, "b1", NULL);
+    const char *resume[] = { env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
+                             "--resume", "--journal", e2e.journal, NULL };
+    g_autofree char *out = NULL, *err = NULL;
+    pid_t dst;
+    int status;
+
+    remove_pid_files("b1");
+    assert_vc_at("A", NULL);
+    migrate_killed_at_release();
 
     dst = first_pid_in(b1);
     g_assert_cmpint(dst, >, 0);
@@ -968,7 +981,187 @@ static void test_rollback_when_a_migration_fails_in_qemu(void)
     assert_vc_at("A", &after);
     g_assert_cmpstr(after, ==, before);
     g_assert_cmpuint(qemus_on("a1"), ==, 4);
+    /* The streams run on through the next rollbacks: checked after the
+     * last of them. */
+}
+
+/* `limevi migrate --json`'s progress (@progress) showed every VM
+ * migrating: every migration had started. */
+static void assert_all_were_migrating(const char *progress)
+{
+    const char *vms[] = { "w1", "w2", "b1", "b2" };
+
+    for (guint i = 0; i < G_N_ELEMENTS(vms); i++) {
+        g_autofree char *line = g_strdup_printf("{\"vm\":\"%s\","
+                                                "\"phase\":\"migrating\"",
+                                                vms[i]);
+
+        if (!strstr(progress, line)) {
+            g_error("VM %s was never migrating: %s", vms[i], progress);
+        }
+    }
+}
+
+static gpointer first_destination(gpointer data)
+{
+    return GINT_TO_POINTER(first_pid_in(data));
+}
+
+/* At --timeout, the migrations (slowed to 1 Mbit/s for the VC, so that
+ * none can converge) are cancelled: exit 1 saying so, every VM at its
+ * source with the routes it had, no destination QEMU (incoming or
+ * otherwise) left at B. */
+static void test_rollback_on_timeout(void)
+{
+    g_autofree char *b1 = g_build_filename(e2e.dir, "b1", NULL);
+    const char *argv[] = { env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
+                           "--to", "B", "--journal", e2e.journal, "--json",
+                           "--bandwidth", "1", "--timeout", "8", NULL };
+    g_autofree char *out = NULL, *err = NULL;
+    g_autofree char *before = NULL, *after = NULL;
+    GThread *watch;
+    int status;
+
+    remove_pid_files("b1");
+    assert_vc_at("A", &before);
+    watch = g_thread_new("destination", first_destination, b1);
+    status = run(argv, &out, &err);
+    g_test_message("limevi migrate --timeout 8: exit %d\n%s", status, err);
+    /* Destinations had started, and every migration with them. */
+    g_assert_cmpint(GPOINTER_TO_INT(g_thread_join(watch)), >, 0);
+    assert_all_were_migrating(out);
+    assert_rolled_back(status, err, "b1");
+    g_assert_nonnull(strstr(err, "limevi: timed out before every VM was "
+                                 "ready to switch over\n"));
+    assert_vc_at("A", &after);
+    g_assert_cmpstr(after, ==, before);
+    g_assert_cmpuint(qemus_on("a1"), ==, 4);
+}
+
+/* `limevi migrate` gets @sig once every migration runs: the same
+ * rollback as at --timeout, saying which signal. */
+static void assert_rolled_back_on_signal(int sig, const char *name)
+{
+    g_autofree char *progress = g_build_filename(e2e.dir, "progress.json",
+                                                 NULL);
+    g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
+        G_SUBPROCESS_FLAGS_STDERR_PIPE);
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *err = NULL, *text = NULL, *expect = NULL;
+    g_autofree char *before = NULL, *after = NULL;
+
+    remove_pid_files("b1");
+    assert_vc_at("A", &before);
+    /* GLib opens it without O_TRUNC: the last run's lines would pass
+     * the wait below before this coordinator handles signals. */
+    g_assert_true(unlink(progress) == 0 || errno == ENOENT);
+    g_subprocess_launcher_set_stdout_file_path(l, progress);
+    p = g_subprocess_launcher_spawn(l, &error, env_path("LIMEVI_CLI"),
+                                    "migrate", e2e.vc_file, "--to", "B",
+                                    "--journal", e2e.journal, "--json",
+                                    "--bandwidth", "1", NULL);
+    g_assert_no_error(error);
+    /* Progress lines come once every migration started. */
+    for (guint i = 0; i < 600; i++) {
+        g_clear_pointer(&text, g_free);
+        if (g_file_get_contents(progress, &text, NULL, NULL) &&
+            strstr(text, "\"vm\":\"b2\",\"phase\":\"migrating\"")) {
+            break;
+        }
+        g_usleep(100 * 1000);
+    }
+    assert_all_were_migrating(text);
+    g_subprocess_send_signal(p, sig);
+    g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, NULL, &err,
+                                                &error));
+    g_test_message("limevi migrate, %s: %s", name, err);
+    /* Its pipes closed; it may not be reaped yet. */
+    g_assert_true(g_subprocess_wait(p, NULL, &error));
+    g_assert_true(g_subprocess_get_if_exited(p));
+    expect = g_strdup_printf("limevi: interrupted (%s)\n", name);
+    g_assert_nonnull(strstr(err, expect));
+    assert_rolled_back(g_subprocess_get_exit_status(p), err, "b1");
+    assert_vc_at("A", &after);
+    g_assert_cmpstr(after, ==, before);
+    g_assert_cmpuint(qemus_on("a1"), ==, 4);
+}
+
+/* SIGTERM and Ctrl-C (SIGINT) roll back; then the streams that ran
+ * through the QEMU refusal, the timeout and both signals are whole,
+ * and were still running (no guest's sender had ended yet). */
+static void test_rollback_on_sigterm_and_sigint(void)
+{
+    const char *vms[] = { "w1", "w2", "b1", "b2" };
+
+    assert_rolled_back_on_signal(SIGTERM, "SIGTERM");
+    assert_rolled_back_on_signal(SIGINT, "SIGINT");
+    for (guint i = 0; i < G_N_ELEMENTS(vms); i++) {
+        g_autofree char *log = log_path("a1", vms[i]);
+
+        /* A guest's sender prints its "sent" line when it ends. */
+        if (log_has(log, "\"sent\":", 1)) {
+            g_error("%s's stream ended before the last rollback: it "
+                    "proves nothing about it", vms[i]);
+        }
+    }
     assert_streams_whole("a1", ROLLBACK_SECONDS);
+}
+
+/* The PID in @host's pid file of @vm. */
+static pid_t pid_of(const char *host, const char *vm)
+{
+    g_autofree char *file = g_strdup_printf("%s.pid", vm);
+    g_autofree char *path = g_build_filename(e2e.dir, host, file, NULL);
+    g_autofree char *text = NULL;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    return (pid_t)g_ascii_strtoll(text, NULL, 10);
+}
+
+/*
+ * A source that never answers (its QEMU stopped with SIGSTOP) after the
+ * release: the coordinator is killed once 'released' is journaled, then
+ * w2's source stops.  --resume cannot tell where w2 runs, so it guesses
+ * nothing: exit 1 naming w2 and both its hosts, nothing changed (every
+ * source and destination QEMU still there, none switched).  Once w2's
+ * source answers again, --resume moves the whole VC to B.
+ */
+static void test_silent_source_after_the_release(void)
+{
+    const char *resume[] = { env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
+                             "--resume", "--journal", e2e.journal, NULL };
+    g_autofree char *out = NULL, *err = NULL;
+    g_autofree char *out2 = NULL, *err2 = NULL;
+    pid_t src;
+    int status;
+
+    remove_pid_files("b1");
+    assert_vc_at("A", NULL);
+    src = pid_of("a1", "w2");
+    migrate_killed_at_release();
+
+    g_assert_cmpint(kill(src, SIGSTOP), ==, 0);
+    status = run(resume, &out, &err);
+    g_assert_cmpint(kill(src, SIGCONT), ==, 0);
+    g_test_message("w2's source stopped; --resume: %d\n%s%s", status, out,
+                   err);
+    g_assert_cmpint(status, ==, 1);
+    g_assert_nonnull(strstr(err, "w2         runs nowhere limevi can tell: "
+                                 "its source a1 does not answer, and b1 "
+                                 "does not run it\n"));
+    g_assert_nonnull(strstr(err, "limevi: nothing was changed; find where "
+                                 "each VM runs"));
+    /* Nothing was released, cancelled or quit. */
+    g_assert_cmpuint(qemus_on("a1"), ==, 4);
+    g_assert_cmpuint(qemus_on("b1"), ==, 4);
+
+    status = run(resume, &out2, &err2);
+    g_test_message("w2's source answers again; --resume: %d\n%s%s", status,
+                   out2, err2);
+    g_assert_cmpint(status, ==, 0);
+    assert_vc_at("B", NULL);
+    assert_no_qemu_on("a1");
 }
 
 /* The same VC as libvirt domains, one libvirtd per site: libvirt runs
@@ -1064,6 +1257,8 @@ int main(int argc, char **argv)
 
     g_test_init(&argc, &argv, NULL);
     signal(SIGABRT, on_abort);
+    /* g_error() traps rather than aborts. */
+    signal(SIGTRAP, on_abort);
     harness_require(TRUE);
     setup();
     g_test_add_func("/e2e/vc-moves-to-site-b-losing-nothing",
@@ -1078,10 +1273,16 @@ int main(int argc, char **argv)
                     test_second_coordinator_refused);
     g_test_add_func("/e2e/rollback-when-a-migration-fails-in-qemu",
                     test_rollback_when_a_migration_fails_in_qemu);
+    g_test_add_func("/e2e/rollback-on-timeout",
+                    test_rollback_on_timeout);
+    g_test_add_func("/e2e/rollback-on-sigterm-and-sigint",
+                    test_rollback_on_sigterm_and_sigint);
     g_test_add_func("/e2e/bad-vc-file-gives-one-precise-error",
                     test_bad_vc_file_one_precise_error);
     g_test_add_func("/e2e/corrupt-journal-gives-a-clear-error",
                     test_corrupt_journal_clear_error);
+    g_test_add_func("/e2e/silent-source-after-the-release-is-not-guessed",
+                    test_silent_source_after_the_release);
     g_test_add_func("/e2e/vc-moves-through-libvirt-losing-nothing",
                     test_vc_moves_through_libvirt);
     g_test_add_func("/e2e/libvirt-coordinator-killed-then-resumed",

@@ -332,6 +332,8 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     signal(SIGABRT, on_abort);
+    /* g_error() traps rather than aborts. */
+    signal(SIGTRAP, on_abort);
     g_test_add_func("/plan/refuses/vm-runs-on-two-hosts", test_runs_twice);
     g_test_add_func("/plan/refuses/vm-runs-nowhere", test_runs_nowhere);
     g_test_add_func("/plan/refuses/vm-only-paused",

@@ -474,6 +474,7 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGABRT, on_fatal_signal);
+    signal(SIGTRAP, on_fatal_signal);   /* g_error() */
     signal(SIGSEGV, on_fatal_signal);
     signal(SIGTERM, on_fatal_signal);
     signal(SIGINT, on_fatal_signal);
