@@ -51,6 +51,9 @@ static void guest_buffer_overflow(gpointer opaque, const char *peer,
     if (!peer) {
         guest->overflows++;
         guest->overflow_dropped = dropped;
+    } else {
+        guest->peer_overflows++;
+        guest->peer_overflow_dropped = dropped;
     }
 }
 

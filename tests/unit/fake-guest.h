@@ -20,6 +20,8 @@ typedef struct {
     gint64 now;                 /* the port's clock, microseconds */
     guint overflows;            /* buffer_overflow() calls for our guest */
     guint64 overflow_dropped;   /* the count the latest one gave */
+    guint peer_overflows;       /* ... for frames held for a peer */
+    guint64 peer_overflow_dropped;
 } FakeGuest;
 
 FakeGuest *fake_guest_new(void);

@@ -29,7 +29,7 @@ typedef struct {
 /* How the source and destination ports are started; zero: defaults. */
 typedef struct {
     const char *listen;         /* of s and d; NULL: 127.0.0.1:0 */
-    guint64 d_buffer_limit;
+    guint64 p_buffer_limit, s_buffer_limit, d_buffer_limit;
     const char *key;            /* of all three, 64 hex digits; NULL: none */
 } TrioOptions;
 
@@ -53,10 +53,12 @@ static void trio_init_with(Trio *t, const TrioOptions *o)
 {
     gsize key_len = o->key ? strlen(o->key) : 0;
     LimeviPortConfig p_config = {
+        .buffer_limit = o->p_buffer_limit,
         .key = (const guint8 *)o->key, .key_len = key_len,
     };
     LimeviPortConfig s_config = {
         .listen = o->listen,
+        .buffer_limit = o->s_buffer_limit,
         .key = (const guint8 *)o->key, .key_len = key_len,
     };
     LimeviPortConfig d_config = {
@@ -728,6 +730,104 @@ static void test_resequencing_bounded_by_buffer_limit(void)
     trio_clear(&t);
 }
 
+/* r's source has saved: p, told, holds what it sends for r. */
+static void r_leaves_s(Trio *t, GBytes **state)
+{
+    Want w = { .guest = t->p, .peer = "r", .status = LIMEVI_ROUTE_INVALID };
+
+    limevi_port_migration_start(t->s->port);
+    limevi_port_freeze(t->s->port);
+    *state = limevi_port_save(t->s->port);
+    g_assert_true(test_wait(t->context, route_is, &w));
+}
+
+/*
+ * What p holds for a moving r is bounded by p's buffer-limit: beyond it
+ * the newest frames are dropped, counted in tx-held-dropped and reported
+ * (LIMEVI_BUFFER_OVERFLOW for r).  What was kept reaches d in order;
+ * the dropped frames used no sequence number, so d waits for none of
+ * them and p's next frames come at once.
+ */
+static void test_held_for_a_moving_peer_bounded(void)
+{
+    Trio t;
+    g_autoptr(GBytes) state = NULL;
+    g_autoptr(LimeviPortInfo) pi = NULL;
+    g_autoptr(LimeviPortInfo) di = NULL;
+    guint64 held;
+
+    trio_init_with(&t, &(TrioOptions){
+        .p_buffer_limit = LIMEVI_BUFFER_LIMIT_MIN });
+    p_reaches_s(&t, 1);
+    r_leaves_s(&t, &state);
+    p_sends(&t, 2, 61);
+    pi = info(t.p);
+    held = pi->stats.tx_held;
+    g_assert_cmpuint(held, >, 0);
+    g_assert_cmpuint(held * 60, <=, LIMEVI_BUFFER_LIMIT_MIN);
+    g_assert_cmpuint(pi->stats.tx_held_dropped, ==, 60 - held);
+    g_assert_cmpuint(t.p->peer_overflows, >, 0);
+    g_assert_cmpuint(t.p->peer_overflow_dropped, ==, 60 - held);
+
+    arrive(t.d, state);
+    g_assert_true(test_wait(t.context, has_frames,
+                            &(Want){ .guest = t.d, .frames = held }));
+    assert_ids(t.d, 2, 2 + held - 1);
+    g_assert_true(test_wait(t.context, is_synced, &(Want){ .guest = t.d }));
+    route(t.p, "r", t.d);
+    p_sends(&t, 62, 63);
+    g_assert_true(test_wait(t.context, has_frames,
+                            &(Want){ .guest = t.d, .frames = held + 2 }));
+    g_assert_cmpuint(test_frame_id(t.d->frames->pdata[held]), ==, 62);
+    g_assert_cmpuint(test_frame_id(t.d->frames->pdata[held + 1]), ==, 63);
+    di = info(t.d);
+    g_assert_cmpuint(di->stats.rx_gaps, ==, 0);
+    g_assert_cmpuint(di->stats.rx_duplicates, ==, 0);
+    trio_clear(&t);
+}
+
+/*
+ * What reaches s after its save waits there for d to announce itself,
+ * bounded by s's buffer-limit: beyond it the newest are dropped and
+ * counted (buffer.dropped, LIMEVI_BUFFER_OVERFLOW); the rest reach d in
+ * order once it runs.
+ */
+static void test_forward_queue_bounded(void)
+{
+    Trio t;
+    g_autoptr(GBytes) state = NULL;
+    g_autoptr(LimeviPortInfo) si = NULL;
+    guint64 kept;
+
+    trio_init_with(&t, &(TrioOptions){
+        .s_buffer_limit = LIMEVI_BUFFER_LIMIT_MIN });
+    p_reaches_s(&t, 1);
+    limevi_port_migration_start(t.s->port);
+    limevi_port_freeze(t.s->port);
+    state = limevi_port_save(t.s->port);
+    /* Before p hears of the save: all of them go to s. */
+    p_sends(&t, 2, 61);
+    g_assert_true(test_wait(t.context, route_is,
+                            &(Want){ .guest = t.p, .peer = "r",
+                                     .status = LIMEVI_ROUTE_INVALID }));
+    test_spin(t.context, 50);
+    si = info(t.s);
+    g_assert_cmpuint(si->stats.rx_forwarded, ==, 60);
+    g_assert_cmpuint(si->buffer.dropped, >, 0);
+    kept = 60 - si->buffer.dropped;
+    /* Each waits as its datagram, more than its 60-byte frame. */
+    g_assert_cmpuint(kept * 60, <=, LIMEVI_BUFFER_LIMIT_MIN);
+    g_assert_cmpuint(t.s->overflows, >, 0);
+    g_assert_cmpuint(t.s->overflow_dropped, ==, si->buffer.dropped);
+
+    arrive(t.d, state);
+    g_assert_true(test_wait(t.context, has_frames,
+                            &(Want){ .guest = t.d, .frames = kept }));
+    test_spin(t.context, 50);
+    assert_ids(t.d, 2, 2 + kept - 1);
+    trio_clear(&t);
+}
+
 /*
  * A frame p cannot send (the socket refuses the broadcast address) uses
  * up no sequence number, so d, still resequencing after the switchover,
@@ -871,6 +971,10 @@ int main(int argc, char **argv)
                     test_stale_peer_not_synced_until_it_follows);
     g_test_add_func("/migrate/resequencing/bounded-by-buffer-limit",
                     test_resequencing_bounded_by_buffer_limit);
+    g_test_add_func("/migrate/held-for-a-moving-peer/bounded-by-buffer-limit",
+                    test_held_for_a_moving_peer_bounded);
+    g_test_add_func("/migrate/forward-queue/bounded-by-buffer-limit",
+                    test_forward_queue_bounded);
     g_test_add_func("/migrate/failed-send/uses-no-sequence-number",
                     test_failed_send_uses_no_sequence_number);
     g_test_add_func("/migrate/resequencing/gap-waits-while-source-forwards",
