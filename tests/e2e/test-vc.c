@@ -762,24 +762,27 @@ static gpointer kill_first_destination(gpointer data)
 }
 
 /* A destination dies before the switchover: every VM stays where it
- * was, routes untouched, and limevi says what failed. */
+ * was, routes untouched, and limevi says what failed.  It runs first,
+ * while the streams of the move to B run: that move then checks them
+ * whole, through this rollback too. */
 static void test_rollback_when_a_destination_dies(void)
 {
-    g_autofree char *a1 = g_build_filename(e2e.dir, "a1", NULL);
+    g_autofree char *b1 = g_build_filename(e2e.dir, "b1", NULL);
     g_autofree char *out = NULL, *err = NULL;
     g_autofree char *before = NULL, *after = NULL;
     GThread *killer;
     int status;
 
-    remove_pid_files("a1");
-    assert_vc_at("B", &before);
-    killer = g_thread_new("killer", kill_first_destination, a1);
-    status = migrate(e2e.vc_file, "A", &out, &err);
+    remove_pid_files("b1");
+    assert_vc_at("A", &before);
+    killer = g_thread_new("killer", kill_first_destination, b1);
+    status = migrate(e2e.vc_file, "B", &out, &err);
     g_assert_true(GPOINTER_TO_INT(g_thread_join(killer)));
-    assert_rolled_back(status, err, "a1");
+    assert_rolled_back(status, err, "b1");
     /* docs/cli.md: "routes untouched". */
-    assert_vc_at("B", &after);
+    assert_vc_at("A", &after);
     g_assert_cmpstr(after, ==, before);
+    g_assert_cmpuint(qemus_on("a1"), ==, 4);
 }
 
 /* The coordinator is killed (SIGKILL) right after it journals each step
@@ -1261,10 +1264,10 @@ int main(int argc, char **argv)
     signal(SIGTRAP, on_abort);
     harness_require(TRUE);
     setup();
-    g_test_add_func("/e2e/vc-moves-to-site-b-losing-nothing",
-                    test_vc_moves_to_b);
     g_test_add_func("/e2e/rollback-when-a-destination-dies",
                     test_rollback_when_a_destination_dies);
+    g_test_add_func("/e2e/vc-moves-to-site-b-losing-nothing",
+                    test_vc_moves_to_b);
     g_test_add_func("/e2e/coordinator-killed-at-each-step-then-resumed",
                     test_coordinator_killed_then_resumed);
     g_test_add_func("/e2e/destination-dies-after-the-release-vc-goes-back",
