@@ -19,6 +19,7 @@
 #include "resume.h"
 #include "rollback.h"
 #include "routes.h"
+#include "share.h"
 #include "vcmigrate.h"
 
 #define POLL_MS 200
@@ -232,6 +233,7 @@ static const char *converge(LimeviRun *run, gint64 deadline,
         if (limevi_run_all_at_least(run, VM_READY)) {
             return NULL;
         }
+        limevi_share_apply(run);
         limevi_progress_print(run, FALSE);
         g_usleep((any_in_phase(run, VM_READY) ? BARRIER_POLL_MS : POLL_MS) *
                  1000);
