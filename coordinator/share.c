@@ -84,3 +84,34 @@ void limevi_share_apply(LimeviRun *run)
         }
     }
 }
+
+guint64 limevi_share_restore(LimeviRun *run, LimeviVmMigration *m)
+{
+    guint64 even = limevi_mover_bandwidth(run);
+    g_autofree char *args = NULL;
+
+    if (!m->max_bandwidth || m->max_bandwidth >= even) {
+        return 0;
+    }
+    args = g_strdup_printf("{\"max-bandwidth\":%" G_GUINT64_FORMAT "}", even);
+    m->max_bandwidth = even;
+    return limevi_qmp_send(m->sq, "migrate-set-parameters", args, NULL);
+}
+
+void limevi_share_restored(LimeviVmMigration *m, guint64 id)
+{
+    g_autoptr(GError) error = NULL;
+    JsonNode *ret;
+
+    if (!id) {
+        return;
+    }
+    /* A refusal leaves the VM at its held rate: slower, not wrong. */
+    ret = limevi_qmp_reply(m->sq, id, "migrate-set-parameters", &error);
+    if (ret) {
+        json_node_unref(ret);
+    } else {
+        g_debug("VM %s: max-bandwidth back: %s", m->vm->name,
+                error->message);
+    }
+}

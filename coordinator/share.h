@@ -34,4 +34,13 @@ void limevi_share_bandwidth(guint64 total, const LimeviShareVm *vms,
  */
 void limevi_share_apply(LimeviRun *run);
 
+/*
+ * At the release: gives @m back its even share if it was cut (written,
+ * not waited for, so that it goes ahead of migrate-switchover on the
+ * same socket and the final passes are not held to a held VM's rate).
+ * Returns the request's id for limevi_share_restored(), or 0.
+ */
+guint64 limevi_share_restore(LimeviRun *run, LimeviVmMigration *m);
+void limevi_share_restored(LimeviVmMigration *m, guint64 id);
+
 #endif /* LIMEVI_SHARE_H */

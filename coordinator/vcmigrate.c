@@ -251,6 +251,7 @@ static void release(LimeviRun *run)
 {
     GPtrArray *migs = run->migs;
     g_autofree guint64 *ids = g_new0(guint64, migs->len);
+    g_autofree guint64 *restore = g_new0(guint64, migs->len);
 
     if (limevi_movers_stop_sources(run)) {
         limevi_routes_hold_between_movers(run);
@@ -260,6 +261,7 @@ static void release(LimeviRun *run)
         g_autoptr(GError) error = NULL;
 
         limevi_vm_set_phase(m, VM_SWITCHING);
+        restore[i] = limevi_share_restore(run, m);
         ids[i] = m->mover->release(m, &error);
         if (!ids[i]) {
             limevi_vm_fail(m, error);
@@ -270,6 +272,7 @@ static void release(LimeviRun *run)
         g_autoptr(GError) error = NULL;
         JsonNode *ret;
 
+        limevi_share_restored(m, restore[i]);
         if (!ids[i]) {
             continue;
         }
