@@ -44,6 +44,7 @@ typedef struct {
     gint64 expected_downtime;
     guint syncs;
     gboolean hold_ready;        /* switchover-hold: converged and held */
+    guint64 max_bandwidth;      /* bytes/s share.c last set; 0: none */
     /* Its local disks' mirrors (mirror.c), from query-block-jobs. */
     gint64 disk_transferred, disk_total;
     gboolean disks_ready;       /* every mirror in sync (no disk: TRUE) */

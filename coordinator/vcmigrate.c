@@ -19,6 +19,7 @@
 #include "resume.h"
 #include "rollback.h"
 #include "routes.h"
+#include "share.h"
 #include "vcmigrate.h"
 
 #define POLL_MS 200
@@ -232,6 +233,7 @@ static const char *converge(LimeviRun *run, gint64 deadline,
         if (limevi_run_all_at_least(run, VM_READY)) {
             return NULL;
         }
+        limevi_share_apply(run);
         limevi_progress_print(run, FALSE);
         g_usleep((any_in_phase(run, VM_READY) ? BARRIER_POLL_MS : POLL_MS) *
                  1000);
@@ -249,6 +251,7 @@ static void release(LimeviRun *run)
 {
     GPtrArray *migs = run->migs;
     g_autofree guint64 *ids = g_new0(guint64, migs->len);
+    g_autofree guint64 *restore = g_new0(guint64, migs->len);
 
     if (limevi_movers_stop_sources(run)) {
         limevi_routes_hold_between_movers(run);
@@ -258,6 +261,7 @@ static void release(LimeviRun *run)
         g_autoptr(GError) error = NULL;
 
         limevi_vm_set_phase(m, VM_SWITCHING);
+        restore[i] = limevi_share_restore(run, m);
         ids[i] = m->mover->release(m, &error);
         if (!ids[i]) {
             limevi_vm_fail(m, error);
@@ -268,6 +272,7 @@ static void release(LimeviRun *run)
         g_autoptr(GError) error = NULL;
         JsonNode *ret;
 
+        limevi_share_restored(m, restore[i]);
         if (!ids[i]) {
             continue;
         }
