@@ -155,6 +155,14 @@ static gboolean load_routes(LimeviPort *port, const LimeviState *state,
             !limevi_name_valid(r->lan, "lan", NULL) || r->status > 1) {
             return load_fail(error, "route", i);
         }
+        /* A source saves each peer once; a second row would be dropped
+         * (an older epoch) or overwrite the first's held frames. */
+        if (limevi_route_lookup(table, r->vm)) {
+            g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                        "migration state: route %u repeats vm '%s'", i + 1,
+                        r->vm);
+            return FALSE;
+        }
         route = limevi_route_update(table, r->vm, addr, r->endpoint,
                                     r->status, r->vc, r->lan, r->epoch);
         route->tx_seq = r->tx_seq;

@@ -14,6 +14,9 @@ PKGS=(
   busybox-static cpio kmod iproute2 iputils-ping curl
   file xz-utils zstd ccache
   iperf3 valgrind linux-perf
+  # make fuzz: clang, libFuzzer and the sanitizers' runtimes, and
+  # llvm-symbolizer for their stack traces.
+  clang libclang-rt-14-dev llvm
 )
 # libvirt 11 (not bookworm's 9): switchover-ack through migrations it runs.
 # qemu-utils 10 (with QEMU 10): qemu-img makes and checks local disks.

@@ -174,6 +174,32 @@ static void test_bad_version_bad_name_huge_count(void)
     assert_refused(bad_name, "route 1 is malformed");
 }
 
+/*
+ * A source saves each peer once (its table is keyed by VM); a stream
+ * naming one twice is refused, whatever the epochs: the older second row
+ * was dropped by the table and then written through (a crash found by
+ * fuzz-state-load), an equal one overwrote the first row's held frames.
+ */
+static void test_repeated_route_refused(void)
+{
+    for (int older = 0; older <= 1; older++) {
+        g_autoptr(LimeviState) state = sample();
+        g_autoptr(GBytes) bytes = NULL;
+        LimeviStateRoute again = {
+            .vm = g_strdup("p"), .endpoint = g_strdup("127.0.0.1:7002"),
+            .vc = g_strdup("vc1"), .lan = g_strdup("lan1"), .status = 0,
+            .epoch = older ? 3 : 7, .tx_seq = 1,
+            .held = g_bytes_new_static("LVB1\0\0\0\0\0\0\0\0"
+                                       "\0\0\0\1\0\0\0\016"
+                                       "aaaaaaaaaaaaaa", 34),
+        };
+
+        g_array_append_val(state->routes, again);
+        bytes = limevi_state_encode(state);
+        assert_refused(bytes, "route 2 repeats vm 'p'");
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -183,5 +209,7 @@ int main(int argc, char **argv)
                     test_truncated_refused_changes_nothing);
     g_test_add_func("/state/bad-version-name-count-refused",
                     test_bad_version_bad_name_huge_count);
+    g_test_add_func("/state/repeated-route-refused",
+                    test_repeated_route_refused);
     return g_test_run();
 }
