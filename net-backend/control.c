@@ -202,9 +202,22 @@ void limevi_control_follow_own_vm(LimeviPort *port, GSocketAddress *from,
             limevi_pending_send(port, p);
         }
     }
-    /* Answered only now, after what was queued: the new host reads the
-     * answer as "nothing more comes through the old host". */
-    answer_move(port, from, port->vm, LIMEVI_CONTROL_UPDATE, epoch, TRUE, 0);
+    /* Answered only once what was queued has gone, which the pace may
+     * make a while: the new host reads the answer as "nothing more
+     * comes through the old host" and gives up on gaps from then on. */
+    port->forward_answer_owed = TRUE;
+    port->forward_answer_epoch = epoch;
+    limevi_rx_forward_flush(port);
+}
+
+void limevi_control_forwarded_all(LimeviPort *port)
+{
+    if (!port->forward_answer_owed || !port->forward_to) {
+        return;
+    }
+    port->forward_answer_owed = FALSE;
+    answer_move(port, port->forward_to, port->vm, LIMEVI_CONTROL_UPDATE,
+                port->forward_answer_epoch, TRUE, 0);
 }
 
 /*
@@ -416,6 +429,7 @@ void limevi_control_announce_arrival(LimeviPort *port)
 void limevi_control_forget_move(LimeviPort *port)
 {
     g_clear_object(&port->forward_to);
+    port->forward_answer_owed = FALSE;
     limevi_pending_drop_op(port, LIMEVI_CONTROL_INVALIDATE);
     /* Unanswered, their peers send again: to us, who apply them now. */
     limevi_pending_drop_op(port, LIMEVI_CONTROL_RELAY);

@@ -30,6 +30,9 @@ LimeviControlOutcome limevi_control_receive(LimeviPort *port,
  * queued: relays go, and the new host's UPDATE at @epoch is answered. */
 void limevi_control_follow_own_vm(LimeviPort *port, GSocketAddress *from,
                                   guint32 epoch);
+/* The source's forwarding queue is empty: an UPDATE it follows is
+ * answered now, behind every frame it forwarded. */
+void limevi_control_forwarded_all(LimeviPort *port);
 
 /* Announces our VM's @op at its epoch to every peer of its LAN. */
 void limevi_control_announce(LimeviPort *port, guint8 op);

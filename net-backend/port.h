@@ -84,6 +84,9 @@ struct LimeviPort {
     /* Source side: datagrams for our VM once its state left. */
     LimeviBuffer *forward;
     GSocketAddress *forward_to; /* the destination, once it announced */
+    gboolean forward_answer_owed;   /* its UPDATE is answered once
+                                     * @forward is empty ... */
+    guint32 forward_answer_epoch;   /* ... at this epoch */
 
     /* Destination side (rx.c, control.c). */
     GSocketAddress *source_addr;    /* where the source port is reached */

@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "control.h"
 #include "guest.h"
 #include "keys.h"
 #include "rx.h"
@@ -178,6 +179,9 @@ void limevi_rx_forward_flush(LimeviPort *port)
             return;
         }
         limevi_buffer_pop(port->forward);
+    }
+    if (port->forward_to) {
+        limevi_control_forwarded_all(port);
     }
 }
 

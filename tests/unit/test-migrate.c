@@ -30,6 +30,7 @@ typedef struct {
 typedef struct {
     const char *listen;         /* of s and d; NULL: 127.0.0.1:0 */
     guint64 p_buffer_limit, s_buffer_limit, d_buffer_limit;
+    guint64 s_flush_rate;       /* bytes/s; 0: the default */
     const char *key;            /* of all three, 64 hex digits; NULL: none */
 } TrioOptions;
 
@@ -59,6 +60,7 @@ static void trio_init_with(Trio *t, const TrioOptions *o)
     LimeviPortConfig s_config = {
         .listen = o->listen,
         .buffer_limit = o->s_buffer_limit,
+        .flush_rate = o->s_flush_rate,
         .key = (const guint8 *)o->key, .key_len = key_len,
     };
     LimeviPortConfig d_config = {
@@ -948,6 +950,68 @@ static void test_gap_waits_while_source_forwards(void)
     trio_clear(&t);
 }
 
+static gboolean forwarded(gpointer data)
+{
+    Want *w = data;
+    g_autoptr(LimeviPortInfo) i = info(w->guest);
+
+    return i->stats.rx_forwarded >= w->frames;
+}
+
+/*
+ * The source forwards what reached it after its save at the pace, so
+ * slower than it can answer.  Its answer to the destination's UPDATE
+ * says "nothing more comes through me": it goes once the queue is gone,
+ * or the destination would give up on the frames still on their way
+ * after one gap timeout (a slow link, a loaded source) and drop them as
+ * duplicates when they come.
+ */
+static void test_source_answers_after_its_paced_queue(void)
+{
+    Trio t;
+    Want w = { 0 };
+    g_autoptr(GBytes) state = NULL;
+    g_autoptr(LimeviPortInfo) di = NULL;
+    guint32 last = 40;
+
+    /* 40 frames of 1400 bytes: past a 16 KiB burst at 1 Mbit/s. */
+    trio_init_with(&t, &(TrioOptions){
+        .s_flush_rate = LIMEVI_FLUSH_RATE_MIN });
+    p_reaches_s(&t, 0);
+    limevi_port_migration_start(t.s->port);
+    limevi_port_freeze(t.s->port);
+    state = limevi_port_save(t.s->port);
+    /* Before p hears of the move: these reach s, which queues them. */
+    for (guint32 id = 1; id <= last; id++) {
+        guint8 frame[1400];
+
+        test_frame(frame, sizeof(frame), test_broadcast, mac_p, id);
+        limevi_port_send(t.p->port, frame, sizeof(frame));
+    }
+    w = (Want){ .guest = t.s, .frames = last };
+    g_assert_true(test_wait(t.context, forwarded, &w));
+    w = (Want){ .guest = t.p, .peer = "r", .status = LIMEVI_ROUTE_INVALID };
+    g_assert_true(test_wait(t.context, route_is, &w));
+    p_sends(&t, last + 1, last + 2);      /* held at p, flushed to d */
+
+    arrive(t.d, state);
+    w = (Want){ .guest = t.d };
+    g_assert_true(test_wait(t.context, is_synced, &w));
+    /* From the answer on, a gap is given up on after the timeout. */
+    t.d->now += (LIMEVI_GAP_TIMEOUT_MS + 1) * 1000;
+    if (t.d->port->rx_tick) {
+        test_fire(t.context, t.d->port->rx_tick);
+    }
+    w = (Want){ .guest = t.d, .frames = last + 2 };
+    g_assert_true(test_wait(t.context, has_frames, &w));
+    test_spin(t.context, 300);
+    assert_ids(t.d, 1, last + 2);
+    di = info(t.d);
+    g_assert_cmpuint(di->stats.rx_gaps, ==, 0);
+    g_assert_cmpuint(di->stats.rx_duplicates, ==, 0);
+    trio_clear(&t);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -979,6 +1043,8 @@ int main(int argc, char **argv)
                     test_failed_send_uses_no_sequence_number);
     g_test_add_func("/migrate/resequencing/gap-waits-while-source-forwards",
                     test_gap_waits_while_source_forwards);
+    g_test_add_func("/migrate/forwarding/answered-after-the-paced-queue",
+                    test_source_answers_after_its_paced_queue);
     g_test_add_func("/migrate/wildcard-listen/carries-reachable-source",
                     test_wildcard_listen_carries_reachable_source);
     return g_test_run();
