@@ -9,6 +9,7 @@
  *   host b 198.18.9.2  r1 198.18.3.2, r2 198.18.3.3 to begin with
  *   host c 198.18.9.3  where they move
  */
+#include <signal.h>
 #include <string.h>
 
 #include "harness.h"
@@ -401,19 +402,8 @@ static void test_two_receivers_at_once(void)
     run_case((const gboolean[]){ TRUE, TRUE });
 }
 
-int main(int argc, char **argv)
+static void teardown(void)
 {
-    int ret;
-
-    g_test_init(&argc, &argv, NULL);
-    harness_require(TRUE);
-    g_test_add_func("/congestion/tbf/steady-stream", test_steady_stream);
-    g_test_add_func("/congestion/tbf/one-receiver-migrates",
-                    test_one_receiver);
-    g_test_add_func("/congestion/tbf/two-receivers-migrate-at-once",
-                    test_two_receivers_at_once);
-    ret = g_test_run();
-
     g_clear_pointer(&top.s, hvm_free);
     g_clear_pointer(&top.r[0], hvm_free);
     g_clear_pointer(&top.r[1], hvm_free);
@@ -421,5 +411,32 @@ int main(int argc, char **argv)
         g_clear_pointer(&top.host[i], hnetns_free);
     }
     g_clear_pointer(&top.br, hnetns_free);
+}
+
+/* A failed assertion (SIGABRT) or g_error() (SIGTRAP): the QEMUs and
+ * namespaces must not outlive it. */
+static void on_abort(int sig)
+{
+    (void)sig;
+    signal(SIGABRT, SIG_DFL);
+    teardown();
+    raise(SIGABRT);
+}
+
+int main(int argc, char **argv)
+{
+    int ret;
+
+    g_test_init(&argc, &argv, NULL);
+    signal(SIGABRT, on_abort);
+    signal(SIGTRAP, on_abort);
+    harness_require(TRUE);
+    g_test_add_func("/congestion/tbf/steady-stream", test_steady_stream);
+    g_test_add_func("/congestion/tbf/one-receiver-migrates",
+                    test_one_receiver);
+    g_test_add_func("/congestion/tbf/two-receivers-migrate-at-once",
+                    test_two_receivers_at_once);
+    ret = g_test_run();
+    teardown();
     return ret;
 }
