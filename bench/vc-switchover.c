@@ -197,11 +197,12 @@ static guint measure_size(GPtrArray *samples, guint size)
             s->run = run;
             s->mode = (turn + run + 1) % N_MODES;
             s->from = s->to = "-";
-            s->skew_ms = s->moved_ms = s->lost = s->duplicated = -1;
+            s->stop_skew_us = s->resume_skew_us = -1;
+            s->moved_ms = s->lost = s->duplicated = -1;
             s->wan_dropped = s->guest_dropped = -1;
             for (guint i = 0; i < MAX_VMS; i++) {
                 s->vm[i] = (VmSample){ -1, -1, -1, -1, -1, -1, -1, -1, -1,
-                                       -1, -1, -1 };
+                                       -1, -1, -1, -1 };
             }
             g_ptr_array_add(samples, s);
             if (!up) {
@@ -214,9 +215,10 @@ static guint measure_size(GPtrArray *samples, guint size)
                          site_name[!c.site]);
             }
             if (up && run_once(&c, s, &err)) {
-                progress("  skew %" G_GINT64_FORMAT " ms, moved in %.1f s; "
-                         "the WAN dropped %" G_GINT64_FORMAT " frames, the "
-                         "guests %" G_GINT64_FORMAT "%s%s", s->skew_ms,
+                progress("  STOP skew %.1f ms, RESUME skew %.1f ms, moved in "
+                         "%.1f s; the WAN dropped %" G_GINT64_FORMAT
+                         " frames, the guests %" G_GINT64_FORMAT "%s%s",
+                         s->stop_skew_us / 1e3, s->resume_skew_us / 1e3,
                          s->moved_ms / 1000.0, s->wan_dropped,
                          s->guest_dropped, s->note ? "; " : "",
                          s->note ? s->note : "");
