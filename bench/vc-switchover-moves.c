@@ -118,8 +118,8 @@ static const LimeviQmpCapability independent_caps[] = {
     { "return-path", TRUE }, { "switchover-ack", FALSE }, { "events", TRUE },
 };
 
-/* The destination QEMU as limevi migrate starts it, except that its
- * netdev has no gate. */
+/* The destination QEMU as limevi migrate starts it: the same command
+ * line, from the VC file. */
 static gboolean start_destination(Cluster *c, const LimeviVcHost *dst,
                                   Move *m, GError **err)
 {

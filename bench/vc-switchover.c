@@ -1,13 +1,14 @@
 /*
  * vc-switchover: a virtual cluster (VC) of 2, 4, 8 VMs moved between two
  * sites over an emulated WAN, in the same run by `limevi migrate` (every
- * switchover gated, then released together) and by independent
+ * source's switchover held, then released together) and by independent
  * migrations, one per VM, started together, each switching over when
- * its own pre-copy converges: what libvirt and OpenStack do (no gate, no
+ * its own pre-copy converges: what libvirt and OpenStack do (no hold, no
  * switchover-ack, no coordination).
  *
- * Per run: the switchover skew (last destination RESUME minus first),
- * each VM's real pause (destination RESUME minus source STOP, QMP event
+ * Per run: the STOP skew (last source STOP minus first) and the RESUME
+ * skew (last destination RESUME minus first), each limevi VM's time from
+ * its release to its source's STOP, each VM's real pause (destination RESUME minus source STOP, QMP event
  * times) and QEMU's downtime, and what the probe streams between the VMs
  * lost.  The VMs differ in memory size, in how much of it holds data
  * and in how fast they dirty it, so their pre-copies converge at
