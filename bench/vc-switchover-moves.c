@@ -29,7 +29,8 @@ static gboolean report_read(const char *path, Sample *s, GError **err)
     }
     o = json_node_get_object(json_parser_get_root(parser));
     vms = json_object_get_array_member(o, "vms");
-    s->skew_ms = member_int(o, "switchover_skew_ms");
+    s->stop_skew_us = member_int(o, "stop_skew_us");
+    s->resume_skew_us = member_int(o, "resume_skew_us");
     s->moved_ms = 0;
     for (guint i = 0; vms && i < json_array_get_length(vms); i++) {
         JsonObject *vm = json_array_get_object_element(vms, i);
@@ -45,6 +46,7 @@ static gboolean report_read(const char *path, Sample *s, GError **err)
         v->downtime_ms = member_int(vm, "downtime_ms");
         v->pause_ms = member_int(vm, "pause_ms");
         v->switchover_ms = member_int(vm, "switchover_at_ms");
+        v->release_to_stop_ms = member_int(vm, "release_to_stop_ms");
         s->moved_ms = MAX(s->moved_ms, v->switchover_ms);
     }
     return TRUE;
@@ -116,8 +118,8 @@ static const LimeviQmpCapability independent_caps[] = {
     { "return-path", TRUE }, { "switchover-ack", FALSE }, { "events", TRUE },
 };
 
-/* The destination QEMU as limevi migrate starts it, except that its
- * netdev has no gate. */
+/* The destination QEMU as limevi migrate starts it: the same command
+ * line, from the VC file. */
 static gboolean start_destination(Cluster *c, const LimeviVcHost *dst,
                                   Move *m, GError **err)
 {
@@ -225,6 +227,7 @@ gboolean move_independent(Cluster *c, guint k, Sample *s,
     gint64 t0 = g_get_real_time();
     gint64 deadline = harness_deadline(opt.timeout_s * 1000);
     gint64 first = G_MAXINT64, last = 0;
+    gint64 first_stop = G_MAXINT64, last_stop = 0;
     Move mv[MAX_VMS] = { 0 };
     gboolean ok = TRUE;
     guint done = 0;
@@ -274,10 +277,15 @@ gboolean move_independent(Cluster *c, guint k, Sample *s,
             first = MIN(first, m->t_resume);
             last = MAX(last, m->t_resume);
         }
+        if (m->t_stop > 0) {
+            first_stop = MIN(first_stop, m->t_stop);
+            last_stop = MAX(last_stop, m->t_stop);
+        }
         limevi_qmp_free(m->sq);
         limevi_qmp_free(m->dq);
     }
-    s->skew_ms = last ? (last - first) / 1000 : -1;
+    s->resume_skew_us = last ? last - first : -1;
+    s->stop_skew_us = last_stop ? last_stop - first_stop : -1;
     s->moved_ms = last ? (last - t0) / 1000 : -1;
     return ok;
 }

@@ -15,13 +15,18 @@
 
 typedef struct {
     guint runs;                 /* that completed */
-    double skew, skew_max;
+    double stop_skew, stop_skew_max;        /* ms */
+    double resume_skew, resume_skew_max;
     double pause, pause_max;    /* over every VM of every run */
+    double release, release_max;            /* release to STOP */
+    /* Per VM of the VC, its mean pause over the runs. */
+    double vm_pause[MAX_VMS];
+    guint n_vm_pause[MAX_VMS];
     double downtime, downtime_max;
     double lost, lost_max;      /* per run */
     double moved;               /* seconds */
     guint cut;
-    guint n_down, n_pause, n_lost;
+    guint n_down, n_pause, n_lost, n_release;
 } Summary;
 
 static Summary summarize(GPtrArray *samples, guint size, Mode mode)
@@ -35,8 +40,10 @@ static Summary summarize(GPtrArray *samples, guint size, Mode mode)
             continue;
         }
         m.runs++;
-        m.skew += s->skew_ms;
-        m.skew_max = MAX(m.skew_max, s->skew_ms);
+        m.stop_skew += s->stop_skew_us / 1e3;
+        m.stop_skew_max = MAX(m.stop_skew_max, s->stop_skew_us / 1e3);
+        m.resume_skew += s->resume_skew_us / 1e3;
+        m.resume_skew_max = MAX(m.resume_skew_max, s->resume_skew_us / 1e3);
         m.moved += s->moved_ms / 1000.0;
         m.cut += s->cut;
         if (s->lost >= 0) {
@@ -54,13 +61,27 @@ static Summary summarize(GPtrArray *samples, guint size, Mode mode)
                 m.pause += s->vm[v].pause_ms;
                 m.pause_max = MAX(m.pause_max, s->vm[v].pause_ms);
                 m.n_pause++;
+                m.vm_pause[v] += s->vm[v].pause_ms;
+                m.n_vm_pause[v]++;
+            }
+            if (s->vm[v].release_to_stop_ms >= 0) {
+                m.release += s->vm[v].release_to_stop_ms;
+                m.release_max = MAX(m.release_max,
+                                    s->vm[v].release_to_stop_ms);
+                m.n_release++;
             }
         }
     }
     if (m.runs) {
-        m.skew /= m.runs;
+        m.stop_skew /= m.runs;
+        m.resume_skew /= m.runs;
         m.moved /= m.runs;
     }
+    for (guint v = 0; v < MAX_VMS; v++) {
+        m.vm_pause[v] = m.n_vm_pause[v] ? m.vm_pause[v] / m.n_vm_pause[v]
+                                        : -1;
+    }
+    m.release = m.n_release ? m.release / m.n_release : -1;
     m.downtime = m.n_down ? m.downtime / m.n_down : -1;
     m.pause = m.n_pause ? m.pause / m.n_pause : -1;
     m.lost = m.n_lost ? m.lost / m.n_lost : -1;
@@ -72,16 +93,20 @@ void print_runs(GPtrArray *samples)
     printf("\nEach run (lost: frames the streams lost; cut: streams silent "
            "for %d s; drops: frames\nthe WAN's queues + the guests' own "
            "stacks dropped)\n", RECV_SILENCE_MS / 1000);
-    printf("%-4s %-4s %-12s %-5s %8s %17s %17s %6s %4s %3s %7s %8s\n",
-           "VMs", "run", "mode", "move", "skew ms", "pause ms mean/max",
-           "downtime mean/max", "lost", "dup", "cut", "drops", "moved s");
+    printf("%-4s %-4s %-12s %-5s %9s %9s %13s %13s %13s %5s %3s %3s %7s "
+           "%7s\n", "VMs", "run", "mode", "move", "STOP skew", "RES. skew",
+           "rel>STOP", "pause", "downtime", "lost", "dup", "cut", "drops",
+           "moved");
+    printf("%-4s %-4s %-12s %-5s %9s %9s %13s %13s %13s %5s %3s %3s %7s "
+           "%7s\n", "", "", "", "", "ms", "ms", "ms mean/max",
+           "ms mean/max", "ms mean/max", "", "", "", "", "s");
     for (guint i = 0; i < samples->len; i++) {
         Sample *s = samples->pdata[i];
-        double pause = 0, down = 0;
-        gint64 pause_max = -1, down_max = -1;
-        guint n_pause = 0;
+        double pause = 0, down = 0, rel = 0;
+        gint64 pause_max = -1, down_max = -1, rel_max = -1;
+        guint n_pause = 0, n_rel = 0;
         g_autofree char *move = g_strdup_printf("%s>%s", s->from, s->to);
-        g_autofree char *p = NULL, *d = NULL, *drops = NULL;
+        g_autofree char *p = NULL, *d = NULL, *r = NULL, *drops = NULL;
 
         printf("%-4u %-4u %-12s %-5s ", s->size, s->run, mode_name[s->mode],
                move);
@@ -95,6 +120,11 @@ void print_runs(GPtrArray *samples)
                 n_pause++;
             }
             pause_max = MAX(pause_max, s->vm[v].pause_ms);
+            if (s->vm[v].release_to_stop_ms >= 0) {
+                rel += s->vm[v].release_to_stop_ms;
+                n_rel++;
+            }
+            rel_max = MAX(rel_max, s->vm[v].release_to_stop_ms);
             down += s->vm[v].downtime_ms;
             down_max = MAX(down_max, s->vm[v].downtime_ms);
         }
@@ -102,10 +132,14 @@ void print_runs(GPtrArray *samples)
                             n_pause ? pause / n_pause : -1, pause_max);
         d = g_strdup_printf("%.0f/%" G_GINT64_FORMAT, down / s->size,
                             down_max);
+        r = n_rel ? g_strdup_printf("%.0f/%" G_GINT64_FORMAT, rel / n_rel,
+                                    rel_max)
+                  : g_strdup("-");
         drops = g_strdup_printf("%" G_GINT64_FORMAT "+%" G_GINT64_FORMAT,
                                 s->wan_dropped, s->guest_dropped);
-        printf("%8" G_GINT64_FORMAT " %17s %17s %6" G_GINT64_FORMAT " %4"
-               G_GINT64_FORMAT " %3u %7s %8.1f%s%s\n", s->skew_ms, p, d,
+        printf("%9.1f %9.1f %13s %13s %13s %5" G_GINT64_FORMAT " %3"
+               G_GINT64_FORMAT " %3u %7s %7.1f%s%s\n",
+               s->stop_skew_us / 1e3, s->resume_skew_us / 1e3, r, p, d,
                s->lost, s->duplicated, s->cut, drops, s->moved_ms / 1000.0,
                s->note ? "  " : "", s->note ? s->note : "");
     }
@@ -116,27 +150,63 @@ void print_summary(GPtrArray *samples)
     printf("\nMeans and maxima over the runs (pause and downtime: over "
            "every VM of every run; lost: frames\nper run; cut: streams cut, "
            "all runs)\n");
-    printf("%-4s %-12s %4s %15s %15s %15s %13s %3s %8s\n", "VMs", "mode",
-           "runs", "skew ms", "pause ms", "downtime ms", "lost", "cut",
-           "moved s");
-    printf("%-4s %-12s %4s %15s %15s %15s %13s %3s %8s\n", "", "", "",
-           "mean    max", "mean    max", "mean    max", "mean   max", "",
-           "mean");
+    printf("%-4s %-12s %4s %15s %15s %15s %15s %15s %13s %3s %8s\n", "VMs",
+           "mode", "runs", "STOP skew ms", "RESUME skew ms", "rel>STOP ms",
+           "pause ms", "downtime ms", "lost", "cut", "moved s");
+    printf("%-4s %-12s %4s %15s %15s %15s %15s %15s %13s %3s %8s\n", "", "",
+           "", "mean    max", "mean    max", "mean    max", "mean    max",
+           "mean    max", "mean   max", "", "mean");
     for (guint z = 0; z < opt.n_sizes; z++) {
         for (Mode mode = 0; mode < N_MODES; mode++) {
             Summary m = summarize(samples, opt.sizes[z], mode);
+            g_autofree char *rel = NULL;
 
             if (!m.runs) {
                 printf("%-4u %-12s %4u  no run completed\n", opt.sizes[z],
                        mode_name[mode], 0);
                 continue;
             }
-            printf("%-4u %-12s %4u %7.0f %7.0f %7.0f %7.0f %7.0f %7.0f "
-                   "%6.1f %6.0f %3u %8.1f\n", opt.sizes[z], mode_name[mode],
-                   m.runs, m.skew, m.skew_max, m.pause, m.pause_max,
+            rel = m.n_release ? g_strdup_printf("%7.0f %7.0f", m.release,
+                                                m.release_max)
+                              : g_strdup_printf("%7s %7s", "-", "-");
+            printf("%-4u %-12s %4u %7.1f %7.1f %7.1f %7.1f %s %7.0f "
+                   "%7.0f %7.0f %7.0f %6.1f %6.0f %3u %8.1f\n",
+                   opt.sizes[z], mode_name[mode], m.runs, m.stop_skew,
+                   m.stop_skew_max, m.resume_skew, m.resume_skew_max, rel,
+                   m.pause, m.pause_max,
                    m.downtime, m.downtime_max, m.lost, m.lost_max, m.cut,
                    m.moved);
         }
+    }
+}
+
+/* Each VM's mean pause the two ways: the target is that no VM pauses
+ * longer under limevi than it does on its own (ratio >= 1.0 here, as
+ * baseline / limevi). */
+static void print_vm_pauses(guint size, const Summary *in,
+                            const Summary *lv)
+{
+    double lowest = -1;
+    guint worst = 0;
+
+    printf("  pause per VM, mean   ");
+    for (guint v = 0; v < size; v++) {
+        double r;
+
+        if (in->vm_pause[v] < 0 || lv->vm_pause[v] <= 0) {
+            printf(" v%u -", v);
+            continue;
+        }
+        r = in->vm_pause[v] / lv->vm_pause[v];
+        printf(" v%u %.0f/%.0f", v, in->vm_pause[v], lv->vm_pause[v]);
+        if (lowest < 0 || r < lowest) {
+            lowest = r;
+            worst = v;
+        }
+    }
+    printf("\n");
+    if (lowest >= 0) {
+        printf("  pause per VM, lowest ratio %.3f (v%u)\n", lowest, worst);
     }
 }
 
@@ -149,8 +219,13 @@ void print_ratios(GPtrArray *samples)
             const char *what, *unit;
             double a, b;
         } rows[] = {
-            { "switchover skew, mean", " ms", in.skew, lv.skew },
-            { "switchover skew, max ", " ms", in.skew_max, lv.skew_max },
+            { "STOP skew, mean      ", " ms", in.stop_skew, lv.stop_skew },
+            { "STOP skew, max       ", " ms", in.stop_skew_max,
+              lv.stop_skew_max },
+            { "RESUME skew, mean    ", " ms", in.resume_skew,
+              lv.resume_skew },
+            { "RESUME skew, max     ", " ms", in.resume_skew_max,
+              lv.resume_skew_max },
             { "pause, mean          ", " ms", in.pause, lv.pause },
             { "pause, max           ", " ms", in.pause_max, lv.pause_max },
             { "QEMU downtime, mean  ", " ms", in.downtime, lv.downtime },
@@ -170,6 +245,7 @@ void print_ratios(GPtrArray *samples)
 
             printf("  %s  %s\n", rows[r].what, text);
         }
+        print_vm_pauses(opt.sizes[z], &in, &lv);
     }
 }
 
@@ -210,7 +286,8 @@ static void json_sample(JsonBuilder *b, Sample *s)
         bench_json_string(b, s->error ? "error" : "note",
                           s->error ? s->error : s->note);
     }
-    bench_json_int(b, "switchover_skew_ms", s->skew_ms);
+    bench_json_int(b, "stop_skew_us", s->stop_skew_us);
+    bench_json_int(b, "resume_skew_us", s->resume_skew_us);
     bench_json_int(b, "moved_ms", s->moved_ms);
     bench_json_int(b, "lost", s->lost);
     bench_json_int(b, "duplicated", s->duplicated);
@@ -232,6 +309,7 @@ static void json_sample(JsonBuilder *b, Sample *s)
         bench_json_int(b, "downtime_ms", v->downtime_ms);
         bench_json_int(b, "pause_ms", v->pause_ms);
         bench_json_int(b, "switchover_at_ms", v->switchover_ms);
+        bench_json_int(b, "release_to_stop_ms", v->release_to_stop_ms);
         bench_json_int(b, "received", v->received);
         bench_json_int(b, "lost", v->lost);
         bench_json_int(b, "duplicated", v->duplicated);

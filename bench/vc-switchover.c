@@ -1,13 +1,14 @@
 /*
  * vc-switchover: a virtual cluster (VC) of 2, 4, 8 VMs moved between two
  * sites over an emulated WAN, in the same run by `limevi migrate` (every
- * switchover gated, then released together) and by independent
+ * source's switchover held, then released together) and by independent
  * migrations, one per VM, started together, each switching over when
- * its own pre-copy converges: what libvirt and OpenStack do (no gate, no
+ * its own pre-copy converges: what libvirt and OpenStack do (no hold, no
  * switchover-ack, no coordination).
  *
- * Per run: the switchover skew (last destination RESUME minus first),
- * each VM's real pause (destination RESUME minus source STOP, QMP event
+ * Per run: the STOP skew (last source STOP minus first) and the RESUME
+ * skew (last destination RESUME minus first), each limevi VM's time from
+ * its release to its source's STOP, each VM's real pause (destination RESUME minus source STOP, QMP event
  * times) and QEMU's downtime, and what the probe streams between the VMs
  * lost.  The VMs differ in memory size, in how much of it holds data
  * and in how fast they dirty it, so their pre-copies converge at
@@ -197,11 +198,12 @@ static guint measure_size(GPtrArray *samples, guint size)
             s->run = run;
             s->mode = (turn + run + 1) % N_MODES;
             s->from = s->to = "-";
-            s->skew_ms = s->moved_ms = s->lost = s->duplicated = -1;
+            s->stop_skew_us = s->resume_skew_us = -1;
+            s->moved_ms = s->lost = s->duplicated = -1;
             s->wan_dropped = s->guest_dropped = -1;
             for (guint i = 0; i < MAX_VMS; i++) {
                 s->vm[i] = (VmSample){ -1, -1, -1, -1, -1, -1, -1, -1, -1,
-                                       -1, -1, -1 };
+                                       -1, -1, -1, -1 };
             }
             g_ptr_array_add(samples, s);
             if (!up) {
@@ -214,9 +216,10 @@ static guint measure_size(GPtrArray *samples, guint size)
                          site_name[!c.site]);
             }
             if (up && run_once(&c, s, &err)) {
-                progress("  skew %" G_GINT64_FORMAT " ms, moved in %.1f s; "
-                         "the WAN dropped %" G_GINT64_FORMAT " frames, the "
-                         "guests %" G_GINT64_FORMAT "%s%s", s->skew_ms,
+                progress("  STOP skew %.1f ms, RESUME skew %.1f ms, moved in "
+                         "%.1f s; the WAN dropped %" G_GINT64_FORMAT
+                         " frames, the guests %" G_GINT64_FORMAT "%s%s",
+                         s->stop_skew_us / 1e3, s->resume_skew_us / 1e3,
                          s->moved_ms / 1000.0, s->wan_dropped,
                          s->guest_dropped, s->note ? "; " : "",
                          s->note ? s->note : "");

@@ -97,6 +97,9 @@ extern Bed bed;
 typedef struct {
     gint64 total_ms, downtime_ms, pause_ms;
     gint64 switchover_ms;       /* destination RESUME, from the start */
+    /* limevi: from the release written to its source to the source's
+     * STOP; -1 for independent migrations, which nothing releases. */
+    gint64 release_to_stop_ms;
     /* What this VM received from its sender; -1: unknown. */
     gint64 received, lost, duplicated, reordered;
     double max_gap_ms;
@@ -113,7 +116,9 @@ typedef struct {
     const char *from, *to;      /* sites */
     char *error;                /* NULL: every VM moved */
     char *note;                 /* about the streams, or NULL */
-    gint64 skew_ms;             /* last switchover minus first */
+    /* Last source STOP minus first, last destination RESUME minus
+     * first (QMP event times). */
+    gint64 stop_skew_us, resume_skew_us;
     gint64 moved_ms;            /* the last switchover, from the start */
     gint64 lost, duplicated;    /* over every stream; -1: unknown */
     guint cut;                  /* streams silent for RECV_SILENCE_MS */

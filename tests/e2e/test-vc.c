@@ -26,6 +26,9 @@
  * four held VMs leave the last one's copy little of the link (70 s
  * seen), and a stream that ends first proves nothing. */
 #define LIBVIRT_SECONDS 90
+/* Of the streams the move with a VM falling out of the barrier carries:
+ * longer than that move. */
+#define FALLOUT_SECONDS 75
 /* The VC's key, 64 hex digits. */
 #define E2E_KEY "e2e0e2e1e2e2e2e3e2e4e2e5e2e6e2e7e2e8e2e9e2eae2ebe2ece2ede2eee2ef\n"
 
@@ -170,6 +173,8 @@ static void vm_block(GString *s, const char *name, const char *lan,
     g_string_append_printf(s,
         "[vm %s]\nhost = a1\nlan = %s\nmac = %s\nmemory = 128\nport = %u\n",
         name, lan, mac, port);
+    /* A QMP-host QEMU has a second QMP monitor, the test's own (see
+     * test_vm_falling_out_resets_the_barrier()). */
     if (e2e.libvirt) {
         g_autofree char *xml = write_domain_xml(name, append);
 
@@ -179,7 +184,9 @@ static void vm_block(GString *s, const char *name, const char *lan,
     g_string_append_printf(s,
         "qemu = %s -machine pc -accel tcg -cpu max -m ${memory} -nodefaults "
         "-no-user-config -display none -kernel %s/vmlinux -initrd "
-        "%s/initrd.img -append \"%s\" -serial file:${run_dir}/${vm}.log\n\n",
+        "%s/initrd.img -append \"%s\" -serial file:${run_dir}/${vm}.log "
+        "-chardev socket,id=testqmp,path=${run_dir}/${vm}.test-qmp,"
+        "server=on,wait=off -mon chardev=testqmp,mode=control\n\n",
         env_path("LIMEVI_QEMU"), env_path("LIMEVI_GUEST_DIR"),
         env_path("LIMEVI_GUEST_DIR"), append);
 }
@@ -932,6 +939,240 @@ static void test_second_coordinator_refused(void)
     assert_no_qemu_on("a1");
 }
 
+/* ---- A VM falls out of convergence during the barrier ---- */
+
+#define N_VMS 4
+
+static const char *const vc_vms[N_VMS] = { "w1", "w2", "b1", "b2" };
+
+/* What the test's own QMP monitor on one source saw, QMP event times. */
+typedef struct {
+    LimeviQmp *qmp;
+    gint64 last_ready;          /* the last ready:true */
+    gint64 unready;             /* the last ready:false */
+    gint64 stop;
+    gboolean ready;             /* as the last event said */
+    guint flips;                /* ready:true -> false */
+} Watch;
+
+/* Reads every event queued on each monitor; a source that quit is done. */
+static void watch_events(Watch *w)
+{
+    for (guint i = 0; i < N_VMS; i++) {
+        JsonObject *e;
+
+        while (w[i].qmp && (e = limevi_qmp_event(w[i].qmp, NULL, 0, NULL))) {
+            const char *name = json_object_get_string_member(e, "event");
+            gint64 t = limevi_qmp_event_time(e);
+
+            if (!strcmp(name, "STOP")) {
+                w[i].stop = t;
+            } else if (!strcmp(name, "MIGRATION_SWITCHOVER_READY")) {
+                gboolean ready = json_object_get_boolean_member(
+                    json_object_get_object_member(e, "data"), "ready");
+
+                w[i].flips += w[i].ready && !ready;
+                w[i].ready = ready;
+                *(ready ? &w[i].last_ready : &w[i].unready) = t;
+            }
+            json_object_unref(e);
+        }
+        if (w[i].qmp && w[i].stop) {
+            g_clear_pointer(&w[i].qmp, limevi_qmp_free);
+        }
+    }
+}
+
+/* Watches until @cond(@w, @arg) holds, at most @seconds. */
+static void watch_until(Watch *w, gboolean (*cond)(Watch *, guint),
+                        guint arg, guint seconds, const char *what)
+{
+    gint64 deadline = harness_deadline(seconds * 1000);
+
+    while (watch_events(w), !cond(w, arg)) {
+        if (g_get_monotonic_time() > deadline) {
+            /* An assertion, so that on_abort() cleans up. */
+            g_printerr("after %u s, still not: %s\n", seconds, what);
+            g_assert_not_reached();
+        }
+        g_usleep(20 * 1000);
+    }
+}
+
+/* Ready for a second without a break: the coordinator, which polls
+ * every 200 ms, has seen it ready. */
+static gboolean is_ready_a_second(Watch *w, guint i)
+{
+    return w[i].ready && g_get_real_time() - w[i].last_ready >= G_USEC_PER_SEC;
+}
+
+static gboolean is_unready(Watch *w, guint i)
+{
+    return !w[i].ready && w[i].flips > 0;
+}
+
+/* Every VM but @i reports ready. */
+static gboolean others_ready(Watch *w, guint i)
+{
+    for (guint v = 0; v < N_VMS; v++) {
+        if (v != i && !w[v].ready) {
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/* The VM's migration is under way at its source. */
+static void wait_active(LimeviQmp *qmp)
+{
+    gint64 deadline = harness_deadline(60 * 1000);
+
+    for (;;) {
+        g_auto(LimeviQmpMigration) info = { 0 };
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(limevi_qmp_query_migrate(qmp, &info, &error));
+        if (!g_strcmp0(info.status, "active")) {
+            return;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(50 * 1000);
+    }
+}
+
+/* A source that cannot converge: QEMU's own migration-test does it with
+ * a 1 ms downtime limit and 3 MB/s.  NULL: as the coordinator set them,
+ * from @saved. */
+static void set_converging(LimeviQmp *qmp, gboolean converging,
+                           gint64 saved[2])
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!converging) {
+        g_autoptr(JsonNode) ret = limevi_qmp_call(
+            qmp, "query-migrate-parameters", NULL, &error);
+
+        g_assert_no_error(error);
+        saved[0] = json_object_get_int_member(json_node_get_object(ret),
+                                              "downtime-limit");
+        saved[1] = json_object_get_int_member(json_node_get_object(ret),
+                                              "max-bandwidth");
+    }
+    g_assert_true(limevi_qmp_migrate_set_parameter(
+        qmp, "max-bandwidth", converging ? saved[1] : 3 * 1000 * 1000,
+        &error));
+    g_assert_true(limevi_qmp_migrate_set_parameter(
+        qmp, "downtime-limit", converging ? saved[0] : 1, &error));
+    g_assert_no_error(error);
+}
+
+typedef struct {
+    const char *report;
+    int status;
+    char *out, *err;
+} MigrateJob;
+
+static gpointer migrate_to_b(gpointer data)
+{
+    MigrateJob *j = data;
+    const char *argv[] = { env_path("LIMEVI_CLI"), "migrate", e2e.vc_file,
+                           "--to", "B", "--report", j->report, "--journal",
+                           e2e.journal, NULL };
+
+    j->status = run(argv, &j->out, &j->err);
+    return NULL;
+}
+
+/*
+ * issue 10: a VM that falls out of convergence during the barrier resets
+ * it.  b2 is kept from converging (its source's parameters, through the
+ * test's own QMP monitor) until w1 has reported ready and then fallen
+ * out; the others then converge while w1 stays out.  No source may stop
+ * before every VM's last ready:true, and the VC then moves as one with
+ * every stream whole.
+ */
+static void test_vm_falling_out_resets_the_barrier(void)
+{
+    enum { W1 = 0, B2 = 3 };
+    g_autofree char *report = g_build_filename(e2e.dir, "fallout.json",
+                                               NULL);
+    g_autofree char *rep_text = NULL;
+    g_autoptr(JsonParser) parser = json_parser_new();
+    MigrateJob job = { .report = report };
+    Watch w[N_VMS] = { { 0 } };
+    gint64 saved_w1[2], saved_b2[2], last_ready = 0;
+    JsonArray *vms;
+    GThread *t;
+
+    stop_vc();
+    remove_pid_files("a1");
+    remove_pid_files("b1");
+    start_vc(FALLOUT_SECONDS);
+    assert_vc_at("A", NULL);
+    for (guint i = 0; i < N_VMS; i++) {
+        g_autofree char *file = g_strdup_printf("%s.test-qmp", vc_vms[i]);
+        g_autofree char *path = g_build_filename(e2e.dir, "a1", file, NULL);
+        g_autoptr(GError) error = NULL;
+
+        w[i].qmp = limevi_qmp_connect(path, 10000, &error);
+        g_assert_no_error(error);
+    }
+
+    t = g_thread_new("migrate", migrate_to_b, &job);
+    wait_active(w[B2].qmp);
+    set_converging(w[B2].qmp, FALSE, saved_b2);
+    watch_until(w, is_ready_a_second, W1, 120, "w1 ready for 1 s");
+    set_converging(w[W1].qmp, FALSE, saved_w1);
+    watch_until(w, is_unready, W1, 30, "w1 fallen out");
+    g_assert_false(w[B2].ready);
+    g_test_message("w1 fell out while b2 was not ready");
+    set_converging(w[B2].qmp, TRUE, saved_b2);
+    watch_until(w, others_ready, W1, 120, "every VM but w1 ready");
+    /* Long enough for a coordinator that missed the fall to release. */
+    for (guint i = 0; i < 30; i++) {
+        watch_events(w);
+        g_usleep(100 * 1000);
+    }
+    g_test_message("every VM but w1 ready for 3 s");
+    set_converging(w[W1].qmp, TRUE, saved_w1);
+    g_thread_join(t);
+    g_test_message("limevi migrate: %d\n%s%s", job.status, job.out,
+                   job.err);
+    watch_events(w);
+
+    for (guint i = 0; i < N_VMS; i++) {
+        last_ready = MAX(last_ready, w[i].last_ready);
+    }
+    for (guint i = 0; i < N_VMS; i++) {
+        g_test_message("%s: last ready %+.1f ms, STOP %+.1f ms", vc_vms[i],
+                       (w[i].last_ready - last_ready) / 1e3,
+                       (w[i].stop - last_ready) / 1e3);
+        g_assert_cmpint(w[i].stop, >, 0);
+        /* Ready when released: its last word before the STOP. */
+        g_assert_cmpint(w[i].last_ready, >, w[i].unready);
+        g_assert_cmpint(w[i].stop, >=, last_ready);
+        limevi_qmp_free(w[i].qmp);
+    }
+    g_assert_cmpuint(w[W1].flips, >=, 1);
+    g_assert_cmpint(job.status, ==, 0);
+    g_assert_true(g_file_get_contents(report, &rep_text, NULL, NULL));
+    vms = json_object_get_array_member(parse(parser, rep_text), "vms");
+    for (guint i = 0; i < json_array_get_length(vms); i++) {
+        JsonObject *vm = json_array_get_object_element(vms, i);
+
+        if (!strcmp(json_object_get_string_member(vm, "vm"), "w1")) {
+            /* The report says it fell out. */
+            g_assert_cmpint(json_object_get_int_member(vm, "fell_out"), >=,
+                            1);
+        }
+    }
+    g_free(job.out);
+    g_free(job.err);
+    assert_vc_at("B", NULL);
+    assert_no_qemu_on("a1");
+    assert_streams_whole("b1", FALLOUT_SECONDS);
+}
+
 /* The VC file as it reads once @vm was given 256 MiB (it runs with 128):
  * its destination QEMU, started from this file, has more RAM than its
  * source, and refuses the source's RAM on the way in. */
@@ -1274,6 +1515,8 @@ int main(int argc, char **argv)
                     test_destination_dies_after_the_release);
     g_test_add_func("/e2e/second-coordinator-on-a-vc-is-refused",
                     test_second_coordinator_refused);
+    g_test_add_func("/e2e/vm-falling-out-of-convergence-resets-the-barrier",
+                    test_vm_falling_out_resets_the_barrier);
     g_test_add_func("/e2e/rollback-when-a-migration-fails-in-qemu",
                     test_rollback_when_a_migration_fails_in_qemu);
     g_test_add_func("/e2e/rollback-on-timeout",
