@@ -17,7 +17,7 @@
 #define VC_DISK_MAX (G_GUINT64_CONSTANT(16) << 40)
 #define VC_DISKS_MAX 8
 
-static const char *const vc_keys[] = { "name", "lans", "key", NULL };
+static const char *const vc_keys[] = { "name", "lans", "key", "tls", NULL };
 static const char *const host_keys[] = {
     "site", "address", "netns", "run-dir", "libvirt", NULL
 };
@@ -553,6 +553,7 @@ gboolean vc_parse(VcParser *p, LimeviVc *vc, GError **error)
         return vc_fail(p, error, LIMEVI_ERROR_INVALID, NULL, NULL,
                        "there is no [vm NAME] group; a VC needs a VM");
     }
-    return TRUE;
+    /* After the hosts: the certificates must name their addresses. */
+    return vc_parse_tls(p, vc, error);
 }
 

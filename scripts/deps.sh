@@ -13,7 +13,7 @@ PKGS=(
   seabios ipxe-qemu qemu-system-data
   busybox-static cpio kmod iproute2 iputils-ping curl
   file xz-utils zstd ccache
-  iperf3 valgrind linux-perf
+  iperf3 valgrind linux-perf gnutls-bin
 )
 # libvirt 11 (not bookworm's 9): switchover-ack through migrations it runs.
 # qemu-utils 10 (with QEMU 10): qemu-img makes and checks local disks.
