@@ -148,6 +148,17 @@ static gboolean vc_check_group(VcParser *p, const char *group,
     return TRUE;
 }
 
+void vc_make_absolute(VcParser *p, char **path)
+{
+    if (!g_path_is_absolute(*path)) {
+        g_autofree char *dir = g_path_get_dirname(p->path);
+        char *abs = g_build_filename(dir, *path, NULL);
+
+        g_free(*path);
+        *path = abs;
+    }
+}
+
 /* The VC key's file, relative to the VC file's directory: read now, so a
  * missing or bad key is the VC file's error and not a QEMU's at start. */
 static gboolean vc_parse_key(VcParser *p, LimeviVc *vc, GError **error)
@@ -161,13 +172,7 @@ static gboolean vc_parse_key(VcParser *p, LimeviVc *vc, GError **error)
     if (!vc->key) {
         return TRUE;
     }
-    if (!g_path_is_absolute(vc->key)) {
-        g_autofree char *dir = g_path_get_dirname(p->path);
-        char *abs = g_build_filename(dir, vc->key, NULL);
-
-        g_free(vc->key);
-        vc->key = abs;
-    }
+    vc_make_absolute(p, &vc->key);
     if (!limevi_key_load_file(vc->key, &key, &local)) {
         return vc_fail(p, error, LIMEVI_ERROR_INVALID, "vc", "key", "%s",
                        local->message);

@@ -88,13 +88,7 @@ gboolean vc_parse_tls(VcParser *p, LimeviVc *vc, GError **error)
     if (!vc->tls) {
         return TRUE;
     }
-    if (!g_path_is_absolute(vc->tls)) {
-        g_autofree char *dir = g_path_get_dirname(p->path);
-        char *abs = g_build_filename(dir, vc->tls, NULL);
-
-        g_free(vc->tls);
-        vc->tls = abs;
-    }
+    vc_make_absolute(p, &vc->tls);
     if (!g_file_test(vc->tls, G_FILE_TEST_IS_DIR)) {
         return vc_fail(p, error, LIMEVI_ERROR_INVALID, "vc", "tls",
                        "%s is not a directory of certificates", vc->tls);
