@@ -57,17 +57,22 @@ char *limevi_launch_netdev(const LimeviVc *vc, const LimeviVcVm *vm,
     return g_string_free(netdev, FALSE);
 }
 
+/* QEMU's option syntax: a comma in a value is written twice. */
+static char *launch_opt_escape(const char *value)
+{
+    g_auto(GStrv) parts = g_strsplit(value, ",", -1);
+
+    return g_strjoinv(",,", parts);
+}
+
 char *limevi_launch_key_object(const LimeviVc *vc)
 {
     g_autofree char *file = NULL;
-    g_auto(GStrv) parts = NULL;
 
     if (!vc->key) {
         return NULL;
     }
-    /* QEMU's option syntax: a comma in a value is written twice. */
-    parts = g_strsplit(vc->key, ",", -1);
-    file = g_strjoinv(",,", parts);
+    file = launch_opt_escape(vc->key);
     return g_strdup_printf("secret,id=" LIMEVI_KEY_SECRET_ID ",file=%s",
                            file);
 }
@@ -122,6 +127,16 @@ char **limevi_launch_argv(const LimeviVc *vc, const LimeviVcVm *vm,
     if (incoming) {
         g_ptr_array_add(argv, g_strdup("-incoming"));
         g_ptr_array_add(argv, g_strdup("defer"));
+    }
+    /* The destination accepts only sources with a certificate of the
+     * VC's CA (verify-peer), RAM and NBD alike. */
+    if (incoming && vc->tls) {
+        g_autofree char *dir = launch_opt_escape(vc->tls);
+
+        g_ptr_array_add(argv, g_strdup("-object"));
+        g_ptr_array_add(argv, g_strdup_printf(
+            "tls-creds-x509,id=" LIMEVI_TLS_SERVER_ID ",dir=%s,"
+            "endpoint=server,verify-peer=on", dir));
     }
     g_ptr_array_add(argv, NULL);
     return (char **)g_ptr_array_steal(argv, NULL);

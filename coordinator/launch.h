@@ -25,6 +25,12 @@ char *limevi_launch_path(const LimeviVcHost *host, const LimeviVcVm *vm,
 char *limevi_launch_netdev(const LimeviVc *vc, const LimeviVcVm *vm,
                            const LimeviVcHost *host);
 
+/* With [vc] tls, the ids of the tls-creds-x509 objects a migration's
+ * streams (RAM and NBD) run over: the destination's, named on its command
+ * line, and the source's, added over QMP before it migrates. */
+#define LIMEVI_TLS_SERVER_ID "limevi-tls-server"
+#define LIMEVI_TLS_CLIENT_ID "limevi-tls-client"
+
 /* The -object value of the VC key's secret ("secret,id=...,file=..."), or
  * NULL for a VC without a key.  g_free() it. */
 char *limevi_launch_key_object(const LimeviVc *vc);
@@ -39,7 +45,8 @@ void limevi_launch_netns_prefix(GPtrArray *argv, const LimeviVcHost *host);
  * secret object (limevi_launch_key_object()), -netdev limevi
  * (listening on the host's address, routes to the VMs of its LAN where the
  * VC file says they run), the NIC, its disks (disks.h), QMP at RUN-DIR/VM.qmp, -daemonize with
- * RUN-DIR/VM.pid; with @incoming, -incoming defer.  Prefixed
+ * RUN-DIR/VM.pid; with @incoming, -incoming defer and, with [vc] tls,
+ * the server's tls-creds-x509 object (LIMEVI_TLS_SERVER_ID).  Prefixed
  * with "ip netns exec NS" for a host with a namespace.
  */
 char **limevi_launch_argv(const LimeviVc *vc, const LimeviVcVm *vm,

@@ -30,6 +30,8 @@ void limevi_vm_migration_free(gpointer data)
     limevi_qmp_free(m->sq);
     limevi_qmp_free(m->dq);
     g_free(m->error);
+    g_free(m->tls_creds_src);
+    g_free(m->tls_creds_dst);
     g_free(m);
 }
 

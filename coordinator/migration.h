@@ -58,6 +58,10 @@ typedef struct {
     gint64 forwarded;           /* frames the source forwarded */
     guint repaired;             /* peers' routes to it limevi had to set */
     guint wrong_routes;         /* routes to it that could not be set */
+    gboolean tls;               /* its streams over TLS ([vc] tls) */
+    /* tls-creds as each end's query-migrate-parameters reported it
+     * during the move ("" for none); NULL: not read. */
+    char *tls_creds_src, *tls_creds_dst;
     const char *journaled;      /* the last phase in the journal */
     gboolean unsettled;         /* released, not done at the deadline */
 } LimeviVmMigration;

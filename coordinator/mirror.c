@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "disks.h"
+#include "launch.h"
 #include "mirror.h"
 
 /* How long the mirrors may take to end once the source stopped: they
@@ -76,6 +77,12 @@ gboolean limevi_mirror_export(LimeviVmMigration *m, GError **error)
                                   inet_address(m->dst->address,
                                                m->vm->port, FALSE));
     json_object_set_object_member(server, "addr", addr);
+    /* With [vc] tls the disks travel as RAM does: only a source with a
+     * certificate of the VC's CA may connect. */
+    if (m->tls) {
+        json_object_set_string_member(server, "tls-creds",
+                                      LIMEVI_TLS_SERVER_ID);
+    }
     if (!limevi_qmp_run_object(m->dq, "nbd-server-start", server, error)) {
         g_prefix_error(error, "NBD server at %s:%u: ", m->dst->address,
                        m->vm->port);
@@ -133,6 +140,12 @@ gboolean limevi_mirror_start(LimeviVmMigration *m, GError **error)
                                       inet_address(m->dst->address,
                                                    m->vm->port, TRUE));
         json_object_set_string_member(nbd, "export", node);
+        if (m->tls) {
+            json_object_set_string_member(nbd, "tls-creds",
+                                          LIMEVI_TLS_CLIENT_ID);
+            json_object_set_string_member(nbd, "tls-hostname",
+                                          m->dst->address);
+        }
         if (!limevi_qmp_run_object(m->sq, "blockdev-add", nbd, error)) {
             g_prefix_error(error, "disk %u: NBD client of %s:%u: ", i,
                            m->dst->address, m->vm->port);

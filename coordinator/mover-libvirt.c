@@ -116,6 +116,11 @@ static gboolean virt_poll(LimeviRun *run, LimeviVmMigration *m)
         }
         return TRUE;
     }
+    /* libvirt sets tls-creds at both ends before `migrate` and clears
+     * them when it ends: read them while QEMU migrates. */
+    if (!strcmp(status, "active") || !strcmp(status, "pre-switchover")) {
+        limevi_mover_read_tls(m);
+    }
     ok = limevi_mover_apply_status(m, o);
     json_node_unref(ret);
     return ok;

@@ -20,12 +20,76 @@ static gboolean set_caps(LimeviQmp *qmp, GError **error)
         "{\"capability\":\"events\",\"state\":true}]}", error);
 }
 
+/* Whether @qmp's QEMU has an object @id. */
+static gboolean has_object(LimeviQmp *qmp, const char *id, GError **error)
+{
+    JsonNode *ret = limevi_qmp_call(qmp, "qom-list",
+                                    "{\"path\":\"/objects\"}", error);
+    JsonArray *props;
+    gboolean found = FALSE;
+
+    if (!ret) {
+        return FALSE;
+    }
+    props = json_node_get_array(ret);
+    for (guint i = 0; !found && i < json_array_get_length(props); i++) {
+        found = !g_strcmp0(json_object_get_string_member(
+            json_array_get_object_element(props, i), "name"), id);
+    }
+    json_node_unref(ret);
+    return found;
+}
+
+/*
+ * Both ends' streams over TLS: the destination has its server object
+ * from its command line (launch.c); the source gets a client object of
+ * the same directory, kept for its next migration.  Each end checks the
+ * other's certificate against the VC's CA, and the source the server's
+ * against the address it connects to.
+ */
+static gboolean set_tls(LimeviRun *run, LimeviVmMigration *m,
+                        GError **error)
+{
+    g_autoptr(JsonObject) creds = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autofree char *src_params = NULL;
+
+    if (!m->tls) {
+        return TRUE;
+    }
+    if (!has_object(m->sq, LIMEVI_TLS_CLIENT_ID, &local)) {
+        if (local) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+        creds = json_object_new();
+        json_object_set_string_member(creds, "qom-type", "tls-creds-x509");
+        json_object_set_string_member(creds, "id", LIMEVI_TLS_CLIENT_ID);
+        json_object_set_string_member(creds, "dir", run->vc->tls);
+        json_object_set_string_member(creds, "endpoint", "client");
+        json_object_set_boolean_member(creds, "verify-peer", TRUE);
+        if (!limevi_qmp_run_object(m->sq, "object-add", creds, error)) {
+            g_prefix_error(error, "TLS credentials of %s: ", run->vc->tls);
+            return FALSE;
+        }
+    }
+    src_params = g_strdup_printf("{\"tls-creds\":\"" LIMEVI_TLS_CLIENT_ID
+                                 "\",\"tls-hostname\":\"%s\"}",
+                                 m->dst->address);
+    return limevi_qmp_run(m->sq, "migrate-set-parameters", src_params,
+                          error) &&
+           limevi_qmp_run(m->dq, "migrate-set-parameters",
+                          "{\"tls-creds\":\"" LIMEVI_TLS_SERVER_ID "\"}",
+                          error);
+}
+
 static gboolean qemu_start_destination(LimeviRun *run, LimeviVmMigration *m)
 {
     g_autoptr(GError) error = NULL;
     g_auto(GStrv) argv = NULL;
     g_autofree char *qmp = limevi_launch_path(m->dst, m->vm, "qmp");
 
+    m->tls = run->vc->tls != NULL;
     limevi_vm_set_phase(m, VM_STARTING);
     argv = limevi_launch_argv(run->vc, m->vm, m->dst, TRUE, &error);
     if (!argv || !limevi_mirror_create_targets(run, m, &error) ||
@@ -71,7 +135,7 @@ static gboolean qemu_start(LimeviRun *run, LimeviVmMigration *m)
     g_autofree char *uri = NULL;
 
     if (!set_caps(m->sq, &error) || !limevi_mover_set_hold(m->sq, &error) ||
-        !set_caps(m->dq, &error)) {
+        !set_caps(m->dq, &error) || !set_tls(run, m, &error)) {
         return limevi_vm_fail(m, error);
     }
     params = limevi_mover_parameters(run, TRUE);
@@ -89,6 +153,7 @@ static gboolean qemu_start(LimeviRun *run, LimeviVmMigration *m)
         !limevi_qmp_run(m->sq, "migrate", uri, &error)) {
         return limevi_vm_fail(m, error);
     }
+    limevi_mover_read_tls(m);
     return TRUE;
 }
 

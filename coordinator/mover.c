@@ -1,6 +1,6 @@
 /*
  * What the QEMU and libvirt movers share: the hold, the release, and
- * reading a source's query-migrate.
+ * reading a source's query-migrate and both ends' TLS.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -38,6 +38,32 @@ guint64 limevi_mover_bandwidth(LimeviRun *run)
 {
     return run->opts->bandwidth ? MAX(run->opts->bandwidth / run->migs->len,
                                       1) : 0;
+}
+
+static char *tls_creds_of(LimeviQmp *qmp)
+{
+    JsonNode *ret = qmp ? limevi_qmp_call(qmp, "query-migrate-parameters",
+                                          NULL, NULL) : NULL;
+    char *creds;
+
+    if (!ret) {
+        return NULL;
+    }
+    creds = g_strdup(json_object_get_string_member_with_default(
+        json_node_get_object(ret), "tls-creds", ""));
+    json_node_unref(ret);
+    return creds;
+}
+
+void limevi_mover_read_tls(LimeviVmMigration *m)
+{
+    if (m->tls_creds_src && m->tls_creds_dst) {
+        return;
+    }
+    g_free(m->tls_creds_src);
+    g_free(m->tls_creds_dst);
+    m->tls_creds_src = tls_creds_of(m->sq);
+    m->tls_creds_dst = tls_creds_of(m->dq);
 }
 
 char *limevi_mover_parameters(LimeviRun *run, gboolean max_bandwidth)

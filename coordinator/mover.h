@@ -66,6 +66,12 @@ guint64 limevi_mover_bandwidth(LimeviRun *run);
  */
 char *limevi_mover_parameters(LimeviRun *run, gboolean max_bandwidth);
 
+/*
+ * Reads the tls-creds of both ends' query-migrate-parameters into @m
+ * (once both answered): what the report says the streams ran over.
+ */
+void limevi_mover_read_tls(LimeviVmMigration *m);
+
 /* query-migrate at @m's source (the hold's events dropped); NULL with
  * @error when it did not answer.  The caller unrefs the node. */
 JsonNode *limevi_mover_query(LimeviVmMigration *m, GError **error);

@@ -123,6 +123,14 @@ static void write_json(const LimeviVc *vc, const LimeviMigrateOptions *opts,
         json_builder_add_int_value(b, m->repaired);
         json_builder_set_member_name(b, "ram_bytes");
         json_builder_add_int_value(b, m->transferred);
+        /* What both QEMUs said their streams run over, not the VC file:
+         * with tls-creds set neither end takes a plain stream. */
+        json_builder_set_member_name(b, "tls_creds_source");
+        json_builder_add_string_value(b, m->tls_creds_src ?
+                                      m->tls_creds_src : "");
+        json_builder_set_member_name(b, "tls_creds_destination");
+        json_builder_add_string_value(b, m->tls_creds_dst ?
+                                      m->tls_creds_dst : "");
         json_builder_set_member_name(b, "disks");
         json_builder_add_int_value(b, m->vm->disks->len);
         json_builder_set_member_name(b, "disk_bytes");

@@ -17,7 +17,7 @@
 #define VC_DISK_MAX (G_GUINT64_CONSTANT(16) << 40)
 #define VC_DISKS_MAX 8
 
-static const char *const vc_keys[] = { "name", "lans", "key", NULL };
+static const char *const vc_keys[] = { "name", "lans", "key", "tls", NULL };
 static const char *const host_keys[] = {
     "site", "address", "netns", "run-dir", "libvirt", NULL
 };
@@ -148,6 +148,17 @@ static gboolean vc_check_group(VcParser *p, const char *group,
     return TRUE;
 }
 
+void vc_make_absolute(VcParser *p, char **path)
+{
+    if (!g_path_is_absolute(*path)) {
+        g_autofree char *dir = g_path_get_dirname(p->path);
+        char *abs = g_build_filename(dir, *path, NULL);
+
+        g_free(*path);
+        *path = abs;
+    }
+}
+
 /* The VC key's file, relative to the VC file's directory: read now, so a
  * missing or bad key is the VC file's error and not a QEMU's at start. */
 static gboolean vc_parse_key(VcParser *p, LimeviVc *vc, GError **error)
@@ -161,13 +172,7 @@ static gboolean vc_parse_key(VcParser *p, LimeviVc *vc, GError **error)
     if (!vc->key) {
         return TRUE;
     }
-    if (!g_path_is_absolute(vc->key)) {
-        g_autofree char *dir = g_path_get_dirname(p->path);
-        char *abs = g_build_filename(dir, vc->key, NULL);
-
-        g_free(vc->key);
-        vc->key = abs;
-    }
+    vc_make_absolute(p, &vc->key);
     if (!limevi_key_load_file(vc->key, &key, &local)) {
         return vc_fail(p, error, LIMEVI_ERROR_INVALID, "vc", "key", "%s",
                        local->message);
@@ -553,6 +558,7 @@ gboolean vc_parse(VcParser *p, LimeviVc *vc, GError **error)
         return vc_fail(p, error, LIMEVI_ERROR_INVALID, NULL, NULL,
                        "there is no [vm NAME] group; a VC needs a VM");
     }
-    return TRUE;
+    /* After the hosts: the certificates must name their addresses. */
+    return vc_parse_tls(p, vc, error);
 }
 

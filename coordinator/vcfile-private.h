@@ -63,6 +63,12 @@ gboolean vc_check_name(VcParser *p, const char *group, const char *key,
 gboolean vc_parse_uint(const char *value, guint64 min, guint64 max,
                        guint64 *out);
 
+/* *@path, when relative, made relative to the VC file's directory. */
+void vc_make_absolute(VcParser *p, char **path);
+
+/* [vc] tls, its certificates checked (vcfile-tls.c); after the hosts. */
+gboolean vc_parse_tls(VcParser *p, LimeviVc *vc, GError **error);
+
 /* [gateway NAME] (vcfile-gateway.c). */
 extern const char *const vc_gateway_keys[];
 gboolean vc_parse_gateway(VcParser *p, LimeviVc *vc, const char *group,

@@ -189,6 +189,7 @@ void limevi_vc_free(LimeviVc *vc)
     g_free(vc->name);
     g_strfreev(vc->lans);
     g_free(vc->key);
+    g_free(vc->tls);
     g_clear_pointer(&vc->hosts, g_ptr_array_unref);
     g_clear_pointer(&vc->vms, g_ptr_array_unref);
     g_clear_pointer(&vc->gateways, g_ptr_array_unref);

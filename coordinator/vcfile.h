@@ -62,6 +62,8 @@ typedef struct {
     GStrv lans;
     char *key;                  /* the VC key's file, absolute; NULL: the
                                  * VC runs unauthenticated (insecure) */
+    char *tls;                  /* the certificates' directory, absolute;
+                                 * NULL: migration streams in plain TCP */
     GPtrArray *hosts;           /* of LimeviVcHost *, in file order */
     GPtrArray *vms;             /* of LimeviVcVm *, in file order */
     GPtrArray *gateways;        /* of LimeviVcGateway *, in file order */

@@ -24,6 +24,7 @@ struct LimeviVirtMigration {
     char *mig_uri;
     char *dest_xml;
     guint64 bandwidth;
+    gboolean tls;               /* VIR_MIGRATE_TLS: the VC has [vc] tls */
     virConnectPtr conn;
     virDomainPtr dom;
     GThread *thread;
@@ -204,8 +205,11 @@ static gpointer migrate_thread(gpointer data)
     }
     /* Peer to peer: the source's libvirtd sees it through even when the
      * coordinator dies (limevi migrate --resume then finds it). */
+    /* TLS with the certificates of each libvirtd's qemu.conf
+     * (migrate_tls_x509_cert_dir): libvirt sets QEMU's tls-creds. */
     moved = virDomainMigrateToURI3(mig->dom, mig->dst_uri, params, n,
-                                   VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER)
+                                   VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER |
+                                   (mig->tls ? VIR_MIGRATE_TLS : 0))
             == 0 ? mig->dom : NULL;
     if (!moved) {
         error = g_strdup_printf("libvirt: %s", virGetLastErrorMessage());
@@ -259,6 +263,7 @@ LimeviVirtMigration *limevi_virt_migrate(const LimeviVc *vc,
     mig->mig_uri = g_strdup_printf("tcp://%s", dst->address);
     mig->dest_xml = g_steal_pointer(&dest_xml);
     mig->bandwidth = bandwidth;
+    mig->tls = vc->tls != NULL;
     mig->conn = conn;
     mig->dom = dom;
     g_mutex_init(&mig->lock);

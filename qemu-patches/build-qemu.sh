@@ -86,7 +86,7 @@ command -v ccache >/dev/null && cc="ccache cc"
    --target-list=x86_64-softmmu --python=/usr/bin/python3 \
    --without-default-features --disable-install-blobs --disable-docs \
    --disable-user --disable-werror --enable-tcg --enable-kvm \
-   --enable-slirp --enable-fdt=system --enable-limevi \
+   --enable-slirp --enable-fdt=system --enable-limevi --enable-gnutls \
    --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu \
    > "$dir/configure.log" 2>&1) ||
   { tail -n 20 "$dir/configure.log" >&2; die "configure failed"; }

@@ -76,6 +76,9 @@ VM
 
 # The VC's key: every tunnel packet of the VC is sealed with it.
 head -c 32 /dev/urandom > "$WORK/vc1.key"
+# The VC's certificates: its migration streams (RAM, disks) run over TLS,
+# each end checking the other's against the VC's own CA.
+"$ROOT/scripts/tls-certs.sh" "$WORK/tls" vc1 198.18.0.1 198.18.0.2
 
 cat > "$WORK/vc1.conf" <<CONF
 # The demo's VC: web and app on LAN front, db on LAN back.
@@ -83,6 +86,7 @@ cat > "$WORK/vc1.conf" <<CONF
 name = vc1
 lans = front;back
 key = vc1.key
+tls = tls
 
 [host a1]
 site = A
@@ -186,6 +190,18 @@ move_from=$(ms)
   --report "$OUT/report.json" --svg "$OUT/timeline.svg"
 move_to=$(ms)
 client_at_move=$(stat -c %s "$WORK/big" 2>/dev/null || echo 0)
+
+# What each QEMU's query-migrate-parameters said during the move.
+echo "  migration streams over TLS (tls-creds read back from both QEMUs):"
+python3 - "$OUT/report.json" <<'PY' || die "a migration stream ran in plain TCP"
+import json, sys
+plain = 0
+for vm in json.load(open(sys.argv[1]))["vms"]:
+    src, dst = vm["tls_creds_source"], vm["tls_creds_destination"]
+    print(f"    {vm['vm']}: source {src or 'NONE'}, destination {dst or 'NONE'}")
+    plain += not (src and dst)
+sys.exit(plain)
+PY
 
 step "After the move"
 "$LIMEVI" status "$WORK/vc1.conf" || die "limevi status failed after the move"

@@ -13,7 +13,7 @@ PKGS=(
   seabios ipxe-qemu qemu-system-data
   busybox-static cpio kmod iproute2 iputils-ping curl
   file xz-utils zstd ccache
-  iperf3 valgrind linux-perf
+  iperf3 valgrind linux-perf gnutls-bin
   # make fuzz: clang, libFuzzer and the sanitizers' runtimes, and
   # llvm-symbolizer for their stack traces.
   clang libclang-rt-14-dev llvm

@@ -38,6 +38,7 @@ static struct {
     char *dir;                  /* the VC file, run dirs */
     char *vc_file;
     char *key_file;             /* the VC's key, next to the VC file */
+    char *tls_dir;              /* [vc] tls: its certificates */
     char *journal;
     GSubprocess *wan;
     GSubprocess *tap;
@@ -218,9 +219,10 @@ static void write_vc_file(guint seconds)
     g_autoptr(GString) s = g_string_new(NULL);
     g_autoptr(GError) error = NULL;
 
-    /* Keyed, as users run it: every netdev and the TAP endpoint. */
+    /* Keyed, as users run it: every netdev and the TAP endpoint; the
+     * migration streams over TLS. */
     g_string_append(s, "[vc]\nname = vc1\nlans = front;back\n"
-                    "key = vc1.key\n\n");
+                    "key = vc1.key\ntls = tls\n\n");
     host_block(s, "a1", "A", 1);
     host_block(s, "b1", "B", 2);
     /* Every VM streams to its LAN neighbour; w1 also hears the TAP. */
@@ -399,8 +401,9 @@ static void libvirtd_sites(const char *cmd)
         g_autofree char *base = g_strdup_printf("libvirt-%s", sites[i]);
         g_autofree char *dir = g_build_filename(e2e.dir, base, NULL);
         g_autofree char *err = NULL;
+        /* Its migrations with VIR_MIGRATE_TLS use the VC's certificates. */
         const char *argv[] = { "bash", env_path("LIMEVI_LIBVIRTD_SITE"), cmd,
-                               ns, dir, NULL };
+                               ns, dir, e2e.tls_dir, NULL };
 
         if (run(argv, NULL, &err) != 0) {
             g_error("libvirtd-site.sh %s %s: %s", cmd, ns, err);
@@ -442,6 +445,15 @@ static void setup(void)
     e2e.vc_file = g_build_filename(e2e.dir, "vc1.conf", NULL);
     e2e.key_file = g_build_filename(e2e.dir, "vc1.key", NULL);
     e2e.journal = g_build_filename(e2e.dir, "journal.db", NULL);
+    e2e.tls_dir = g_build_filename(e2e.dir, "tls", NULL);
+    {
+        /* As users make them: for the addresses of both sites' hosts. */
+        const char *argv[] = { "bash", env_path("LIMEVI_TLS_CERTS"),
+                               e2e.tls_dir, "vc1", "198.18.0.1",
+                               "198.18.0.2", NULL };
+
+        g_assert_cmpint(run(argv, NULL, &err), ==, 0);
+    }
     start_vc(SECONDS);
 }
 
@@ -644,6 +656,26 @@ static void assert_vc_moves_to_b(guint seconds)
         g_assert_true(json_object_get_boolean_member(vm, "ok"));
         g_assert_cmpstr(json_object_get_string_member(vm, "to"), ==, "b1");
         g_assert_cmpint(json_object_get_int_member(vm, "pause_ms"), >=, 0);
+        /* Both QEMUs migrated with tls-creds, as their
+         * query-migrate-parameters said during the move: neither takes
+         * a plain stream then.  libvirt names its own objects. */
+        g_test_message("%s: tls-creds %s -> %s",
+                       json_object_get_string_member(vm, "vm"),
+                       json_object_get_string_member(vm, "tls_creds_source"),
+                       json_object_get_string_member(vm,
+                                                     "tls_creds_destination"));
+        if (e2e.libvirt) {
+            g_assert_cmpstr(json_object_get_string_member(vm,
+                                "tls_creds_source"), !=, "");
+            g_assert_cmpstr(json_object_get_string_member(vm,
+                                "tls_creds_destination"), !=, "");
+        } else {
+            g_assert_cmpstr(json_object_get_string_member(vm,
+                                "tls_creds_source"), ==, "limevi-tls-client");
+            g_assert_cmpstr(json_object_get_string_member(vm,
+                                "tls_creds_destination"), ==,
+                            "limevi-tls-server");
+        }
         /* With QMP the sources stay until every peer followed, so the
          * VMs learn every move themselves; libvirt stops a source as
          * soon as its VM runs at the destination (docs/migration.md). */

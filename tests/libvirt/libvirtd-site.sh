@@ -5,20 +5,24 @@
 # of them on one machine can migrate a guest to each other.  Its socket is
 # DIR/run/libvirt-sock: URI qemu+unix:///system?socket=DIR/run/libvirt-sock.
 #
-#   libvirtd-site.sh up NS DIR     start it (no-op when it runs); waits
-#                                  for its socket
+#   libvirtd-site.sh up NS DIR [TLS-DIR]
+#                                  start it (no-op when it runs); waits
+#                                  for its socket.  With TLS-DIR (the
+#                                  layout of scripts/tls-certs.sh), its
+#                                  migrations with VIR_MIGRATE_TLS use
+#                                  those certificates
 #   libvirtd-site.sh down NS DIR   stop it (by the PID it wrote), wait
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -euo pipefail
 
 usage() {
-    echo "usage: libvirtd-site.sh up|down NS DIR" >&2
+    echo "usage: libvirtd-site.sh up|down NS DIR [TLS-DIR]" >&2
     exit 2
 }
 
-[ $# -eq 3 ] || usage
-cmd=$1 ns=$2 dir=$3
+[ $# -eq 3 ] || [ $# -eq 4 ] || usage
+cmd=$1 ns=$2 dir=$3 tls=${4:-}
 [[ $ns =~ ^[A-Za-z0-9_.-]+$ ]] ||
     { echo "libvirtd-site.sh: bad NS '$ns'" >&2; exit 2; }
 [[ $dir = /* ]] ||
@@ -60,6 +64,15 @@ cgroup_controllers = [ ]
 namespaces = [ ]
 stdio_handler = "file"
 CONF
+    if [ -n "$tls" ]; then
+        [[ $tls = /* && -f $tls/ca-cert.pem ]] ||
+            { echo "libvirtd-site.sh: no certificates in '$tls'" >&2; exit 2; }
+        cat >> "$dir/etc/qemu.conf" <<CONF
+# VIR_MIGRATE_TLS: both ends check each other against the VC's CA.
+migrate_tls_x509_cert_dir = "$tls"
+migrate_tls_x509_verify = 1
+CONF
+    fi
     # unshare -m: the bind mounts stay inside this libvirtd's namespace.
     ip netns exec "$ns" unshare -m --propagation private sh -c '
         d=$1

@@ -481,6 +481,93 @@ static void test_key(void)
     g_unlink(plain_path);
 }
 
+/* scripts/tls-certs.sh DIR vc1 ADDRESSES...: certificates as users
+ * make them. */
+static void make_certs(const char *dir, const char *addresses)
+{
+    g_autofree char *cmd = g_strdup_printf("%s %s vc1 %s",
+                                           g_getenv("LIMEVI_TLS_CERTS"),
+                                           dir, addresses);
+    g_autoptr(GError) error = NULL;
+    int status;
+
+    g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, &status,
+                                            &error));
+    g_assert_no_error(error);
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+}
+
+/* The VC file at @path refuses to load with "PATH:5: [vc] key 'tls': "
+ * and then @what. */
+static void assert_tls_refused(const char *path, const char *what)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *prefix = g_strdup_printf("%s:5: [vc] key 'tls': ",
+                                              path);
+
+    g_assert_null(limevi_vc_load(path, &error));
+    g_assert_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID);
+    g_test_message("%s", error->message);
+    g_assert_null(strchr(error->message, '\n'));
+    g_assert_true(g_str_has_prefix(error->message, prefix));
+    g_assert_nonnull(strstr(error->message, what));
+}
+
+/*
+ * "tls = DIR" (relative to the VC file): a destination QEMU gets the
+ * server's tls-creds-x509 object of DIR, a QEMU that is no destination
+ * none.  A missing directory, a missing or bad file, or a server
+ * certificate that does not name every host's address is the VC file's
+ * one error, naming the file.
+ */
+static void test_tls(void)
+{
+    g_autofree char *dir = g_build_filename(tmp_dir, "tls", NULL);
+    g_autofree char *text = replace_once("lans = front;back\n",
+                                         "lans = front;back\n"
+                                         "tls = tls\n");
+    g_autofree char *path = write_vc("tls", text);
+    g_autofree char *object = NULL, *file = NULL, *cmd = NULL;
+    g_autoptr(LimeviVc) vc = NULL;
+    g_autoptr(GError) error = NULL;
+    g_auto(GStrv) argv = NULL;
+    const LimeviVcVm *web;
+
+    assert_tls_refused(path, "is not a directory of certificates");
+    make_certs(dir, "198.18.1.1 198.18.2.1");
+    vc = limevi_vc_load(path, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(vc->tls, ==, dir);
+    web = limevi_vc_vm(vc, "web");
+    argv = limevi_launch_argv(vc, web, limevi_vc_host(vc, "b1"), TRUE,
+                              &error);
+    g_assert_no_error(error);
+    object = g_strdup_printf("tls-creds-x509,id=limevi-tls-server,dir=%s,"
+                             "endpoint=server,verify-peer=on", dir);
+    g_assert_true(g_strv_contains((const char *const *)argv, object));
+    g_clear_pointer(&argv, g_strfreev);
+    argv = limevi_launch_argv(vc, web, limevi_vc_host(vc, "a1"), FALSE,
+                              &error);
+    g_assert_false(g_strv_contains((const char *const *)argv, object));
+
+    file = g_build_filename(dir, "server-cert.pem", NULL);
+    g_file_set_contents(file, "-----BEGIN CERTIFICATE-----\nnot one\n"
+                        "-----END CERTIFICATE-----\n", -1, &error);
+    g_assert_no_error(error);
+    assert_tls_refused(path, "server-cert.pem: not a PEM certificate");
+    g_unlink(file);
+    assert_tls_refused(path, "server-cert.pem");
+
+    /* Certificates for another VC's hosts: b1 is not named. */
+    make_certs(dir, "198.18.1.1");
+    assert_tls_refused(path, "server-cert.pem does not name host b1's "
+                       "address 198.18.2.1");
+
+    cmd = g_strdup_printf("rm -r %s", dir);
+    g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, NULL, NULL));
+    g_unlink(path);
+}
+
 int main(int argc, char **argv)
 {
     g_autoptr(GError) error = NULL;
@@ -496,6 +583,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vcfile/lookups", test_lookups);
     g_test_add_func("/vcfile/qemu-argv", test_qemu_argv);
     g_test_add_func("/vcfile/key", test_key);
+    g_test_add_func("/vcfile/tls", test_tls);
     for (gsize i = 0; i < G_N_ELEMENTS(bad_vcs); i++) {
         g_autofree char *path = g_strdup_printf("/vcfile/rejects/%s",
                                                 bad_vcs[i].name);
