@@ -225,6 +225,16 @@ void limevi_port_free(LimeviPort *port);
 /* A frame from the guest.  Never blocks; the frame is not retained. */
 void limevi_port_send(LimeviPort *port, const guint8 *frame, gsize len);
 
+/*
+ * Frames sent between these two leave in batches, up to LIMEVI_UDP_BATCH
+ * (32) datagrams per sendmmsg(): here the port retains each frame, which
+ * must stay valid and unchanged until limevi_port_send_batch_end().
+ * Order, sequence numbers, the backlog of a full link and the counters
+ * are as for frames sent one by one.  Call nothing else in between.
+ */
+void limevi_port_send_batch_begin(LimeviPort *port);
+void limevi_port_send_batch_end(LimeviPort *port);
+
 /* The guest can receive again: deliver what the port holds. */
 void limevi_port_guest_ready(LimeviPort *port);
 

@@ -73,6 +73,16 @@ void limevi_port_send(LimeviPort *port, const guint8 *frame, gsize len)
     limevi_tx_frame(port, frame, len);
 }
 
+void limevi_port_send_batch_begin(LimeviPort *port)
+{
+    limevi_tx_batch_begin(port);
+}
+
+void limevi_port_send_batch_end(LimeviPort *port)
+{
+    limevi_tx_batch_end(port);
+}
+
 void limevi_port_guest_ready(LimeviPort *port)
 {
     port->guest_blocked = FALSE;

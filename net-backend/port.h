@@ -56,6 +56,15 @@ enum {
     PORT_N_EVENTS,
 };
 
+/* tx.c: a frame in the socket's batch. */
+typedef struct {
+    LimeviRoute *route;
+    const guint8 *frame;        /* the embedder's, valid until _end() */
+    gsize len;
+    guint64 seq;                /* the number it goes out with */
+    gboolean unicast;
+} LimeviTxBatched;
+
 struct LimeviPort {
     PortState state;
     char *vm;
@@ -105,6 +114,12 @@ struct LimeviPort {
     GSource *tick;              /* control.c: retransmissions */
 
     guint8 tx_header[LIMEVI_WIRE_HEADER_MAX];
+
+    /* tx.c: frames queued in the socket's batch, between
+     * limevi_port_send_batch_begin() and _end(), in the batch's order. */
+    gboolean tx_batching;
+    guint tx_batch_len;
+    LimeviTxBatched tx_batch[LIMEVI_UDP_BATCH];
 
     /* With a key (rx.c, udp.c): NULL both, packets go unsealed. */
     LimeviCrypto *crypto;

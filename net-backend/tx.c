@@ -1,17 +1,18 @@
 /*
  * Guest -> tunnel.  The per-frame path allocates nothing in the steady
- * state and copies nothing: header and frame leave in one gathered send.
+ * state and copies nothing: header and frame leave in one gathered send,
+ * or between limevi_port_send_batch_begin() and _end() with up to
+ * LIMEVI_UDP_BATCH others in one sendmmsg().
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "rx.h"
 #include "tx.h"
 
-/* Sends one frame with the route's next number.  A number is used up
- * only by a frame sent: the receiver would wait for one that never left. */
-static LimeviUdpResult tx_send_now(LimeviPort *port, LimeviRoute *route,
-                                   const guint8 *frame, gsize len,
-                                   gboolean unicast)
+/* Our header for a frame to @route with its next number, in
+ * port->tx_header; its length, 0 if it does not fit. */
+static gsize tx_encode(LimeviPort *port, LimeviRoute *route,
+                       gboolean unicast)
 {
     LimeviWireHeader hdr = {
         .type = LIMEVI_WIRE_TYPE_DATA,
@@ -22,8 +23,18 @@ static LimeviUdpResult tx_send_now(LimeviPort *port, LimeviRoute *route,
         .src = port->vm,
         .dst = unicast ? route->vm : NULL,
     };
-    gsize hlen = limevi_wire_encode(&hdr, port->tx_header,
-                                    sizeof(port->tx_header));
+
+    return limevi_wire_encode(&hdr, port->tx_header,
+                              sizeof(port->tx_header));
+}
+
+/* Sends one frame with the route's next number.  A number is used up
+ * only by a frame sent: the receiver would wait for one that never left. */
+static LimeviUdpResult tx_send_now(LimeviPort *port, LimeviRoute *route,
+                                   const guint8 *frame, gsize len,
+                                   gboolean unicast)
+{
+    gsize hlen = tx_encode(port, route, unicast);
     LimeviUdpResult res = hlen ? limevi_udp_send_to(port->udp, route->addr,
                                                     port->tx_header, hlen,
                                                     frame, len)
@@ -168,19 +179,96 @@ void limevi_tx_drain(LimeviPort *port)
     }
 }
 
-void limevi_tx_send_to(LimeviPort *port, LimeviRoute *route,
-                       const guint8 *frame, gsize len, gboolean unicast)
+/* A frame not sent before: behind what waits for @route, or now. */
+static void tx_send_fresh(LimeviPort *port, LimeviRoute *route,
+                          const guint8 *frame, gsize len, gboolean unicast)
 {
     /* Behind what waits already, or the peer would see them reordered. */
     if (route->backlog && !tx_drain_route(port, route)) {
         tx_backlog(port, route, frame, len);
         return;
     }
-    limevi_pace_observe(&port->flush_pace, len, g_get_monotonic_time());
     if (tx_send_now(port, route, frame, len, unicast) == LIMEVI_UDP_FULL) {
         tx_backlog(port, route, frame, len);
         limevi_tx_refused(port);
     }
+}
+
+/*
+ * Sends the batch.  What the kernel took is counted; what it did not
+ * (from the first refused on) gives its numbers back and goes again one
+ * by one, in order, so that a full link puts it in the backlogs with the
+ * very numbers it would have had, and an error is counted as unbatched.
+ */
+static void tx_batch_flush(LimeviPort *port)
+{
+    guint n = port->tx_batch_len;
+    guint sent = limevi_udp_batch_flush(port->udp);
+
+    port->tx_batch_len = 0;
+    for (guint i = 0; i < sent; i++) {
+        port->stats.tx_frames++;
+        port->stats.tx_bytes += port->tx_batch[i].len;
+    }
+    /* Backwards, so each route ends at its first unsent number. */
+    for (guint i = n; i-- > sent;) {
+        port->tx_batch[i].route->tx_seq = port->tx_batch[i].seq;
+    }
+    port->tx_batching = FALSE;
+    for (guint i = sent; i < n; i++) {
+        tx_send_fresh(port, port->tx_batch[i].route, port->tx_batch[i].frame,
+                      port->tx_batch[i].len, port->tx_batch[i].unicast);
+    }
+    port->tx_batching = TRUE;
+}
+
+/* Queues @frame in the socket's batch with the route's next number. */
+static void tx_batch_add(LimeviPort *port, LimeviRoute *route,
+                         const guint8 *frame, gsize len, gboolean unicast)
+{
+    gsize hlen = tx_encode(port, route, unicast);
+
+    if (!hlen || limevi_udp_batch_add(port->udp, route->addr,
+                                      port->tx_header, hlen, frame, len) !=
+                 LIMEVI_UDP_SENT) {
+        port->stats.tx_errors++;
+        return;
+    }
+    port->tx_batch[port->tx_batch_len++] = (LimeviTxBatched) {
+        .route = route, .frame = frame, .len = len,
+        .seq = route->tx_seq++, .unicast = unicast,
+    };
+}
+
+void limevi_tx_send_to(LimeviPort *port, LimeviRoute *route,
+                       const guint8 *frame, gsize len, gboolean unicast)
+{
+    /* A full batch goes first: what it leaves unsent may become a
+     * backlog this frame must queue behind. */
+    if (port->tx_batching && port->tx_batch_len == LIMEVI_UDP_BATCH) {
+        tx_batch_flush(port);
+    }
+    limevi_pace_observe(&port->flush_pace, len, g_get_monotonic_time());
+    /* A route's batched frames are all older than its backlog's: the
+     * backlog only starts from a flush, which empties the batch. */
+    if (port->tx_batching && !route->backlog) {
+        tx_batch_add(port, route, frame, len, unicast);
+        return;
+    }
+    tx_send_fresh(port, route, frame, len, unicast);
+}
+
+void limevi_tx_batch_begin(LimeviPort *port)
+{
+    port->tx_batching = TRUE;
+}
+
+void limevi_tx_batch_end(LimeviPort *port)
+{
+    if (port->tx_batch_len) {
+        tx_batch_flush(port);
+    }
+    port->tx_batching = FALSE;
 }
 
 /* Holds a guest frame for a peer whose route is invalid (it moves). */

@@ -28,6 +28,10 @@ void limevi_tx_frame(LimeviPort *port, const guint8 *frame, gsize len);
  * socket can write again.  Only a permanent error drops it (tx-errors). */
 void limevi_tx_send_to(LimeviPort *port, LimeviRoute *route,
                        const guint8 *frame, gsize len, gboolean unicast);
+/* Between these, fresh frames for a route with no backlog leave in
+ * batches (one sendmmsg each); the frames must stay valid until _end. */
+void limevi_tx_batch_begin(LimeviPort *port);
+void limevi_tx_batch_end(LimeviPort *port);
 /* The socket can write again, or this host sends for our VM again:
  * frames that waited go, in order.  Between the state's save and the
  * VM's running here (or staying) they wait. */

@@ -1,9 +1,11 @@
 /*
- * UDP endpoints and the tunnel socket.  Reads go straight to recvfrom()
- * into one preallocated buffer so receiving allocates nothing.
+ * UDP endpoints and the tunnel socket.  Reads go through recvmmsg() into
+ * preallocated buffers and batched sends through one sendmmsg(), so the
+ * per-datagram path allocates nothing and costs a fraction of a syscall.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define _GNU_SOURCE             /* recvmmsg(), sendmmsg() */
 #include <errno.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -17,13 +19,31 @@ G_STATIC_ASSERT(LIMEVI_WIRE_TAG_LEN == LIMEVI_CRYPTO_TAG_LEN);
 
 /* Larger than any UDP payload, so no datagram is ever truncated. */
 #define UDP_RX_BUFFER_SIZE 65536
+/* Datagrams one recvmmsg() reads. */
+#define UDP_RX_BATCH 32
+
+/* Datagrams queued with limevi_udp_batch_add(), sent by one sendmmsg().
+ * Allocated on the first batch; sealed ones are built in @sealed. */
+typedef struct {
+    struct mmsghdr msgs[LIMEVI_UDP_BATCH];
+    struct iovec iov[LIMEVI_UDP_BATCH][2];
+    struct sockaddr_storage to[LIMEVI_UDP_BATCH];
+    guint8 hdr[LIMEVI_UDP_BATCH][LIMEVI_WIRE_HEADER_MAX];
+    guint8 *sealed;             /* LIMEVI_UDP_BATCH packets, when sealing */
+    GSocketAddress *last_to;    /* @to of the latest entry, converted */
+    guint len;
+} UdpBatch;
 
 struct LimeviUdp {
     GSocket *socket;
     GSource *source;
     LimeviUdpRecvFunc recv;
     gpointer opaque;
-    guint8 *rx_buffer;
+    guint8 *rx_buffer;          /* UDP_RX_BATCH buffers */
+    struct mmsghdr rx_msgs[UDP_RX_BATCH];
+    struct iovec rx_iov[UDP_RX_BATCH];
+    struct sockaddr_storage rx_from[UDP_RX_BATCH];
+    UdpBatch *batch;
     GMainContext *context;
     GSource *out_source;        /* while waiting for room to send */
     LimeviUdpWritableFunc writable;
@@ -32,7 +52,8 @@ struct LimeviUdp {
     LimeviCryptoSender *self;
     guint64 counter;            /* the next nonce */
     guint8 *tx_buffer;          /* a sealed datagram */
-    guint test_refuse;          /* test seam: sends to refuse ... */
+    guint test_accept;          /* test seam: sends to let through, ... */
+    guint test_refuse;          /* ... then sends to refuse ... */
     int test_refuse_errno;      /* ... with this errno */
     guint64 too_big;            /* sends refused with EMSGSIZE */
 };
@@ -174,14 +195,16 @@ static gboolean udp_readable(GSocket *socket, GIOCondition cond,
 {
     LimeviUdp *udp = opaque;
     int fd = g_socket_get_fd(socket);
+    guint done = 0;
 
-    for (int i = 0; i < LIMEVI_UDP_BURST; i++) {
-        struct sockaddr_storage from;
-        socklen_t from_len = sizeof(from);
-        ssize_t n = recvfrom(fd, udp->rx_buffer, UDP_RX_BUFFER_SIZE,
-                             MSG_DONTWAIT, (struct sockaddr *)&from,
-                             &from_len);
+    while (done < LIMEVI_UDP_BURST) {
+        guint want = MIN(UDP_RX_BATCH, LIMEVI_UDP_BURST - done);
+        int n;
 
+        for (guint i = 0; i < want; i++) {
+            udp->rx_msgs[i].msg_hdr.msg_namelen = sizeof(udp->rx_from[i]);
+        }
+        n = recvmmsg(fd, udp->rx_msgs, want, MSG_DONTWAIT, NULL);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -192,9 +215,18 @@ static gboolean udp_readable(GSocket *socket, GIOCondition cond,
             /* An ICMP error IP_RECVERR queued (a peer's port closed):
              * read it off, or the socket would stay readable. */
             udp_drain_errors(fd);
+            done++;
             continue;
         }
-        udp->recv(udp->opaque, udp->rx_buffer, n, &from, from_len);
+        for (int i = 0; i < n; i++) {
+            udp->recv(udp->opaque, udp->rx_iov[i].iov_base,
+                      udp->rx_msgs[i].msg_len, &udp->rx_from[i],
+                      udp->rx_msgs[i].msg_hdr.msg_namelen);
+        }
+        done += n;
+        if ((guint)n < want) {
+            break;              /* drained for now; poll says when not */
+        }
     }
     return G_SOURCE_CONTINUE;
 }
@@ -286,7 +318,15 @@ LimeviUdp *limevi_udp_new(GSocketAddress *addr, const char *spec,
     udp->socket = g_steal_pointer(&socket);
     udp->recv = recv;
     udp->opaque = opaque;
-    udp->rx_buffer = g_malloc(UDP_RX_BUFFER_SIZE);
+    /* Pages are touched only as far as datagrams reach. */
+    udp->rx_buffer = g_malloc(UDP_RX_BATCH * UDP_RX_BUFFER_SIZE);
+    for (guint i = 0; i < UDP_RX_BATCH; i++) {
+        udp->rx_iov[i].iov_base = udp->rx_buffer + i * UDP_RX_BUFFER_SIZE;
+        udp->rx_iov[i].iov_len = UDP_RX_BUFFER_SIZE;
+        udp->rx_msgs[i].msg_hdr.msg_name = &udp->rx_from[i];
+        udp->rx_msgs[i].msg_hdr.msg_iov = &udp->rx_iov[i];
+        udp->rx_msgs[i].msg_hdr.msg_iovlen = 1;
+    }
     udp->source = g_socket_create_source(udp->socket, G_IO_IN, NULL);
     g_source_set_callback(udp->source, G_SOURCE_FUNC(udp_readable), udp,
                           NULL);
@@ -312,6 +352,10 @@ void limevi_udp_free(LimeviUdp *udp)
     g_object_unref(udp->socket);
     g_free(udp->rx_buffer);
     g_free(udp->tx_buffer);
+    if (udp->batch) {
+        g_free(udp->batch->sealed);
+        g_free(udp->batch);
+    }
     g_free(udp);
 }
 
@@ -400,10 +444,10 @@ void limevi_udp_set_next_counter(LimeviUdp *udp, guint64 counter)
  * The counter is used up first: a datagram sealed and then not sent may
  * be sent later with another header, and must not share its nonce.
  */
-static gsize udp_seal(LimeviUdp *udp, const guint8 *hdr, gsize hdr_len,
+static gsize udp_seal(LimeviUdp *udp, guint8 *out,
+                      const guint8 *hdr, gsize hdr_len,
                       const guint8 *payload, gsize len)
 {
-    guint8 *out = udp->tx_buffer;
     gsize sealed_len = hdr_len + LIMEVI_WIRE_SEAL_LEN;
     guint64 counter = udp->counter++;
 
@@ -434,7 +478,7 @@ LimeviUdpResult limevi_udp_send_to(LimeviUdp *udp, GSocketAddress *to,
     if (!udp->crypto) {
         return udp_sendmsg(udp, to, hdr, hdr_len, payload, len);
     }
-    sealed_len = udp_seal(udp, hdr, hdr_len, payload, len);
+    sealed_len = udp_seal(udp, udp->tx_buffer, hdr, hdr_len, payload, len);
     if (!sealed_len) {
         return LIMEVI_UDP_FAILED;
     }
@@ -463,10 +507,13 @@ static LimeviUdpResult udp_sendmsg(LimeviUdp *udp, GSocketAddress *to,
     };
     int err;
 
-    if (udp->test_refuse) {
+    if (udp->test_refuse && !udp->test_accept) {
         udp->test_refuse--;
         err = udp->test_refuse_errno;
     } else {
+        if (udp->test_refuse) {
+            udp->test_accept--;
+        }
         /* No GError: a full socket buffer must not cost an allocation. */
         if (!g_socket_address_to_native(to, &ss, sizeof(ss), NULL)) {
             return LIMEVI_UDP_FAILED;
@@ -495,6 +542,109 @@ static LimeviUdpResult udp_sendmsg(LimeviUdp *udp, GSocketAddress *to,
     }
     udp->full_errno = err;
     return LIMEVI_UDP_FULL;
+}
+
+static UdpBatch *udp_batch(LimeviUdp *udp)
+{
+    if (!udp->batch) {
+        udp->batch = g_new0(UdpBatch, 1);
+    }
+    if (udp->crypto && !udp->batch->sealed) {
+        udp->batch->sealed = g_malloc(LIMEVI_UDP_BATCH *
+                                      LIMEVI_WIRE_PACKET_MAX);
+    }
+    return udp->batch;
+}
+
+LimeviUdpResult limevi_udp_batch_add(LimeviUdp *udp, GSocketAddress *to,
+                                     const guint8 *hdr, gsize hdr_len,
+                                     const guint8 *payload, gsize len)
+{
+    UdpBatch *b = udp_batch(udp);
+    guint i = b->len;
+    struct msghdr *msg = &b->msgs[i].msg_hdr;
+
+    g_return_val_if_fail(i < LIMEVI_UDP_BATCH, LIMEVI_UDP_FAILED);
+    if (to != b->last_to || !i) {
+        /* No GError: the per-frame path must not allocate. */
+        if (!g_socket_address_to_native(to, &b->to[i], sizeof(b->to[i]),
+                                        NULL)) {
+            return LIMEVI_UDP_FAILED;
+        }
+        b->last_to = to;
+    } else {
+        b->to[i] = b->to[i - 1];
+    }
+    memset(msg, 0, sizeof(*msg));
+    msg->msg_name = &b->to[i];
+    msg->msg_namelen = g_socket_address_get_native_size(to);
+    msg->msg_iov = b->iov[i];
+    if (udp->crypto) {
+        guint8 *out = b->sealed + i * LIMEVI_WIRE_PACKET_MAX;
+        gsize sealed_len = udp_seal(udp, out, hdr, hdr_len, payload, len);
+
+        if (!sealed_len) {
+            return LIMEVI_UDP_FAILED;
+        }
+        b->iov[i][0] = (struct iovec) { out, sealed_len };
+        msg->msg_iovlen = 1;
+    } else {
+        if (hdr_len > sizeof(b->hdr[i])) {
+            return LIMEVI_UDP_FAILED;
+        }
+        memcpy(b->hdr[i], hdr, hdr_len);
+        b->iov[i][0] = (struct iovec) { b->hdr[i], hdr_len };
+        b->iov[i][1] = (struct iovec) { (void *)payload, len };
+        msg->msg_iovlen = payload ? 2 : 1;
+    }
+    b->len++;
+    return LIMEVI_UDP_SENT;
+}
+
+guint limevi_udp_batch_len(LimeviUdp *udp)
+{
+    return udp->batch ? udp->batch->len : 0;
+}
+
+guint limevi_udp_batch_flush(LimeviUdp *udp)
+{
+    UdpBatch *b = udp->batch;
+    int fd = g_socket_get_fd(udp->socket);
+    gboolean retried = FALSE;
+    guint sent = 0;
+
+    if (!b) {
+        return 0;
+    }
+    while (sent < b->len) {
+        guint want = b->len - sent;
+        int n;
+
+        if (udp->test_refuse) {
+            want = MIN(want, udp->test_accept);
+            if (!want) {
+                break;          /* the next send is to be refused */
+            }
+        }
+        n = sendmmsg(fd, &b->msgs[sent], want, MSG_DONTWAIT);
+        if (n > 0) {
+            if (udp->test_refuse) {
+                udp->test_accept -= n;
+            }
+            sent += n;
+            retried = FALSE;
+            continue;
+        }
+        /* As in udp_sendmsg(): an ICMP error an earlier datagram caused
+         * is reported once, and is not about this one. */
+        if (errno == EINTR || (udp_errno_icmp(errno) && !retried)) {
+            retried = TRUE;
+            continue;
+        }
+        break;
+    }
+    b->len = 0;
+    return sent;
 }
 
 gboolean limevi_udp_send(LimeviUdp *udp, GSocketAddress *to,
@@ -562,6 +712,13 @@ guint64 limevi_udp_too_big(LimeviUdp *udp)
 
 void limevi_udp_test_refuse(LimeviUdp *udp, guint sends, int err)
 {
+    limevi_udp_test_refuse_after(udp, 0, sends, err);
+}
+
+void limevi_udp_test_refuse_after(LimeviUdp *udp, guint accept, guint sends,
+                                  int err)
+{
+    udp->test_accept = accept;
     udp->test_refuse = sends;
     udp->test_refuse_errno = err;
 }

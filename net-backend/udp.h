@@ -99,6 +99,28 @@ void limevi_udp_set_next_counter(LimeviUdp *udp, guint64 counter);
 LimeviUdpResult limevi_udp_forward_to(LimeviUdp *udp, GSocketAddress *to,
                                       const guint8 *data, gsize len);
 
+/*
+ * Batched sends: up to LIMEVI_UDP_BATCH datagrams queued with
+ * limevi_udp_batch_add() leave through one sendmmsg() in
+ * limevi_udp_batch_flush().  @hdr is copied (or sealed, with a sealer:
+ * the counter is used up now); @payload is not, and must stay valid until
+ * the flush.  limevi_udp_batch_add() returns LIMEVI_UDP_SENT once queued,
+ * LIMEVI_UDP_FAILED if the datagram cannot be built.
+ */
+#define LIMEVI_UDP_BATCH 32
+LimeviUdpResult limevi_udp_batch_add(LimeviUdp *udp, GSocketAddress *to,
+                                     const guint8 *hdr, gsize hdr_len,
+                                     const guint8 *payload, gsize len);
+guint limevi_udp_batch_len(LimeviUdp *udp);
+/*
+ * Sends the queued datagrams in order and empties the batch.  Returns how
+ * many went, from the front: the kernel stops at the first it refuses
+ * (full, too big, any error), and that one and all behind it were not
+ * sent; the caller sends them again one by one with
+ * limevi_udp_send_to(), which tells why.
+ */
+guint limevi_udp_batch_flush(LimeviUdp *udp);
+
 /* Called (with the recv opaque) once the socket can write again after
  * limevi_udp_want_writable(). */
 typedef void (*LimeviUdpWritableFunc)(gpointer opaque);
@@ -114,7 +136,9 @@ void limevi_udp_forbid_fragments(LimeviUdp *udp);
 guint64 limevi_udp_too_big(LimeviUdp *udp);
 
 /* Test seam: the next @sends sends fail with @err without reaching the
- * kernel. */
+ * kernel; with _after, once @accept sends went (batched or not). */
 void limevi_udp_test_refuse(LimeviUdp *udp, guint sends, int err);
+void limevi_udp_test_refuse_after(LimeviUdp *udp, guint accept, guint sends,
+                                  int err);
 
 #endif /* LIMEVI_UDP_H */

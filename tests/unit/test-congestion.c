@@ -6,6 +6,7 @@
  * Real UDP sockets on 127.0.0.1; the refusals come from udp.c's seam.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "fake-guest.h"
 #include "port.h"
@@ -108,6 +109,109 @@ static void test_permanent_error_drops_and_counts(void)
     test_spin(ctx, 50);
     assert_ids(b, ids, 2);
     g_assert_cmpuint(stats(a).tx_errors, ==, 1);
+}
+
+/*
+ * Batched sends (limevi_port_send_batch_begin/_end, one sendmmsg per 32
+ * frames): a refusal in the middle of a batch keeps the frames behind
+ * it, in order, with the numbers they would have had one by one.
+ */
+#define BATCH_FRAMES 60
+
+static void send_batch(FakeGuest *g, guint32 first)
+{
+    static guint8 frames[BATCH_FRAMES][200];
+
+    limevi_port_send_batch_begin(g->port);
+    for (guint i = 0; i < BATCH_FRAMES; i++) {
+        test_frame(frames[i], sizeof(frames[i]), test_broadcast, mac_a,
+                   first + i);
+        limevi_port_send(g->port, frames[i], sizeof(frames[i]));
+    }
+    limevi_port_send_batch_end(g->port);
+}
+
+static guint64 next_seq(FakeGuest *from, const char *vm)
+{
+    return limevi_route_lookup(from->port->routes, vm)->tx_seq;
+}
+
+static void batch_refused_mid_way(const char *key)
+{
+    g_autoptr(GMainContext) ctx = g_main_context_new();
+    g_autoptr(FakeGuest) a = fake_guest_new();
+    g_autoptr(FakeGuest) b = fake_guest_new();
+    LimeviPortConfig ca = { 0 }, cb = { 0 };
+    guint32 ids[2 * BATCH_FRAMES];
+    Want want = { b, BATCH_FRAMES };
+
+    if (key) {
+        ca.key = cb.key = (const guint8 *)key;
+        ca.key_len = cb.key_len = strlen(key);
+    }
+    fake_guest_start(a, ctx, "a", "vc1", "lan1", &ca);
+    fake_guest_start(b, ctx, "b", "vc1", "lan1", &cb);
+    route(a, "b", b);
+    route(b, "a", a);
+
+    /* The socket buffer fills after 10 datagrams of the first sendmmsg,
+     * then a qdisc drops in the middle of the second. */
+    limevi_udp_test_refuse_after(a->port->udp, 10, 6, EAGAIN);
+    send_batch(a, 0);
+    g_assert_true(test_wait(ctx, has_frames, &want));
+    limevi_udp_test_refuse_after(a->port->udp, 40, 3, ENOBUFS);
+    send_batch(a, BATCH_FRAMES);
+    want.n = 2 * BATCH_FRAMES;
+    g_assert_true(test_wait(ctx, has_frames, &want));
+    test_spin(ctx, 50);
+
+    for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+        ids[i] = i;
+    }
+    assert_ids(b, ids, G_N_ELEMENTS(ids));
+    g_assert_cmpuint(stats(a).tx_errors, ==, 0);
+    g_assert_cmpuint(stats(a).tx_frames, ==, G_N_ELEMENTS(ids));
+    g_assert_cmpuint(stats(b).rx_duplicates, ==, 0);
+    g_assert_cmpuint(stats(b).rx_auth_failed, ==, 0);
+    g_assert_cmpuint(stats(b).rx_replayed, ==, 0);
+    /* One number per frame that left: the peer waits for no gap. */
+    g_assert_cmpuint(next_seq(a, "b"), ==, G_N_ELEMENTS(ids));
+}
+
+static void test_batch_refused_mid_way_keeps_order(void)
+{
+    batch_refused_mid_way(NULL);
+}
+
+static void test_batch_refused_mid_way_keeps_order_sealed(void)
+{
+    batch_refused_mid_way("0123456789abcdef0123456789abcdef");
+}
+
+static void test_batch_permanent_error_drops_one(void)
+{
+    g_autoptr(GMainContext) ctx = g_main_context_new();
+    g_autoptr(FakeGuest) a = fake_guest_new();
+    g_autoptr(FakeGuest) b = fake_guest_new();
+    guint32 ids[BATCH_FRAMES - 1];
+    Want want = { b, BATCH_FRAMES - 1 };
+
+    fake_guest_start(a, ctx, "a", "vc1", "lan1", NULL);
+    fake_guest_start(b, ctx, "b", "vc1", "lan1", NULL);
+    route(a, "b", b);
+
+    limevi_udp_test_refuse_after(a->port->udp, 5, 1, EPERM);
+    send_batch(a, 0);
+    g_assert_true(test_wait(ctx, has_frames, &want));
+    test_spin(ctx, 50);
+
+    for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+        ids[i] = i < 5 ? i : i + 1;
+    }
+    assert_ids(b, ids, G_N_ELEMENTS(ids));
+    g_assert_cmpuint(stats(a).tx_errors, ==, 1);
+    g_assert_cmpuint(stats(a).tx_frames, ==, BATCH_FRAMES - 1);
+    g_assert_cmpuint(next_seq(a, "b"), ==, BATCH_FRAMES - 1);
 }
 
 /* What waits is bounded by buffer-limit, like every other queue. */
@@ -265,6 +369,12 @@ int main(int argc, char **argv)
                     test_full_link_keeps_every_frame_in_order);
     g_test_add_func("/port/congestion/permanent-error-drops-and-counts",
                     test_permanent_error_drops_and_counts);
+    g_test_add_func("/port/congestion/batch-refused-mid-way-keeps-order",
+                    test_batch_refused_mid_way_keeps_order);
+    g_test_add_func("/port/congestion/batch-refused-mid-way-keeps-order-sealed",
+                    test_batch_refused_mid_way_keeps_order_sealed);
+    g_test_add_func("/port/congestion/batch-permanent-error-drops-one",
+                    test_batch_permanent_error_drops_one);
     g_test_add_func("/port/congestion/backlog-is-bounded",
                     test_backlog_is_bounded);
     g_test_add_func("/port/congestion/held-flush-is-paced",
