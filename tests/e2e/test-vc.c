@@ -21,7 +21,7 @@
 /* Of the streams the rollbacks must not disturb (a migration QEMU
  * refuses, --timeout, SIGTERM and SIGINT, one after the other): long
  * enough to run through all of them, which the last one checks. */
-#define ROLLBACK_SECONDS 80
+#define ROLLBACK_SECONDS 140
 /* Of the streams the move through libvirt carries: on a loaded host
  * four held VMs leave the last one's copy little of the link (70 s
  * seen), and a stream that ends first proves nothing. */
