@@ -66,6 +66,10 @@ gboolean vc_parse_uint(const char *value, guint64 min, guint64 max,
 /* *@path, when relative, made relative to the VC file's directory. */
 void vc_make_absolute(VcParser *p, char **path);
 
+/* A [vm NAME]'s disks (vcfile-disk.c). */
+gboolean vc_parse_vm_disks(VcParser *p, LimeviVc *vc, LimeviVcVm *vm,
+                           const char *group, GError **error);
+
 /* [vc] tls, its certificates checked (vcfile-tls.c); after the hosts. */
 gboolean vc_parse_tls(VcParser *p, LimeviVc *vc, GError **error);
 
