@@ -8,13 +8,11 @@
 
 #include <gio/gio.h>
 
-#include "crypto.h"
 #include "vcfile-private.h"
 
 #define VC_MEMORY_MIN 16
 #define VC_MEMORY_MAX 1048576
 
-static const char *const vc_keys[] = { "name", "lans", "key", "tls", NULL };
 static const char *const host_keys[] = {
     "site", "address", "netns", "run-dir", "libvirt", NULL
 };
@@ -154,61 +152,6 @@ void vc_make_absolute(VcParser *p, char **path)
         g_free(*path);
         *path = abs;
     }
-}
-
-/* The VC key's file, relative to the VC file's directory: read now, so a
- * missing or bad key is the VC file's error and not a QEMU's at start. */
-static gboolean vc_parse_key(VcParser *p, LimeviVc *vc, GError **error)
-{
-    g_autoptr(GError) local = NULL;
-    LimeviKey key;
-
-    if (!vc_get(p, "vc", "key", FALSE, &vc->key, error)) {
-        return FALSE;
-    }
-    if (!vc->key) {
-        return TRUE;
-    }
-    vc_make_absolute(p, &vc->key);
-    if (!limevi_key_load_file(vc->key, &key, &local)) {
-        return vc_fail(p, error, LIMEVI_ERROR_INVALID, "vc", "key", "%s",
-                       local->message);
-    }
-    memset(&key, 0, sizeof(key));
-    return TRUE;
-}
-
-static gboolean vc_parse_vc(VcParser *p, LimeviVc *vc, GError **error)
-{
-    g_autofree char *lans = NULL;
-    g_auto(GStrv) split = NULL;
-    guint n;
-
-    if (!vc_get(p, "vc", "name", TRUE, &vc->name, error) ||
-        !vc_check_name(p, "vc", "name", vc->name, "name", error) ||
-        !vc_get(p, "vc", "lans", TRUE, &lans, error)) {
-        return FALSE;
-    }
-    /* Like g_key_file_get_string_list(): a last ';' ends the list. */
-    split = g_strsplit(lans, ";", -1);
-    n = g_strv_length(split);
-    if (n > 1 && !*split[n - 1]) {
-        g_clear_pointer(&split[n - 1], g_free);
-    }
-    for (guint i = 0; split[i]; i++) {
-        g_strstrip(split[i]);
-        if (!vc_check_name(p, "vc", "lans", split[i], "lans", error)) {
-            return FALSE;
-        }
-        for (guint j = 0; j < i; j++) {
-            if (g_str_equal(split[i], split[j])) {
-                return vc_fail(p, error, LIMEVI_ERROR_INVALID, "vc", "lans",
-                               "LAN '%s' is listed twice", split[i]);
-            }
-        }
-    }
-    vc->lans = g_steal_pointer(&split);
-    return vc_parse_key(p, vc, error);
 }
 
 static gboolean vc_parse_host(VcParser *p, LimeviVc *vc, const char *group,
@@ -431,6 +374,6 @@ gboolean vc_parse(VcParser *p, LimeviVc *vc, GError **error)
                        "there is no [vm NAME] group; a VC needs a VM");
     }
     /* After the hosts: the certificates must name their addresses. */
-    return vc_parse_tls(p, vc, error);
+    return vc_parse_tls(p, vc, error) && vc_check_secured(p, vc, error);
 }
 

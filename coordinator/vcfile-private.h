@@ -66,6 +66,12 @@ gboolean vc_parse_uint(const char *value, guint64 min, guint64 max,
 /* *@path, when relative, made relative to the VC file's directory. */
 void vc_make_absolute(VcParser *p, char **path);
 
+/* [vc] name, lans, key and insecure (vcfile-vc.c); and, last of all,
+ * that a VC without a key says it runs insecure. */
+extern const char *const vc_keys[];
+gboolean vc_parse_vc(VcParser *p, LimeviVc *vc, GError **error);
+gboolean vc_check_secured(VcParser *p, LimeviVc *vc, GError **error);
+
 /* A [vm NAME]'s disks (vcfile-disk.c). */
 gboolean vc_parse_vm_disks(VcParser *p, LimeviVc *vc, LimeviVcVm *vm,
                            const char *group, GError **error);

@@ -60,8 +60,9 @@ typedef struct {
     char *path;                 /* as given to limevi_vc_load() */
     char *name;
     GStrv lans;
-    char *key;                  /* the VC key's file, absolute; NULL: the
-                                 * VC runs unauthenticated (insecure) */
+    char *key;                  /* the VC key's file, absolute, or NULL */
+    gboolean insecure;          /* "insecure = yes": the VC runs
+                                 * unauthenticated, on purpose */
     char *tls;                  /* the certificates' directory, absolute;
                                  * NULL: migration streams in plain TCP */
     GPtrArray *hosts;           /* of LimeviVcHost *, in file order */

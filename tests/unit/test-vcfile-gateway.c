@@ -15,36 +15,37 @@ static const char base_vc[] =
     "[vc]\n"                                                  /*  1 */
     "name = vc1\n"                                            /*  2 */
     "lans = front;back\n"                                     /*  3 */
-    "[host a1]\n"                                             /*  4 */
-    "site = A\n"                                              /*  5 */
-    "address = 198.18.1.1\n"                                  /*  6 */
-    "run-dir = /run/limevi/a1\n"                              /*  7 */
-    "[host b1]\n"                                             /*  8 */
-    "site = B\n"                                              /*  9 */
-    "address = 198.18.2.1\n"                                  /* 10 */
-    "run-dir = /run/limevi/b1\n"                              /* 11 */
-    "[vm web]\n"                                              /* 12 */
-    "host = a1\n"                                             /* 13 */
-    "lan = front\n"                                           /* 14 */
-    "mac = 52:54:00:18:00:0a\n"                               /* 15 */
-    "memory = 128\n"                                          /* 16 */
-    "port = 7001\n"                                           /* 17 */
-    "qemu = qemu-system-x86_64 -m ${memory}\n"                /* 18 */
-    "[vm db]\n"                                               /* 19 */
-    "host = b1\n"                                             /* 20 */
-    "lan = front\n"                                           /* 21 */
-    "mac = 52:54:00:18:00:0b\n"                               /* 22 */
-    "memory = 128\n"                                          /* 23 */
-    "port = 7002\n"                                           /* 24 */
-    "qemu = qemu-system-x86_64 -m ${memory}\n"                /* 25 */
-    "[gateway gw]\n"                                          /* 26 */
-    "host = a1\n"                                             /* 27 */
-    "lan = front\n"                                           /* 28 */
-    "port = 7050\n"                                           /* 29 */
-    "net = 198.19.0.0/24\n"                                   /* 30 */
-    "dns-names = files.example=198.19.0.2\n"                  /* 31 */
+    "insecure = yes\n"                                        /*  4 */
+    "[host a1]\n"                                             /*  5 */
+    "site = A\n"                                              /*  6 */
+    "address = 198.18.1.1\n"                                  /*  7 */
+    "run-dir = /run/limevi/a1\n"                              /*  8 */
+    "[host b1]\n"                                             /*  9 */
+    "site = B\n"                                              /* 10 */
+    "address = 198.18.2.1\n"                                  /* 11 */
+    "run-dir = /run/limevi/b1\n"                              /* 12 */
+    "[vm web]\n"                                              /* 13 */
+    "host = a1\n"                                             /* 14 */
+    "lan = front\n"                                           /* 15 */
+    "mac = 52:54:00:18:00:0a\n"                               /* 16 */
+    "memory = 128\n"                                          /* 17 */
+    "port = 7001\n"                                           /* 18 */
+    "qemu = qemu-system-x86_64 -m ${memory}\n"                /* 19 */
+    "[vm db]\n"                                               /* 20 */
+    "host = b1\n"                                             /* 21 */
+    "lan = front\n"                                           /* 22 */
+    "mac = 52:54:00:18:00:0b\n"                               /* 23 */
+    "memory = 128\n"                                          /* 24 */
+    "port = 7002\n"                                           /* 25 */
+    "qemu = qemu-system-x86_64 -m ${memory}\n"                /* 26 */
+    "[gateway gw]\n"                                          /* 27 */
+    "host = a1\n"                                             /* 28 */
+    "lan = front\n"                                           /* 29 */
+    "port = 7050\n"                                           /* 30 */
+    "net = 198.19.0.0/24\n"                                   /* 31 */
+    "dns-names = files.example=198.19.0.2\n"                  /* 32 */
     "forwards = tcp:198.18.1.1:8080-198.19.0.15:80;"
-    "udp::5353-198.19.0.16:53\n";                             /* 32 */
+    "udp::5353-198.19.0.16:53\n";                             /* 33 */
 
 typedef struct {
     const char *name;
@@ -57,30 +58,30 @@ static const BadGateway bad_gateways[] = {
     { "second-on-a-lan", "udp::5353-198.19.0.16:53\n",
       "udp::5353-198.19.0.16:53\n[gateway gw2]\nhost = b1\nlan = front\n"
       "port = 7051\nnet = 198.19.1.0/24\n",
-      "35: [gateway gw2] key 'lan': LAN 'front' already has gateway 'gw'" },
+      "36: [gateway gw2] key 'lan': LAN 'front' already has gateway 'gw'" },
     { "forward-outside-the-lan", "198.19.0.15:80", "198.20.0.15:80",
-      "32: [gateway gw] key 'forwards': '--forward'" },
+      "33: [gateway gw] key 'forwards': '--forward'" },
     { "malformed-forward", "udp::5353-198.19.0.16:53", "udp:5353",
-      "32: [gateway gw] key 'forwards': '--forward'" },
+      "33: [gateway gw] key 'forwards': '--forward'" },
     { "bad-net", "net = 198.19.0.0/24", "net = 198.19.0.0/33",
-      "30: [gateway gw] key 'net': '--net'" },
+      "31: [gateway gw] key 'net': '--net'" },
     { "bad-dns-name", "files.example=198.19.0.2", "files.example",
-      "31: [gateway gw] key 'dns-names': '--dns-name'" },
+      "32: [gateway gw] key 'dns-names': '--dns-name'" },
     { "name-of-a-vm", "[gateway gw]", "[gateway db]",
-      "26: [gateway db]: 'db' is also a [vm db]" },
+      "27: [gateway db]: 'db' is also a [vm db]" },
     { "unknown-host", "host = a1\nlan = front\nport = 7050",
       "host = c1\nlan = front\nport = 7050",
-      "27: [gateway gw] key 'host': host 'c1' is not declared" },
+      "28: [gateway gw] key 'host': host 'c1' is not declared" },
     { "unknown-lan", "lan = front\nport = 7050", "lan = side\nport = 7050",
-      "28: [gateway gw] key 'lan': LAN 'side' is not declared" },
+      "29: [gateway gw] key 'lan': LAN 'side' is not declared" },
     { "port-of-a-vm", "port = 7050", "port = 7001",
-      "29: [gateway gw] key 'port': port 7001 on host a1 is also "
+      "30: [gateway gw] key 'port': port 7001 on host a1 is also "
       "[vm web]'s" },
     { "missing-net", "net = 198.19.0.0/24\n", "",
-      "26: [gateway gw] key 'net': required key is missing" },
+      "27: [gateway gw] key 'net': required key is missing" },
     { "unknown-key", "net = 198.19.0.0/24\n",
       "net = 198.19.0.0/24\nnat = on\n",
-      "31: [gateway gw] key 'nat': unknown key" },
+      "32: [gateway gw] key 'nat': unknown key" },
 };
 
 static char *tmp_dir;
@@ -138,8 +139,10 @@ static void test_valid(void)
 static void test_key(void)
 {
     g_autofree char *key = g_build_filename(tmp_dir, "vc1.key", NULL);
-    g_autofree char *text = g_strconcat("[vc]\nkey = vc1.key\n",
-                                        base_vc + strlen("[vc]\n"), NULL);
+    const char *insecure = strstr(base_vc, "insecure = yes\n");
+    g_autofree char *text = g_strdup_printf(
+        "%.*skey = vc1.key\n%s", (int)(insecure - base_vc), base_vc,
+        insecure + strlen("insecure = yes\n"));
     g_autofree char *path = write_vc("key", text);
     g_autoptr(GError) error = NULL;
     g_autoptr(LimeviVc) vc = NULL;

@@ -15,7 +15,7 @@ static const char valid_vc[] =
     "[vc]\n"                                                  /*  2 */
     "name = vc1\n"                                            /*  3 */
     "lans = front;back\n"                                     /*  4 */
-    "\n"                                                      /*  5 */
+    "insecure = yes\n"                                        /*  5 */
     "[host a1]\n"                                             /*  6 */
     "site = A\n"                                              /*  7 */
     "address = 198.18.1.1\n"                                  /*  8 */
@@ -54,6 +54,10 @@ typedef struct {
     const char *message;        /* after "FILE:" */
     gboolean prefix_only;       /* GLib's own wording follows @message */
 } BadVc;
+
+#define NO_KEY "the VC has no key: give 'key = FILE' (32 random bytes, " \
+    "e.g. head -c 32 /dev/urandom > vc.key), or 'insecure = yes' to run " \
+    "its tunnels unauthenticated"
 
 static const BadVc bad_vcs[] = {
     { "libvirt-vm-without-domain", "run-dir = /run/limevi/b1\n",
@@ -159,13 +163,20 @@ static const BadVc bad_vcs[] = {
     { "syntax-error", "memory = 256\n", "memory = 256\nthis is not a key\n",
       LIMEVI_ERROR_INVALID,
       "22: Key file contains line “this is not a key”", TRUE },
-    { "key-missing-file", "lans = front;back\n",
-      "lans = front;back\nkey = no-such.key\n", LIMEVI_ERROR_INVALID,
+    { "key-missing-file", "insecure = yes\n", "key = no-such.key\n",
+      LIMEVI_ERROR_INVALID,
       "5: [vc] key 'key': ", TRUE },
-    { "key-empty", "lans = front;back\n", "lans = front;back\nkey =\n",
+    { "key-empty", "insecure = yes\n", "key =\n",
       LIMEVI_ERROR_INVALID,
       "5: [vc] key 'key': must not be empty; leave the key out instead" },
-    { "no-vc", "[vc]\nname = vc1\nlans = front;back\n", "",
+    { "insecure-not-yes-or-no", "insecure = yes\n", "insecure = on\n",
+      LIMEVI_ERROR_INVALID,
+      "5: [vc] key 'insecure': expects yes or no, got 'on'" },
+    { "neither-key-nor-insecure", "insecure = yes\n", "# no key\n",
+      LIMEVI_ERROR_INVALID, "2: [vc]: " NO_KEY },
+    { "insecure-no", "insecure = yes\n", "insecure = no\n",
+      LIMEVI_ERROR_INVALID, "2: [vc]: " NO_KEY },
+    { "no-vc", "[vc]\nname = vc1\nlans = front;back\ninsecure = yes\n", "",
       LIMEVI_ERROR_INVALID,
       " there is no [vc] group" },
 #define DB_QEMU "qemu = qemu-system-x86_64 -m ${memory}\n"
@@ -218,14 +229,20 @@ static char *write_vc(const char *name, const char *text)
     return path;
 }
 
-static char *replace_once(const char *find, const char *replace)
+static char *replace_in(const char *text, const char *find,
+                        const char *replace)
 {
-    const char *at = strstr(valid_vc, find);
+    const char *at = strstr(text, find);
 
     g_assert_nonnull(at);
     g_assert_null(strstr(at + 1, find));
-    return g_strdup_printf("%.*s%s%s", (int)(at - valid_vc), valid_vc,
+    return g_strdup_printf("%.*s%s%s", (int)(at - text), text,
                            replace, at + strlen(find));
+}
+
+static char *replace_once(const char *find, const char *replace)
+{
+    return replace_in(valid_vc, find, replace);
 }
 
 static void test_rejects(gconstpointer data)
@@ -264,7 +281,7 @@ static void test_no_vm(void)
 {
     static const char text[] =
         "[vc]\nname = vc1\nlans = front\n"
-        "[host a1]\nsite = A\naddress = 10.0.0.1\nrun-dir = /run\n";
+        "[host a1]\nsite = A\naddress = 198.18.0.1\nrun-dir = /run\n";
     g_autofree char *path = write_vc("no-vm", text);
     g_autofree char *expected = g_strdup_printf(
         "%s: there is no [vm NAME] group; a VC needs a VM", path);
@@ -416,9 +433,42 @@ static const char *arg_after(char **argv, const char *flag)
     return NULL;
 }
 
+static void assert_load_fails(const char *name, const char *text,
+                              const char *message)
+{
+    g_autofree char *path = write_vc(name, text);
+    g_autofree char *expected = g_strdup_printf("%s:%s", path, message);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_null(limevi_vc_load(path, &error));
+    g_assert_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID);
+    g_assert_cmpstr(error->message, ==, expected);
+    g_unlink(path);
+}
+
+/* @keyed (a VC with "key = vc1.key" at line 5) may not say insecure too;
+ * and the missing key is named only once the file has no other error. */
+static void assert_key_xor_insecure(const char *keyed)
+{
+    g_autofree char *both = replace_in(keyed, "key = vc1.key\n",
+                                       "key = vc1.key\ninsecure = yes\n");
+    g_autofree char *keyless = replace_once("insecure = yes\n", "\n");
+    g_autofree char *bad_memory = replace_in(keyless, "memory = 512",
+                                             "memory = 8");
+
+    assert_load_fails("key-and-insecure", both,
+                      "6: [vc] key 'insecure': a VC with a key is not "
+                      "insecure; leave out one of 'key' and 'insecure'");
+    assert_load_fails("keyless-bad-memory", bad_memory,
+                      "29: [vm db] key 'memory': expects MiB from 16 to "
+                      "1048576, got '8'");
+    assert_load_fails("keyless", keyless, "2: [vc]: " NO_KEY);
+}
+
 /*
  * "key = FILE" (relative to the VC file) gives every netdev the key
- * through a secret object; without it the VC says insecure=on.  A file
+ * through a secret object; "insecure = yes" gives it insecure=on, and a
+ * VC file with neither is refused.  A file
  * that holds no key is the VC file's error, at the key's line.
  */
 static void test_key(void)
@@ -426,8 +476,7 @@ static void test_key(void)
     static const char hex[] =
         "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
     g_autofree char *key_path = g_build_filename(tmp_dir, "vc1.key", NULL);
-    g_autofree char *text = replace_once("lans = front;back\n",
-                                         "lans = front;back\n"
+    g_autofree char *text = replace_once("insecure = yes\n",
                                          "key = vc1.key\n");
     g_autofree char *path = NULL, *plain_path = NULL, *netdev = NULL;
     g_autofree char *object = NULL, *message = NULL;
@@ -466,6 +515,7 @@ static void test_key(void)
                               FALSE, &error);
     g_assert_no_error(error);
     g_assert_null(arg_after(argv, "-object"));
+    assert_key_xor_insecure(text);
 
     /* 31 bytes and a newline are no key. */
     g_file_set_contents(key_path, hex + 2, -1, &error);

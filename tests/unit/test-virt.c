@@ -22,7 +22,7 @@ static LimeviVc *load_vc(const char *domain_text)
     g_autofree char *vc_path = g_build_filename(dir, "vc.conf", NULL);
     g_autofree char *xml_path = g_build_filename(dir, "web.xml", NULL);
     g_autofree char *text = g_strdup_printf(
-        "[vc]\nname = vc1\nlans = front\n\n"
+        "[vc]\nname = vc1\nlans = front\ninsecure = yes\n\n"
         "[host a1]\nsite = A\naddress = 198.18.1.1\nrun-dir = %s/a1\n"
         "libvirt = qemu:///system\n\n"
         "[host b1]\nsite = B\naddress = 198.18.2.1\nrun-dir = %s/b1\n"
