@@ -185,10 +185,10 @@ static char *write_vc_file(const char *name, const char *disk_size)
 
     g_autofree char *key = g_build_filename(e2e.dir, "disks.key", NULL);
 
-    /* Keyed, as users run it (the key file next to the VC file). */
+    /* Keyed and over TLS, as users run it (next to the VC file). */
     g_assert_true(g_file_set_contents(key, DISKS_KEY, -1, &error));
     g_string_append(s, "[vc]\nname = disks\nlans = front\n"
-                    "key = disks.key\n");
+                    "key = disks.key\ntls = tls\n");
     host_block(s, "a1", "A", 1);
     host_block(s, "b1", "B", 2);
     for (guint i = 0; i < G_N_ELEMENTS(vms); i++) {
@@ -268,7 +268,7 @@ static void test_size_mismatch_refused(void)
     g_autofree char *d2 = in_dir("a1", "d2.qcow2");
     g_autofree char *out = NULL;
     g_autofree char *expected = g_strdup_printf(
-        "limevi: %s:32: [vm d2] key 'disks': disk 1: %s is 32 MiB, but the "
+        "limevi: %s:33: [vm d2] key 'disks': disk 1: %s is 32 MiB, but the "
         "VC file says 16 MiB; limevi does not resize a disk\n", bad, d2);
     g_autofree char *a1 = g_build_filename(e2e.dir, "a1", NULL);
     const char *create[] = { "qemu-img", "create", "-q", "-f", "qcow2", d2,
@@ -322,6 +322,27 @@ static void test_start_creates_missing_disks(void)
 
 /* Interrupted while the mirrors run: every VM stays at A, every mirror
  * and destination goes, and the writes go on into A's disks. */
+/*
+ * The destination's NBD server, which a mirror writes through, takes no
+ * client without a certificate of the VC's CA: a plain NBD client on the
+ * WAN side, from site A as the source is, is refused and reads nothing.
+ */
+static void assert_plain_nbd_refused(void)
+{
+    g_autofree char *ns = g_strdup_printf("%s-A", e2e.tag);
+    g_autofree char *opts = g_strdup_printf(
+        "driver=nbd,server.type=inet,server.host=198.18.0.2,"
+        "server.port=%u,export=limevi-disk1", 7001);
+    const char *argv[] = { "ip", "netns", "exec", ns, "qemu-img", "info",
+                           "--image-opts", opts, NULL };
+    g_autofree char *out = NULL;
+
+    g_assert_cmpint(run(argv, &out), !=, 0);
+    g_test_message("a plain NBD client: %s", out);
+    g_assert_nonnull(strstr(out, "TLS"));
+    g_assert_null(strstr(out, "virtual size"));
+}
+
 static void test_rollback_while_mirroring(void)
 {
     g_autoptr(GError) error = NULL;
@@ -356,6 +377,7 @@ static void test_rollback_while_mirroring(void)
     if (seen < G_N_ELEMENTS(vms)) {
         g_error("the mirrors never ran:\n%s", said->str);
     }
+    assert_plain_nbd_refused();
     g_subprocess_send_signal(p, SIGINT);
     while ((line = hlines_read(&lines, deadline, NULL))) {
         g_free(line);
@@ -457,6 +479,14 @@ static void setup(void)
     }
     if (!g_file_test(ready, G_FILE_TEST_EXISTS)) {
         g_error("limevi-wan did not come up in 10 s");
+    }
+    {
+        /* As users make them: for the addresses of both sites' hosts. */
+        g_autofree char *tls = g_build_filename(e2e.dir, "tls", NULL);
+        const char *certs[] = { "bash", env_path("LIMEVI_TLS_CERTS"), tls,
+                                "disks", "198.18.0.1", "198.18.0.2", NULL };
+
+        g_assert_cmpint(run(certs, NULL), ==, 0);
     }
     e2e.vc_file = write_vc_file("disks.conf", "8M");
     e2e.journal = g_build_filename(e2e.dir, "journal.db", NULL);
