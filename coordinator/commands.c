@@ -299,16 +299,37 @@ int limevi_cmd_status(int argc, char **argv)
     return disagreements ? EXIT_FAILED : EXIT_OK;
 }
 
-/* Option values that do not go together or out of range: said on
- * stderr. */
-static gboolean migrate_args_ok(gboolean split, gboolean resume,
-                                gint downtime, gint timeout, gint mbit)
+/* What limevi migrate's options set, before they are checked. */
+typedef struct {
+    char *site, *report, *svg, *journal, *crash_at;
+    gboolean json, keep, resume, split;
+    gint downtime, timeout, mbit;
+} MigrateArgs;
+
+static void migrate_args_clear(MigrateArgs *a)
 {
-    if (split && !resume) {
+    g_free(a->crash_at);
+    g_free(a->journal);
+    g_free(a->site);
+    g_free(a->report);
+    g_free(a->svg);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(MigrateArgs, migrate_args_clear)
+
+/* Option values missing, that do not go together or out of range: said
+ * on stderr. */
+static gboolean migrate_args_ok(const MigrateArgs *a)
+{
+    if (!a->site && !a->resume) {
+        g_printerr("limevi: migrate: --to SITE is required\n");
+        return FALSE;
+    }
+    if (a->split && !a->resume) {
         g_printerr("limevi: migrate: --force-split goes with --resume\n");
         return FALSE;
     }
-    if (downtime < 1 || timeout < 1 || mbit < 0) {
+    if (a->downtime < 1 || a->timeout < 1 || a->mbit < 0) {
         g_printerr("limevi: migrate: --downtime-limit and --timeout must be "
                    "positive, --bandwidth not negative\n");
         return FALSE;
@@ -316,40 +337,62 @@ static gboolean migrate_args_ok(gboolean split, gboolean resume,
     return TRUE;
 }
 
+/* @opts from @a, which it points into; the journal defaults to
+ * ~/.local/state/limevi/VC.db. */
+static void migrate_options_from_args(const LimeviVc *vc, MigrateArgs *a,
+                                      LimeviMigrateOptions *opts)
+{
+    opts->site = a->site;
+    opts->json = a->json;
+    opts->report = a->report;
+    opts->svg = a->svg;
+    opts->downtime_limit_ms = a->downtime;
+    opts->timeout_s = a->timeout;
+    opts->bandwidth = (guint64)a->mbit * 1000 * 1000 / 8;
+    opts->keep_sources = a->keep;
+    if (!a->journal) {
+        g_autofree char *file = g_strdup_printf("%s.db", vc->name);
+
+        a->journal = g_build_filename(g_get_user_state_dir(), "limevi", file,
+                                      NULL);
+    }
+    opts->journal = a->journal;
+    opts->resume = a->resume;
+    opts->force_split = a->split;
+    opts->crash_at = a->crash_at;
+}
+
 int limevi_cmd_migrate(int argc, char **argv)
 {
-    char *site = NULL, *report = NULL, *svg = NULL, *journal = NULL;
-    char *crash_at = NULL;
-    gboolean json = FALSE, keep = FALSE, resume = FALSE, split = FALSE;
-    gint downtime = 300, timeout = 600, mbit = 0;
+    g_auto(MigrateArgs) a = { .downtime = 300, .timeout = 600 };
     GOptionEntry entries[] = {
-        { "to", 0, 0, G_OPTION_ARG_STRING, &site,
+        { "to", 0, 0, G_OPTION_ARG_STRING, &a.site,
           "the site to move the VC to (required)", "SITE" },
-        { "json", 0, 0, G_OPTION_ARG_NONE, &json,
+        { "json", 0, 0, G_OPTION_ARG_NONE, &a.json,
           "progress as JSON lines", NULL },
-        { "report", 0, 0, G_OPTION_ARG_FILENAME, &report,
+        { "report", 0, 0, G_OPTION_ARG_FILENAME, &a.report,
           "write the report as JSON to FILE", "FILE" },
-        { "svg", 0, 0, G_OPTION_ARG_FILENAME, &svg,
+        { "svg", 0, 0, G_OPTION_ARG_FILENAME, &a.svg,
           "draw the timeline of every VM to FILE", "FILE" },
-        { "downtime-limit", 0, 0, G_OPTION_ARG_INT, &downtime,
+        { "downtime-limit", 0, 0, G_OPTION_ARG_INT, &a.downtime,
           "QEMU's downtime limit per VM (default 300)", "MS" },
-        { "bandwidth", 0, 0, G_OPTION_ARG_INT, &mbit,
+        { "bandwidth", 0, 0, G_OPTION_ARG_INT, &a.mbit,
           "WAN bandwidth shared by the VC's migrations", "MBIT" },
-        { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout,
+        { "timeout", 0, 0, G_OPTION_ARG_INT, &a.timeout,
           "give up (and roll back) after this long (default 600)", "S" },
-        { "journal", 0, 0, G_OPTION_ARG_FILENAME, &journal,
+        { "journal", 0, 0, G_OPTION_ARG_FILENAME, &a.journal,
           "the SQLite journal (default ~/.local/state/limevi/VC.db)",
           "FILE" },
-        { "resume", 0, 0, G_OPTION_ARG_NONE, &resume,
+        { "resume", 0, 0, G_OPTION_ARG_NONE, &a.resume,
           "finish or roll back a migration whose coordinator died", NULL },
-        { "force-split", 0, 0, G_OPTION_ARG_NONE, &split,
+        { "force-split", 0, 0, G_OPTION_ARG_NONE, &a.split,
           "with --resume: finish the VMs that can move even if others "
           "cannot", NULL },
-        { "keep-sources", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &keep,
-          NULL, NULL },
+        { "keep-sources", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE,
+          &a.keep, NULL, NULL },
         /* Test seam for --resume: SIGKILL itself once STEP is journaled. */
         { "x-crash-at", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING,
-          &crash_at, NULL, NULL },
+          &a.crash_at, NULL, NULL },
         { NULL }
     };
     int status = EXIT_OK;
@@ -361,44 +404,14 @@ int limevi_cmd_migrate(int argc, char **argv)
     LimeviMigrateOptions opts = { 0 };
 
     if (!vc) {
-        goto out;
+        return status;
     }
-    if (!site && !resume) {
-        g_printerr("limevi: migrate: --to SITE is required\n");
-        status = EXIT_USAGE;
-        goto out;
+    if (!migrate_args_ok(&a)) {
+        return EXIT_USAGE;
     }
-    if (!migrate_args_ok(split, resume, downtime, timeout, mbit)) {
-        status = EXIT_USAGE;
-        goto out;
-    }
-    opts.site = site;
-    opts.json = json;
-    opts.report = report;
-    opts.svg = svg;
-    opts.downtime_limit_ms = downtime;
-    opts.timeout_s = timeout;
-    opts.bandwidth = (guint64)mbit * 1000 * 1000 / 8;
-    opts.keep_sources = keep;
-    if (!journal) {
-        g_autofree char *file = g_strdup_printf("%s.db", vc->name);
-
-        journal = g_build_filename(g_get_user_state_dir(), "limevi", file,
-                                   NULL);
-    }
-    opts.journal = journal;
-    opts.resume = resume;
-    opts.force_split = split;
-    opts.crash_at = crash_at;
-    status = resume ? limevi_vc_migrate_resume(vc, &opts)
+    migrate_options_from_args(vc, &a, &opts);
+    return a.resume ? limevi_vc_migrate_resume(vc, &opts)
                     : limevi_vc_migrate(vc, &opts);
-out:
-    g_free(crash_at);
-    g_free(journal);
-    g_free(site);
-    g_free(report);
-    g_free(svg);
-    return status;
 }
 
 int limevi_cmd_route_set(int argc, char **argv)

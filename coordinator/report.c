@@ -51,6 +51,70 @@ static gint64 skew_ms(GPtrArray *migs, gboolean resume)
     return us < 0 ? -1 : ms(us);
 }
 
+/* One VM's object of the report: its phases' times from @t_start. */
+static void write_json_vm(JsonBuilder *b, const LimeviVmMigration *m,
+                          gint64 t_start)
+{
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "vm");
+    json_builder_add_string_value(b, m->vm->name);
+    json_builder_set_member_name(b, "from");
+    json_builder_add_string_value(b, m->src->name);
+    json_builder_set_member_name(b, "to");
+    json_builder_add_string_value(b, m->dst->name);
+    json_builder_set_member_name(b, "ok");
+    json_builder_add_boolean_value(b, m->phase == VM_DONE);
+    if (m->error) {
+        json_builder_set_member_name(b, "error");
+        json_builder_add_string_value(b, m->error);
+    }
+    json_builder_set_member_name(b, "total_ms");
+    json_builder_add_int_value(b, m->total_ms);
+    json_builder_set_member_name(b, "downtime_ms");
+    json_builder_add_int_value(b, m->downtime_ms);
+    json_builder_set_member_name(b, "pause_ms");
+    json_builder_add_int_value(b, pause_ms(m));
+    json_builder_set_member_name(b, "ready_at_ms");
+    json_builder_add_int_value(b, m->t_phase[VM_READY] > 0 ?
+                               ms(m->t_phase[VM_READY] - t_start) : -1);
+    json_builder_set_member_name(b, "released_at_ms");
+    json_builder_add_int_value(b, m->t_phase[VM_SWITCHING] > 0 ?
+                               ms(m->t_phase[VM_SWITCHING] - t_start)
+                               : -1);
+    json_builder_set_member_name(b, "release_to_stop_ms");
+    json_builder_add_int_value(b, release_to_stop_ms(m));
+    json_builder_set_member_name(b, "fell_out");
+    json_builder_add_int_value(b, m->fell_out);
+    json_builder_set_member_name(b, "stopped_at_ms");
+    json_builder_add_int_value(b, m->t_stop > 0 ?
+                               ms(m->t_stop - t_start) : -1);
+    json_builder_set_member_name(b, "switchover_at_ms");
+    json_builder_add_int_value(b, m->t_resume > 0 ?
+                               ms(m->t_resume - t_start) : -1);
+    json_builder_set_member_name(b, "peers_synced_after_ms");
+    json_builder_add_int_value(b, m->t_synced > 0 && m->t_resume > 0 ?
+                               ms(m->t_synced - m->t_resume) : -1);
+    json_builder_set_member_name(b, "frames_forwarded");
+    json_builder_add_int_value(b, m->forwarded);
+    json_builder_set_member_name(b, "routes_repaired");
+    json_builder_add_int_value(b, m->repaired);
+    json_builder_set_member_name(b, "ram_bytes");
+    json_builder_add_int_value(b, m->transferred);
+    /* What both QEMUs said their streams run over, not the VC file:
+     * with tls-creds set neither end takes a plain stream. */
+    json_builder_set_member_name(b, "tls_creds_source");
+    json_builder_add_string_value(b, m->tls_creds_src ?
+                                  m->tls_creds_src : "");
+    json_builder_set_member_name(b, "tls_creds_destination");
+    json_builder_add_string_value(b, m->tls_creds_dst ?
+                                  m->tls_creds_dst : "");
+    json_builder_set_member_name(b, "disks");
+    json_builder_add_int_value(b, m->vm->disks->len);
+    json_builder_set_member_name(b, "disk_bytes");
+    json_builder_add_int_value(b, m->disk_transferred);
+    json_builder_end_object(b);
+}
+
 static void write_json(const LimeviVc *vc, const LimeviMigrateOptions *opts,
                        GPtrArray *migs, gint64 t_start, gint64 t_end)
 {
@@ -76,66 +140,7 @@ static void write_json(const LimeviVc *vc, const LimeviMigrateOptions *opts,
     json_builder_set_member_name(b, "vms");
     json_builder_begin_array(b);
     for (guint i = 0; i < migs->len; i++) {
-        const LimeviVmMigration *m = migs->pdata[i];
-
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "vm");
-        json_builder_add_string_value(b, m->vm->name);
-        json_builder_set_member_name(b, "from");
-        json_builder_add_string_value(b, m->src->name);
-        json_builder_set_member_name(b, "to");
-        json_builder_add_string_value(b, m->dst->name);
-        json_builder_set_member_name(b, "ok");
-        json_builder_add_boolean_value(b, m->phase == VM_DONE);
-        if (m->error) {
-            json_builder_set_member_name(b, "error");
-            json_builder_add_string_value(b, m->error);
-        }
-        json_builder_set_member_name(b, "total_ms");
-        json_builder_add_int_value(b, m->total_ms);
-        json_builder_set_member_name(b, "downtime_ms");
-        json_builder_add_int_value(b, m->downtime_ms);
-        json_builder_set_member_name(b, "pause_ms");
-        json_builder_add_int_value(b, pause_ms(m));
-        json_builder_set_member_name(b, "ready_at_ms");
-        json_builder_add_int_value(b, m->t_phase[VM_READY] > 0 ?
-                                   ms(m->t_phase[VM_READY] - t_start) : -1);
-        json_builder_set_member_name(b, "released_at_ms");
-        json_builder_add_int_value(b, m->t_phase[VM_SWITCHING] > 0 ?
-                                   ms(m->t_phase[VM_SWITCHING] - t_start)
-                                   : -1);
-        json_builder_set_member_name(b, "release_to_stop_ms");
-        json_builder_add_int_value(b, release_to_stop_ms(m));
-        json_builder_set_member_name(b, "fell_out");
-        json_builder_add_int_value(b, m->fell_out);
-        json_builder_set_member_name(b, "stopped_at_ms");
-        json_builder_add_int_value(b, m->t_stop > 0 ?
-                                   ms(m->t_stop - t_start) : -1);
-        json_builder_set_member_name(b, "switchover_at_ms");
-        json_builder_add_int_value(b, m->t_resume > 0 ?
-                                   ms(m->t_resume - t_start) : -1);
-        json_builder_set_member_name(b, "peers_synced_after_ms");
-        json_builder_add_int_value(b, m->t_synced > 0 && m->t_resume > 0 ?
-                                   ms(m->t_synced - m->t_resume) : -1);
-        json_builder_set_member_name(b, "frames_forwarded");
-        json_builder_add_int_value(b, m->forwarded);
-        json_builder_set_member_name(b, "routes_repaired");
-        json_builder_add_int_value(b, m->repaired);
-        json_builder_set_member_name(b, "ram_bytes");
-        json_builder_add_int_value(b, m->transferred);
-        /* What both QEMUs said their streams run over, not the VC file:
-         * with tls-creds set neither end takes a plain stream. */
-        json_builder_set_member_name(b, "tls_creds_source");
-        json_builder_add_string_value(b, m->tls_creds_src ?
-                                      m->tls_creds_src : "");
-        json_builder_set_member_name(b, "tls_creds_destination");
-        json_builder_add_string_value(b, m->tls_creds_dst ?
-                                      m->tls_creds_dst : "");
-        json_builder_set_member_name(b, "disks");
-        json_builder_add_int_value(b, m->vm->disks->len);
-        json_builder_set_member_name(b, "disk_bytes");
-        json_builder_add_int_value(b, m->disk_transferred);
-        json_builder_end_object(b);
+        write_json_vm(b, migs->pdata[i], t_start);
     }
     json_builder_end_array(b);
     json_builder_end_object(b);

@@ -333,74 +333,78 @@ static gboolean tap_options_parse(TapOptions *o, int *argc, char ***argv,
     return TRUE;
 }
 
-int main(int argc, char **argv)
+/*
+ * The port's configuration from @o, which it points into, as into
+ * @routes and *@key (the key file's contents, the caller frees): they
+ * must outlive it.  *@tap_mtu: the TAP MTU --path-mtu asks for, 0 if
+ * none.  Usage errors only, named as typed.
+ */
+static gboolean tap_config_from_options(TapOptions *o, GArray *routes,
+                                        char **key, LimeviPortConfig *config,
+                                        gint *tap_mtu, GError **error)
 {
-    g_auto(TapOptions) opts = { 0 };
-    g_auto(GStrv) typed_routes = NULL;
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GArray) routes =
-        g_array_new(FALSE, TRUE, sizeof(LimeviRouteConfig));
-    TapEndpoint *tap = g_new0(TapEndpoint, 1);
-    LimeviPortOps ops = {
-        .deliver = tap_deliver,
-        .can_receive = tap_can_receive,
-    };
-    LimeviPortConfig config = { 0 };
-    g_autofree char *key = NULL;
     gsize key_len = 0;
-    gint tap_mtu = 0;
 
-    if (!tap_options_parse(&opts, &argc, &argv, &error)) {
-        g_printerr("limevi-tap: %s\n", error->message);
-        return 2;
-    }
-    /* parse_route() cuts the specs up; messages quote them whole. */
-    typed_routes = g_strdupv(opts.route_specs);
-    for (guint i = 0; opts.route_specs && opts.route_specs[i]; i++) {
+    for (guint i = 0; o->route_specs && o->route_specs[i]; i++) {
         LimeviRouteConfig r = { 0 };
 
-        if (!parse_route(opts.route_specs[i], &r, &error)) {
-            g_printerr("limevi-tap: %s\n", error->message);
-            return 2;
+        if (!parse_route(o->route_specs[i], &r, error)) {
+            return FALSE;
         }
         g_array_append_val(routes, r);
     }
 
-    if (opts.key_file &&
-        !g_file_get_contents(opts.key_file, &key, &key_len, &error)) {
-        g_printerr("limevi-tap: '--key-file': %s\n", error->message);
-        return 2;
+    if (o->key_file &&
+        !g_file_get_contents(o->key_file, key, &key_len, error)) {
+        g_prefix_error(error, "'--key-file': ");
+        return FALSE;
     }
-    config.key = (const guint8 *)key;
-    config.key_len = key_len;
-    config.insecure = opts.insecure;
-    config.key_option = "'--key-file'";
-    config.insecure_option = "'--insecure'";
-    config.vm = opts.vm;
-    config.vc = opts.vc;
-    config.lan = opts.lan;
-    config.listen = opts.listen;
-    config.routes = (const LimeviRouteConfig *)routes->data;
-    config.n_routes = routes->len;
-    config.buffer_limit = opts.buffer_limit;
-    config.no_fragment = opts.path_mtu != 0;
-    if (opts.path_mtu < 0 || opts.path_mtu > G_MAXUINT16) {
-        g_printerr("limevi-tap: '--path-mtu' must be 1..65535, got %d\n",
-                   opts.path_mtu);
-        return 2;
+    config->key = (const guint8 *)*key;
+    config->key_len = key_len;
+    config->insecure = o->insecure;
+    config->key_option = "'--key-file'";
+    config->insecure_option = "'--insecure'";
+    config->vm = o->vm;
+    config->vc = o->vc;
+    config->lan = o->lan;
+    config->listen = o->listen;
+    config->routes = (const LimeviRouteConfig *)routes->data;
+    config->n_routes = routes->len;
+    config->buffer_limit = o->buffer_limit;
+    config->no_fragment = o->path_mtu != 0;
+    if (o->path_mtu < 0 || o->path_mtu > G_MAXUINT16) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "'--path-mtu' must be 1..65535, got %d", o->path_mtu);
+        return FALSE;
     }
-    if (opts.path_mtu && !(tap_mtu = tap_mtu_for(opts.path_mtu, &config))) {
-        g_printerr("limevi-tap: '--path-mtu' %d leaves no room for a "
-                   "frame of 68 bytes after the tunnel's headers\n",
-                   opts.path_mtu);
-        return 2;
+    if (o->path_mtu && !(*tap_mtu = tap_mtu_for(o->path_mtu, config))) {
+        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "'--path-mtu' %d leaves no room for a frame of 68 "
+                    "bytes after the tunnel's headers", o->path_mtu);
+        return FALSE;
     }
+    return TRUE;
+}
+
+/*
+ * Opens the port, then the TAP device @tap_name (with @tap_mtu, 0:
+ * as it is), and watches both and the signals from the default context.
+ * Returns 0, else the exit status once it said why.
+ */
+static int tap_start(TapEndpoint *tap, const LimeviPortConfig *config,
+                     const char *tap_name, gint tap_mtu, char **typed_routes)
+{
+    g_autoptr(GError) error = NULL;
+    LimeviPortOps ops = {
+        .deliver = tap_deliver,
+        .can_receive = tap_can_receive,
+    };
 
     /* The port first: it checks every value before it binds, so a bad
      * option creates no TAP device.  Nothing is delivered before the
      * main loop runs, by which time the TAP device is open. */
     tap->fd = -1;
-    tap->port = limevi_port_new(&config, &ops, tap, &error);
+    tap->port = limevi_port_new(config, &ops, tap, &error);
     if (!tap->port) {
         g_autofree char *msg = tap_option_message(error->message,
                                                   typed_routes);
@@ -409,12 +413,12 @@ int main(int argc, char **argv)
         return g_error_matches(error, LIMEVI_ERROR, LIMEVI_ERROR_BIND) ? 1
                                                                        : 2;
     }
-    tap->fd = tap_open(opts.tap_name, &error);
+    tap->fd = tap_open(tap_name, &error);
     if (tap->fd < 0) {
         g_printerr("limevi-tap: %s\n", error->message);
         return 1;
     }
-    if (tap_mtu && !tap_set_mtu(opts.tap_name, tap_mtu, &error)) {
+    if (tap_mtu && !tap_set_mtu(tap_name, tap_mtu, &error)) {
         g_printerr("limevi-tap: %s\n", error->message);
         return 1;
     }
@@ -422,6 +426,37 @@ int main(int argc, char **argv)
     g_unix_fd_add(tap->fd, G_IO_IN, tap_readable, tap);
     g_unix_signal_add(SIGTERM, on_signal, tap);
     g_unix_signal_add(SIGINT, on_signal, tap);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    g_auto(TapOptions) opts = { 0 };
+    g_auto(GStrv) typed_routes = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GArray) routes =
+        g_array_new(FALSE, TRUE, sizeof(LimeviRouteConfig));
+    TapEndpoint *tap = g_new0(TapEndpoint, 1);
+    LimeviPortConfig config = { 0 };
+    g_autofree char *key = NULL;
+    gint tap_mtu = 0;
+    int status;
+
+    if (!tap_options_parse(&opts, &argc, &argv, &error)) {
+        g_printerr("limevi-tap: %s\n", error->message);
+        return 2;
+    }
+    /* parse_route() cuts the specs up; messages quote them whole. */
+    typed_routes = g_strdupv(opts.route_specs);
+    if (!tap_config_from_options(&opts, routes, &key, &config, &tap_mtu,
+                                 &error)) {
+        g_printerr("limevi-tap: %s\n", error->message);
+        return 2;
+    }
+    status = tap_start(tap, &config, opts.tap_name, tap_mtu, typed_routes);
+    if (status) {
+        return status;
+    }
 
     g_print("ready\n");
     g_main_loop_run(tap->loop);

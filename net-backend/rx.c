@@ -12,73 +12,16 @@
 #include "guest.h"
 #include "keys.h"
 #include "rx.h"
+#include "rx-sender.h"
 #include "tx.h"
 
 #define ETH_ALEN 6
-/* How many runs of sequence numbers a sender's resequencing queue
- * remembers having dropped, so that the guest does not wait for them. */
-#define RX_DROPPED_RUNS 16
-
-/* Sequence numbers first..last, dropped for want of room. */
-typedef struct {
-    guint64 first;
-    guint64 last;
-} SeqRun;
-
-/* What the receive side knows of one sender. */
-typedef struct {
-    guint64 next;               /* the sequence number expected next */
-    LimeviBuffer *held;         /* ahead of a gap, by seq; NULL: none */
-    gint64 gap_since;           /* when the oldest gap opened (us) */
-    SeqRun dropped[RX_DROPPED_RUNS];    /* by first */
-    guint n_dropped;
-} RxSender;
 
 /* The embedder's clock, like the MAC table's: tests step it. */
 static gint64 now_us(LimeviPort *port)
 {
     return port->ops.now ? port->ops.now(port->opaque)
                          : g_get_monotonic_time();
-}
-
-static void rx_sender_free(gpointer data)
-{
-    RxSender *s = data;
-
-    limevi_buffer_free(s->held);
-    g_free(s);
-}
-
-GHashTable *limevi_rx_senders_new(void)
-{
-    return g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                 rx_sender_free);
-}
-
-void limevi_rx_senders_add(GHashTable *senders, const char *vm, guint64 next)
-{
-    RxSender *s = g_new0(RxSender, 1);
-
-    s->next = next;
-    g_hash_table_replace(senders, g_strdup(vm), s);
-}
-
-void limevi_rx_senders_replace(LimeviPort *port, GHashTable *senders)
-{
-    g_hash_table_unref(port->rx);
-    port->rx = senders;
-}
-
-void limevi_rx_senders_foreach(LimeviPort *port, LimeviRxSenderFunc func,
-                               gpointer data)
-{
-    GHashTableIter it;
-    gpointer key, value;
-
-    g_hash_table_iter_init(&it, port->rx);
-    while (g_hash_table_iter_next(&it, &key, &value)) {
-        func(key, ((RxSender *)value)->next, data);
-    }
 }
 
 void limevi_rx_init(LimeviPort *port)
@@ -225,119 +168,25 @@ void limevi_rx_take_back_forwarded(LimeviPort *port)
 
 /* ---- Resequencing ---- */
 
-/* The sender's receive state, created if there is room: NULL when the
- * table is at its bound (a port without a key takes frames from any
- * name, and no stranger may grow it). */
-static RxSender *rx_sender(LimeviPort *port, const LimeviWireName *src,
-                           gboolean *is_new)
+static void rx_drop(LimeviPort *port, LimeviRxSender *s, guint64 seq)
 {
-    char name[LIMEVI_WIRE_NAME_MAX + 1];
-    RxSender *s;
-
-    memcpy(name, src->str, src->len);
-    name[src->len] = '\0';
-    s = g_hash_table_lookup(port->rx, name);
-    *is_new = !s;
-    if (!s && g_hash_table_size(port->rx) >= LIMEVI_RX_SENDERS_MAX) {
-        port->stats.rx_over_limit++;
-        return NULL;
-    }
-    if (!s) {
-        s = g_new0(RxSender, 1);
-        g_hash_table_insert(port->rx, g_strdup(name), s);
-    }
-    return s;
-}
-
-/* Whether @seq was dropped for want of room (so it was counted then). */
-static gboolean rx_was_dropped(RxSender *s, guint64 seq)
-{
-    for (guint i = 0; i < s->n_dropped; i++) {
-        if (seq >= s->dropped[i].first && seq <= s->dropped[i].last) {
-            return TRUE;
-        }
-    }
-    return FALSE;
-}
-
-/* How many numbers from next up to @end were dropped for want of room. */
-static guint64 rx_dropped_before(RxSender *s, guint64 end)
-{
-    guint64 n = 0;
-
-    for (guint i = 0; i < s->n_dropped; i++) {
-        guint64 first = MAX(s->dropped[i].first, s->next);
-        guint64 last = MIN(s->dropped[i].last, end - 1);
-
-        n += first <= last ? last - first + 1 : 0;
-    }
-    return n;
-}
-
-/*
- * Remembers that @seq was dropped, in runs kept in order.  With every run
- * in use the number is not remembered: the guest then waits for it as for
- * any gap.
- */
-static void rx_remember_dropped(RxSender *s, guint64 seq)
-{
-    guint i = 0;
-
-    while (i < s->n_dropped && s->dropped[i].first < seq) {
-        i++;
-    }
-    if (i > 0 && s->dropped[i - 1].last + 1 == seq) {
-        s->dropped[i - 1].last = seq;
-        if (i < s->n_dropped && s->dropped[i].first == seq + 1) {
-            s->dropped[i - 1].last = s->dropped[i].last;
-            s->n_dropped--;
-            memmove(&s->dropped[i], &s->dropped[i + 1],
-                    (s->n_dropped - i) * sizeof(s->dropped[0]));
-        }
-        return;
-    }
-    if (i < s->n_dropped && s->dropped[i].first == seq + 1) {
-        s->dropped[i].first = seq;
-        return;
-    }
-    if (s->n_dropped == RX_DROPPED_RUNS) {
-        return;
-    }
-    memmove(&s->dropped[i + 1], &s->dropped[i],
-            (s->n_dropped - i) * sizeof(s->dropped[0]));
-    s->dropped[i] = (SeqRun){ seq, seq };
-    s->n_dropped++;
-}
-
-/* Steps over numbers dropped for want of room: nothing to wait for. */
-static void rx_skip_dropped(RxSender *s)
-{
-    while (s->n_dropped && s->dropped[0].first <= s->next) {
-        s->next = MAX(s->next, s->dropped[0].last + 1);
-        s->n_dropped--;
-        memmove(&s->dropped[0], &s->dropped[1],
-                s->n_dropped * sizeof(s->dropped[0]));
-    }
-}
-
-static void rx_drop(LimeviPort *port, RxSender *s, guint64 seq)
-{
-    rx_remember_dropped(s, seq);
+    limevi_rx_sender_remember_dropped(s, seq);
     limevi_guest_drop(port);
 }
 
-static gboolean rx_held_head(RxSender *s, guint64 *seq)
+static gboolean rx_held_head(LimeviRxSender *s, guint64 *seq)
 {
     return s->held && limevi_buffer_head_seq(s->held, seq);
 }
 
 /* Delivers what the sender's held queue has in sequence. */
-static void rx_drain(LimeviPort *port, RxSender *s)
+static void rx_drain(LimeviPort *port, LimeviRxSender *s)
 {
     guint64 seq;
 
-    for (rx_skip_dropped(s); rx_held_head(s, &seq) && seq <= s->next;
-         rx_skip_dropped(s)) {
+    for (limevi_rx_sender_skip_dropped(s);
+         rx_held_head(s, &seq) && seq <= s->next;
+         limevi_rx_sender_skip_dropped(s)) {
         gsize len;
         const guint8 *frame = limevi_buffer_peek(s->held, &len);
 
@@ -372,7 +221,7 @@ static void rx_ensure_tick(LimeviPort *port)
  * sender.  Past it the frames latest in sequence, those the guest would
  * get last, are dropped and counted like the guest buffer's.
  */
-static void rx_hold(LimeviPort *port, RxSender *s,
+static void rx_hold(LimeviPort *port, LimeviRxSender *s,
                     const LimeviWirePacket *pkt)
 {
     guint64 tail;
@@ -381,7 +230,7 @@ static void rx_hold(LimeviPort *port, RxSender *s,
         s->held = limevi_buffer_new(port->buffer_limit);
     }
     if (limevi_buffer_has_seq(s->held, pkt->seq) ||
-        rx_was_dropped(s, pkt->seq)) {
+        limevi_rx_sender_was_dropped(s, pkt->seq)) {
         port->stats.rx_duplicates++;
         return;
     }
@@ -403,7 +252,7 @@ static void rx_hold(LimeviPort *port, RxSender *s,
 
 /* In sequence, without duplicates: after a migration frames for the
  * guest come three ways (the state, the source, the peers' flushes). */
-static void rx_resequence(LimeviPort *port, RxSender *s,
+static void rx_resequence(LimeviPort *port, LimeviRxSender *s,
                           const LimeviWirePacket *pkt)
 {
     if (pkt->seq < s->next) {
@@ -424,7 +273,7 @@ static void rx_resequence(LimeviPort *port, RxSender *s,
 static void rx_accept(LimeviPort *port, const LimeviWirePacket *pkt)
 {
     gboolean is_new;
-    RxSender *s = rx_sender(port, &pkt->src, &is_new);
+    LimeviRxSender *s = limevi_rx_sender_get(port, &pkt->src, &is_new);
 
     if (!s) {
         return;
@@ -460,7 +309,7 @@ static gboolean rx_expire_gaps(LimeviPort *port, gint64 now)
 
     g_hash_table_iter_init(&it, port->rx);
     while (g_hash_table_iter_next(&it, NULL, &value)) {
-        RxSender *s = value;
+        LimeviRxSender *s = value;
         guint64 head;
 
         if (!rx_held_head(s, &head)) {
@@ -472,7 +321,7 @@ static gboolean rx_expire_gaps(LimeviPort *port, gint64 now)
         } else if (now - s->gap_since > LIMEVI_GAP_TIMEOUT_MS * 1000) {
             /* What was dropped for want of room is counted already. */
             port->stats.rx_gaps += head - s->next -
-                                   rx_dropped_before(s, head);
+                                   limevi_rx_sender_dropped_before(s, head);
             s->next = head;
             rx_drain(port, s);
         }

@@ -38,7 +38,7 @@ void limevi_rx_take_back_forwarded(LimeviPort *port);
 void limevi_rx_reseq_begin(LimeviPort *port);
 void limevi_rx_reseq_end_after(LimeviPort *port, guint ms);
 
-/* The per-sender receive state, for the migration state. */
+/* The per-sender receive state (rx-sender.c), for the migration state. */
 typedef void (*LimeviRxSenderFunc)(const char *vm, guint64 next,
                                    gpointer data);
 void limevi_rx_senders_foreach(LimeviPort *port, LimeviRxSenderFunc func,
