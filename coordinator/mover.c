@@ -181,6 +181,13 @@ gboolean limevi_mover_poll(LimeviRun *run, LimeviVmMigration *m)
     return m->mover->poll(run, m);
 }
 
+void limevi_movers_poll(LimeviRun *run)
+{
+    for (guint i = 0; i < run->migs->len; i++) {
+        limevi_mover_poll(run, run->migs->pdata[i]);
+    }
+}
+
 guint64 limevi_mover_release(LimeviVmMigration *m, GError **error)
 {
     return limevi_qmp_send(m->sq, "migrate-switchover", NULL, error);

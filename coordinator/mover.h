@@ -1,8 +1,8 @@
 /*
  * A mover: the way one VM's migration is driven on its hosts.  Two
  * implementations, QEMU over QMP (mover-qemu.c) and libvirt
- * (mover-libvirt.c); the VC's steps (vcmigrate.c) only call these.
- * Both hold and release the source through QMP: libvirt knows nothing
+ * (mover-libvirt.c); the VC's steps (vcmigrate.c, release.c) only call
+ * these.  Both hold and release the source through QMP: libvirt knows nothing
  * of the switchover hold.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -87,6 +87,15 @@ gboolean limevi_mover_apply_status(LimeviVmMigration *m, JsonObject *o);
 /* Polls @m through its mover unless its migration ended; FALSE once
  * it failed. */
 gboolean limevi_mover_poll(LimeviRun *run, LimeviVmMigration *m);
+
+/* How often the steps poll every VM, and how often while some VM is
+ * ready or stops for its disks: the release then follows the last ready
+ * VM closely, the mirrors' end the source's stop. */
+#define LIMEVI_POLL_MS 200
+#define LIMEVI_FAST_POLL_MS 20
+
+/* limevi_mover_poll() for every VM of @run. */
+void limevi_movers_poll(LimeviRun *run);
 
 /* migrate-switchover written to the source; its reply is read later. */
 guint64 limevi_mover_release(LimeviVmMigration *m, GError **error);

@@ -1,6 +1,7 @@
 /*
  * The VC migration protocol of the coordinator (DESIGN.md section 4), as
- * its steps: plan, start, converge, release, complete, verify, report.
+ * its steps: plan, start, converge, release, complete, verify, report
+ * (the release and what follows it until the sources go: release.c).
  * Each VM moves through its mover (mover.h); a failure before the
  * release rolls every VM back.
  *
@@ -15,18 +16,13 @@
 #include "locate.h"
 #include "mover.h"
 #include "progress.h"
+#include "release.h"
 #include "report.h"
 #include "resume.h"
 #include "rollback.h"
 #include "routes.h"
 #include "share.h"
 #include "vcmigrate.h"
-
-#define POLL_MS 200
-/* While every source is ready the barrier is checked this often: the
- * release comes at most this long after the last VM became ready. */
-#define BARRIER_POLL_MS 20
-#define SYNC_TIMEOUT_MS 30000
 
 static gboolean on_sigint(gpointer data)
 {
@@ -48,28 +44,6 @@ static gboolean any_in_phase(LimeviRun *run, LimeviVmPhase phase)
         }
     }
     return FALSE;
-}
-
-/* A VM whose source may stop for its disks' mirrors to end: the sooner
- * that is seen, the shorter its pause. */
-static gboolean any_disks_switching(LimeviRun *run)
-{
-    for (guint i = 0; i < run->migs->len; i++) {
-        LimeviVmMigration *m = run->migs->pdata[i];
-
-        if (m->phase == VM_SWITCHING && m->vm->disks->len &&
-            !m->disks_completed) {
-            return TRUE;
-        }
-    }
-    return FALSE;
-}
-
-static void poll_all(LimeviRun *run)
-{
-    for (guint i = 0; i < run->migs->len; i++) {
-        limevi_mover_poll(run, run->migs->pdata[i]);
-    }
 }
 
 /* ---- The steps ---- */
@@ -193,18 +167,6 @@ static gboolean journal_converged(LimeviRun *run)
     return limevi_run_step(run, LIMEVI_STEP_RELEASED);
 }
 
-/* The VMs that switched over, as soon as they did. */
-static void journal_switched(LimeviRun *run)
-{
-    for (guint i = 0; i < run->migs->len; i++) {
-        LimeviVmMigration *m = run->migs->pdata[i];
-
-        if (m->phase == VM_DONE) {
-            limevi_run_vm_phase(run, m, LIMEVI_PHASE_SWITCHED);
-        }
-    }
-}
-
 /*
  * Converge: the barrier.  Polls every source until one round finds every
  * one of them held and ready at once; a VM that falls out (ready=false)
@@ -226,7 +188,7 @@ static const char *converge(LimeviRun *run, gint64 deadline,
         if (g_get_monotonic_time() > deadline) {
             return "timed out before every VM was ready to switch over";
         }
-        poll_all(run);
+        limevi_movers_poll(run);
         if ((*bad = limevi_run_first_failed(run))) {
             return NULL;
         }
@@ -235,157 +197,8 @@ static const char *converge(LimeviRun *run, gint64 deadline,
         }
         limevi_share_apply(run);
         limevi_progress_print(run, FALSE);
-        g_usleep((any_in_phase(run, VM_READY) ? BARRIER_POLL_MS : POLL_MS) *
-                 1000);
-    }
-}
-
-/*
- * Release: every source is held and ready, so migrate-switchover is
- * written to every source's QMP socket before any reply is read: the
- * switchovers start as close together as the sockets allow.  libvirt's
- * sources too, through the coordinator's own socket in their domain.
- * The one place that decides how a converged VC is let go.
- */
-static void release(LimeviRun *run)
-{
-    GPtrArray *migs = run->migs;
-    g_autofree guint64 *ids = g_new0(guint64, migs->len);
-    g_autofree guint64 *restore = g_new0(guint64, migs->len);
-
-    if (limevi_movers_stop_sources(run)) {
-        limevi_routes_hold_between_movers(run);
-    }
-    for (guint i = 0; i < migs->len; i++) {
-        LimeviVmMigration *m = migs->pdata[i];
-        g_autoptr(GError) error = NULL;
-
-        limevi_vm_set_phase(m, VM_SWITCHING);
-        restore[i] = limevi_share_restore(run, m);
-        ids[i] = m->mover->release(m, &error);
-        if (!ids[i]) {
-            limevi_vm_fail(m, error);
-        }
-    }
-    for (guint i = 0; i < migs->len; i++) {
-        LimeviVmMigration *m = migs->pdata[i];
-        g_autoptr(GError) error = NULL;
-        JsonNode *ret;
-
-        limevi_share_restored(m, restore[i]);
-        if (!ids[i]) {
-            continue;
-        }
-        ret = limevi_qmp_reply(m->sq, ids[i], "migrate-switchover", &error);
-        if (!ret) {
-            limevi_vm_fail(m, error);
-            continue;
-        }
-        json_node_unref(ret);
-        limevi_run_vm_phase(run, m, LIMEVI_PHASE_RELEASED);
-    }
-}
-
-/* Switchover times from QMP events: STOP at the source, RESUME at the
- * destination, and the destination's LIMEVI_PEERS_SYNCED. */
-static void collect_events(LimeviVmMigration *m)
-{
-    JsonObject *e;
-
-    if ((e = limevi_qmp_event(m->sq, "STOP", 0, NULL))) {
-        m->t_stop = limevi_qmp_event_time(e);
-        json_object_unref(e);
-    }
-    if ((e = limevi_qmp_event(m->dq, "RESUME", 0, NULL))) {
-        m->t_resume = limevi_qmp_event_time(e);
-        json_object_unref(e);
-    }
-    if (!m->t_synced &&
-        (e = limevi_qmp_event(m->dq, "LIMEVI_PEERS_SYNCED", 0, NULL))) {
-        m->t_synced = limevi_qmp_event_time(e);
-        json_object_unref(e);
-    }
-}
-
-/*
- * Complete: waits for every migration to end, then for each moved VM's
- * LIMEVI_PEERS_SYNCED; a VM not done in time is marked failed.
- */
-static void complete(LimeviRun *run, gint64 deadline)
-{
-    gint64 sync_deadline;
-
-    while (!limevi_run_all_at_least(run, VM_DONE) &&
-           !limevi_run_first_failed(run) &&
-           g_get_monotonic_time() < deadline) {
-        poll_all(run);
-        journal_switched(run);
-        limevi_progress_print(run, FALSE);
-        g_usleep((any_disks_switching(run) ? BARRIER_POLL_MS : POLL_MS) *
-                 1000);
-    }
-    journal_switched(run);
-    /* One wait for every VM's sync, not one per VM.  When sources stop
-     * at once, frames between moved VMs wait: the route check sets what
-     * did not sync. */
-    sync_deadline = g_get_monotonic_time() +
-                    (limevi_movers_stop_sources(run) ? 0
-                                                 : (gint64)SYNC_TIMEOUT_MS *
-                                                   1000);
-    for (guint i = 0; i < run->migs->len; i++) {
-        LimeviVmMigration *m = run->migs->pdata[i];
-        gint64 left = (sync_deadline - g_get_monotonic_time()) / 1000;
-        JsonObject *e;
-
-        /* Released but not done in time: asked, not guessed. */
-        if (m->phase != VM_DONE && m->phase != VM_FAILED &&
-            limevi_resume_place(m) == LIMEVI_PLACE_SWITCHED) {
-            limevi_vm_set_phase(m, VM_DONE);
-        }
-        if (m->phase != VM_DONE) {
-            m->unsettled = m->phase != VM_FAILED;
-            continue;
-        }
-        e = limevi_qmp_event(m->dq, "LIMEVI_PEERS_SYNCED", MAX(left, 0),
-                             NULL);
-        if (e) {
-            m->t_synced = limevi_qmp_event_time(e);
-            json_object_unref(e);
-        }
-        collect_events(m);
-    }
-}
-
-/*
- * The sources go: reads what each source forwarded, lets each mover end
- * its source, and closes every QMP connection so that the route check
- * can connect.
- */
-static void finish_sources(LimeviRun *run)
-{
-    for (guint i = 0; i < run->migs->len; i++) {
-        LimeviVmMigration *m = run->migs->pdata[i];
-        JsonNode *ret = limevi_qmp_call(m->sq, "query-limevi", NULL, NULL);
-        g_autoptr(GError) error = NULL;
-
-        if (ret && json_array_get_length(json_node_get_array(ret))) {
-            m->forwarded = json_object_get_int_member(
-                json_object_get_object_member(
-                    json_array_get_object_element(json_node_get_array(ret), 0),
-                    "stats"), "rx-forwarded");
-        }
-        if (ret) {
-            json_node_unref(ret);
-        }
-        if (!m->mover->wait_gone(m, !run->opts->keep_sources,
-                                 SYNC_TIMEOUT_MS, &error)) {
-            limevi_vm_fail(m, error);
-        } else if (m->phase == VM_DONE && !run->opts->keep_sources) {
-            limevi_run_vm_phase(run, m, LIMEVI_PHASE_SOURCE_GONE);
-        }
-        /* QMP serves one client at a time: let the check below in. */
-        g_clear_pointer(&m->sq, limevi_qmp_free);
-        g_clear_pointer(&m->dq, limevi_qmp_free);
+        g_usleep((any_in_phase(run, VM_READY) ? LIMEVI_FAST_POLL_MS
+                                              : LIMEVI_POLL_MS) * 1000);
     }
 }
 
@@ -461,13 +274,13 @@ static int see_through(LimeviRun *run, gint64 deadline)
     guint wrong;
     int status;
 
-    release(run);
-    complete(run, deadline);
+    limevi_vc_release(run);
+    limevi_vc_complete(run, deadline);
     limevi_progress_print(run, TRUE);
     if (any_unsettled(run)) {
         return 1;
     }
-    finish_sources(run);
+    limevi_vc_finish_sources(run);
     wrong = limevi_routes_verify(run);
     limevi_report(run->vc, run->opts, migs, run->t0, g_get_real_time());
     limevi_run_step(run, LIMEVI_STEP_DONE);
