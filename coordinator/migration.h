@@ -42,6 +42,7 @@ typedef struct {
     /* Progress from the source's query-migrate. */
     gint64 transferred, remaining, total, dirty_rate, eta_ms;
     gint64 expected_downtime;
+    double mbps;                /* QEMU's rate over its last window */
     guint syncs;
     gboolean hold_ready;        /* switchover-hold: converged and held */
     guint64 max_bandwidth;      /* bytes/s share.c last set; 0: none */
@@ -66,6 +67,15 @@ typedef struct {
     gboolean unsettled;         /* released, not done at the deadline */
 } LimeviVmMigration;
 
+/* The VC's RAM migration throughput as the coordinator measures it, in
+ * windows (share.c). */
+typedef struct {
+    gint64 since;               /* monotonic us the window began; 0: none */
+    guint64 sent;               /* bytes the VC had sent then */
+    guint64 last;               /* bytes/s, the last window */
+    guint64 peak;               /* bytes/s, the fastest window so far */
+} LimeviThroughput;
+
 /* One run of limevi migrate (or of its --resume). */
 typedef struct {
     LimeviVc *vc;
@@ -79,6 +89,10 @@ typedef struct {
     guint drawn;                /* progress lines on screen */
     gint64 last_print;
     gint64 t0;                  /* real start time, us */
+    /* Without --bandwidth: what the VC's sources move, and the
+     * avail-switchover-bandwidth derived from it (0: none set yet). */
+    LimeviThroughput throughput;
+    guint64 switchover_bandwidth;
 } LimeviRun;
 
 /* A record for @vm moving from @src to @dst; limevi_vm_migration_free()

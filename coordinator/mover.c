@@ -119,9 +119,7 @@ void limevi_mover_read_progress(LimeviVmMigration *m, JsonObject *o)
                       json_object_get_object_member(o, "ram") : NULL;
 
     if (ram) {
-        gint64 mbps = json_object_get_double_member_with_default(ram, "mbps",
-                                                                 0);
-
+        m->mbps = json_object_get_double_member_with_default(ram, "mbps", 0);
         m->transferred = json_object_get_int_member(ram, "transferred");
         m->remaining = json_object_get_int_member(ram, "remaining");
         m->total = json_object_get_int_member(ram, "total");
@@ -129,7 +127,7 @@ void limevi_mover_read_progress(LimeviVmMigration *m, JsonObject *o)
             ram, "dirty-pages-rate", 0);
         m->syncs = json_object_get_int_member_with_default(
             ram, "dirty-sync-count", 0);
-        m->eta_ms = mbps > 0 ? m->remaining * 8 / (mbps * 1000) : 0;
+        m->eta_ms = m->mbps > 0 ? m->remaining * 8 / (m->mbps * 1000) : 0;
     }
     m->expected_downtime = json_object_get_int_member_with_default(
         o, "expected-downtime", -1);

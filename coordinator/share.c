@@ -1,5 +1,6 @@
 /*
- * The VC's migration bandwidth, shared while it converges (share.h).
+ * The VC's migration bandwidth, shared while it converges, and without
+ * --bandwidth the switchover bandwidth derived from it (share.h).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -37,19 +38,48 @@ void limevi_share_bandwidth(guint64 total, const LimeviShareVm *vms,
     }
 }
 
-static gboolean set_max_bandwidth(LimeviVmMigration *m, guint64 bytes)
+/* Whether @to differs from @from by more than a tenth (or @from is 0). */
+static gboolean moved_by_a_tenth(guint64 from, guint64 to)
+{
+    return !from || to * 10 < from * 9 || to * 10 > from * 11;
+}
+
+guint64 limevi_throughput_sample(LimeviThroughput *tp, gint64 now,
+                                 guint64 sent)
+{
+    if (tp->since && sent >= tp->sent &&
+        now - tp->since < LIMEVI_THROUGHPUT_WINDOW_MS * 1000) {
+        return tp->peak;
+    }
+    if (tp->since && sent >= tp->sent) {
+        tp->last = (sent - tp->sent) * G_USEC_PER_SEC / (now - tp->since);
+        tp->peak = MAX(tp->peak, tp->last);
+    }
+    tp->since = now;
+    tp->sent = sent;
+    return tp->peak;
+}
+
+guint64 limevi_share_switchover(guint64 peak, guint n, guint64 current)
+{
+    guint64 want = n ? peak / n : 0;
+
+    return want && moved_by_a_tenth(current, want) ? want : 0;
+}
+
+static gboolean set_parameter(LimeviVmMigration *m, const char *name,
+                              guint64 bytes)
 {
     g_autoptr(GError) error = NULL;
-    g_autofree char *args = g_strdup_printf("{\"max-bandwidth\":%"
-                                            G_GUINT64_FORMAT "}", bytes);
+    g_autofree char *args = g_strdup_printf("{\"%s\":%" G_GUINT64_FORMAT "}",
+                                            name, bytes);
 
     if (!limevi_qmp_run(m->sq, "migrate-set-parameters", args, &error)) {
         /* The next poll sees what is wrong with its QEMU. */
-        g_debug("VM %s: max-bandwidth %" G_GUINT64_FORMAT ": %s",
-                m->vm->name, bytes, error->message);
+        g_debug("VM %s: %s %" G_GUINT64_FORMAT ": %s", m->vm->name, name,
+                bytes, error->message);
         return FALSE;
     }
-    m->max_bandwidth = bytes;
     return TRUE;
 }
 
@@ -79,10 +109,50 @@ void limevi_share_apply(LimeviRun *run)
             m->phase > VM_READY) {
             continue;
         }
-        if (share[i] * 10 < now * 9 || share[i] * 10 > now * 11) {
-            set_max_bandwidth(m, share[i]);
+        if (moved_by_a_tenth(now, share[i]) &&
+            set_parameter(m, "max-bandwidth", share[i])) {
+            m->max_bandwidth = share[i];
         }
     }
+}
+
+void limevi_share_derive(LimeviRun *run)
+{
+    LimeviThroughput *tp = &run->throughput;
+    gint64 window = tp->since;
+    guint64 sent = 0, want;
+    double mbps = 0;
+
+    if (run->opts->bandwidth) {
+        return;
+    }
+    for (guint i = 0; i < run->migs->len; i++) {
+        LimeviVmMigration *m = run->migs->pdata[i];
+
+        sent += MAX(m->transferred, 0);
+        mbps += m->mbps;
+    }
+    limevi_throughput_sample(tp, g_get_monotonic_time(), sent);
+    if (window && tp->since != window) {
+        g_debug("VC: %" G_GUINT64_FORMAT " B/s in %u ms, peak %"
+                G_GUINT64_FORMAT " B/s; QEMU's mbps summed: %.1f",
+                tp->last, LIMEVI_THROUGHPUT_WINDOW_MS, tp->peak, mbps);
+    }
+    want = limevi_share_switchover(tp->peak, run->migs->len,
+                                   run->switchover_bandwidth);
+    if (!want) {
+        return;
+    }
+    g_debug("VC: avail-switchover-bandwidth %" G_GUINT64_FORMAT " B/s per "
+            "VM", want);
+    for (guint i = 0; i < run->migs->len; i++) {
+        LimeviVmMigration *m = run->migs->pdata[i];
+
+        if (m->sq && m->phase >= VM_MIGRATING && m->phase <= VM_READY) {
+            set_parameter(m, "avail-switchover-bandwidth", want);
+        }
+    }
+    run->switchover_bandwidth = want;
 }
 
 guint64 limevi_share_restore(LimeviRun *run, LimeviVmMigration *m)

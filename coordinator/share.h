@@ -35,6 +35,38 @@ void limevi_share_bandwidth(guint64 total, const LimeviShareVm *vms,
 void limevi_share_apply(LimeviRun *run);
 
 /*
+ * Without --bandwidth QEMU would take each VM's threshold (what may be
+ * left for the final copy) from the bandwidth that VM measured in its
+ * last window.  With N migrations sharing one WAN that swings from
+ * window to window, and a held VM fell out of convergence again and
+ * again (bench/vc-switchover: up to 21 times; no 8-VM barrier in
+ * 300 s).  So the coordinator measures the VC's aggregate instead: the
+ * RAM every source sent, summed, over windows of
+ * LIMEVI_THROUGHPUT_WINDOW_MS, and keeps the fastest window (8 VMs on
+ * 100 Mbit/s: windows of 6 to 12 MB/s, a peak of 11.8 MB/s, where
+ * QEMU's own mbps, summed, swung from 5 to 14.5 MB/s).  Its even
+ * share is what each final copy gets when all N stop at once, and as a
+ * peak it only grows: a threshold it sets never shrinks under a held
+ * VM, and a VM that is held sends less without lowering it.
+ */
+#define LIMEVI_THROUGHPUT_WINDOW_MS 2000
+
+/* Adds what the VC has @sent in all, bytes, at @now (monotonic us);
+ * returns @tp's peak, bytes/s (0 until a window ended). */
+guint64 limevi_throughput_sample(LimeviThroughput *tp, gint64 now,
+                                 guint64 sent);
+
+/* The avail-switchover-bandwidth for each of @n VMs from the VC's
+ * @peak: its even share, or 0 to keep @current (0: none set), which it
+ * differs from by no more than a tenth. */
+guint64 limevi_share_switchover(guint64 peak, guint n, guint64 current);
+
+/* Without --bandwidth, at each poll: samples the VC's throughput and
+ * sets every source's avail-switchover-bandwidth when
+ * limevi_share_switchover() says so. */
+void limevi_share_derive(LimeviRun *run);
+
+/*
  * At the release: gives @m back its even share if it was cut (written,
  * not waited for, so that it goes ahead of migrate-switchover on the
  * same socket and the final passes are not held to a held VM's rate).

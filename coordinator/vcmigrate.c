@@ -196,6 +196,7 @@ static const char *converge(LimeviRun *run, gint64 deadline,
             return NULL;
         }
         limevi_share_apply(run);
+        limevi_share_derive(run);
         limevi_progress_print(run, FALSE);
         g_usleep((any_in_phase(run, VM_READY) ? LIMEVI_FAST_POLL_MS
                                               : LIMEVI_POLL_MS) * 1000);
