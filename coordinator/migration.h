@@ -43,6 +43,7 @@ typedef struct {
     gint64 transferred, remaining, total, dirty_rate, eta_ms;
     gint64 expected_downtime;
     double mbps;                /* QEMU's rate over its last window */
+    gint64 polled_at;           /* monotonic us query-migrate answered */
     guint syncs;
     gboolean hold_ready;        /* switchover-hold: converged and held */
     guint64 max_bandwidth;      /* bytes/s share.c last set; 0: none */

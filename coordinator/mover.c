@@ -106,9 +106,10 @@ JsonNode *limevi_mover_query(LimeviVmMigration *m, GError **error)
 
     drain_ready_events(m->sq);
     ret = limevi_qmp_call(m->sq, "query-migrate", NULL, error);
-    if (g_get_monotonic_time() - asked > 2 * G_USEC_PER_SEC) {
+    m->polled_at = g_get_monotonic_time();
+    if (m->polled_at - asked > 2 * G_USEC_PER_SEC) {
         g_printerr("limevi: VM %s: its QEMU took %.1f s to answer\n",
-                   m->vm->name, (g_get_monotonic_time() - asked) / 1e6);
+                   m->vm->name, (m->polled_at - asked) / 1e6);
     }
     return ret;
 }

@@ -119,24 +119,29 @@ void limevi_share_apply(LimeviRun *run)
 void limevi_share_derive(LimeviRun *run)
 {
     LimeviThroughput *tp = &run->throughput;
-    gint64 window = tp->since;
+    gint64 window = tp->since, at = 0;
     guint64 sent = 0, want;
     double mbps = 0;
 
     if (run->opts->bandwidth) {
         return;
     }
+    /* At the mean of the times the sources answered: one poll asks them
+     * one after the other, hundreds of ms apart on a loaded host, and
+     * the sum of their bytes is about what they had sent by then. */
     for (guint i = 0; i < run->migs->len; i++) {
         LimeviVmMigration *m = run->migs->pdata[i];
 
         sent += MAX(m->transferred, 0);
+        at += m->polled_at / run->migs->len;
         mbps += m->mbps;
     }
-    limevi_throughput_sample(tp, g_get_monotonic_time(), sent);
+    limevi_throughput_sample(tp, at, sent);
     if (window && tp->since != window) {
-        g_debug("VC: %" G_GUINT64_FORMAT " B/s in %u ms, peak %"
-                G_GUINT64_FORMAT " B/s; QEMU's mbps summed: %.1f",
-                tp->last, LIMEVI_THROUGHPUT_WINDOW_MS, tp->peak, mbps);
+        g_debug("VC: %" G_GUINT64_FORMAT " B/s in %" G_GINT64_FORMAT
+                " ms, peak %" G_GUINT64_FORMAT " B/s; QEMU's mbps summed: "
+                "%.1f", tp->last, (tp->since - window) / 1000, tp->peak,
+                mbps);
     }
     want = limevi_share_switchover(tp->peak, run->migs->len,
                                    run->switchover_bandwidth);

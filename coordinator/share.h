@@ -44,7 +44,9 @@ void limevi_share_apply(LimeviRun *run);
  * RAM every source sent, summed, over windows of
  * LIMEVI_THROUGHPUT_WINDOW_MS, and keeps the fastest window (8 VMs on
  * 100 Mbit/s: windows of 6 to 12 MB/s, a peak of 11.8 MB/s, where
- * QEMU's own mbps, summed, swung from 5 to 14.5 MB/s).  Its even
+ * QEMU's own mbps, summed, swung from 5 to 14.5 MB/s; timed at the end
+ * of the poll rather than at the sources' answers, one window read
+ * 13.8 MB/s, above the link).  Its even
  * share is what each final copy gets when all N stop at once, and as a
  * peak it only grows: a threshold it sets never shrinks under a held
  * VM, and a VM that is held sends less without lowering it.
