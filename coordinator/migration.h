@@ -75,6 +75,7 @@ typedef struct {
     guint64 sent;               /* bytes the VC had sent then */
     guint64 last;               /* bytes/s, the last window */
     guint64 peak;               /* bytes/s, the fastest window so far */
+    guint windows;              /* windows ended */
 } LimeviThroughput;
 
 /* One run of limevi migrate (or of its --resume). */

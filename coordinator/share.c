@@ -53,7 +53,10 @@ guint64 limevi_throughput_sample(LimeviThroughput *tp, gint64 now,
     }
     if (tp->since && sent >= tp->sent) {
         tp->last = (sent - tp->sent) * G_USEC_PER_SEC / (now - tp->since);
-        tp->peak = MAX(tp->peak, tp->last);
+        /* Not the first: the sources' socket buffers fill in it. */
+        if (tp->windows++) {
+            tp->peak = MAX(tp->peak, tp->last);
+        }
     }
     tp->since = now;
     tp->sent = sent;

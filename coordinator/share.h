@@ -46,7 +46,9 @@ void limevi_share_apply(LimeviRun *run);
  * 100 Mbit/s: windows of 6 to 12 MB/s, a peak of 11.8 MB/s, where
  * QEMU's own mbps, summed, swung from 5 to 14.5 MB/s; timed at the end
  * of the poll rather than at the sources' answers, one window read
- * 13.8 MB/s, above the link).  Its even
+ * 13.8 MB/s, above the link).  The first window does not count: with 4
+ * VMs it read 14.2 MB/s, the sources' socket buffers filling, and the
+ * next ones 10 to 12.7.  Its even
  * share is what each final copy gets when all N stop at once, and as a
  * peak it only grows: a threshold it sets never shrinks under a held
  * VM, and a VM that is held sends less without lowering it.
@@ -54,7 +56,7 @@ void limevi_share_apply(LimeviRun *run);
 #define LIMEVI_THROUGHPUT_WINDOW_MS 2000
 
 /* Adds what the VC has @sent in all, bytes, at @now (monotonic us);
- * returns @tp's peak, bytes/s (0 until a window ended). */
+ * returns @tp's peak, bytes/s (0 until a second window ended). */
 guint64 limevi_throughput_sample(LimeviThroughput *tp, gint64 now,
                                  guint64 sent);
 
