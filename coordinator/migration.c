@@ -16,6 +16,7 @@ LimeviVmMigration *limevi_vm_migration_new(const LimeviVcVm *vm,
     m->dst = dst;
     m->phase = VM_PLANNED;
     m->disks_ready = !vm->disks->len;
+    m->ready_event = -1;
     return m;
 }
 

@@ -53,6 +53,12 @@ typedef struct {
     gboolean disks_completed;   /* mirrors ended with the switchover */
     guint disks_blocking;       /* bit N: mirror N is write-blocking */
     guint fell_out;             /* times it fell out of the barrier */
+    /* From its MIGRATION_SWITCHOVER_READY events, also between polls:
+     * how often it said ready:false, and what it said last (1, 0; -1:
+     * none).  None comes after the release, so the last says whether
+     * QEMU had it converged when the release came. */
+    guint unready_events;
+    int ready_event;
     /* Real time (us) each phase began; QMP event times. */
     gint64 t_phase[VM_N_PHASES];
     gint64 t_stop, t_resume, t_synced;

@@ -88,13 +88,17 @@ char *limevi_mover_parameters(LimeviRun *run, gboolean max_bandwidth)
 }
 
 /* The hold's state is read from query-migrate; its events, which may
- * flip any number of times, are dropped so that the queue stays short. */
-static void drain_ready_events(LimeviQmp *qmp)
+ * flip any number of times, are only counted (the report's), so that
+ * the queue stays short. */
+static void drain_ready_events(LimeviVmMigration *m)
 {
     JsonObject *e;
 
-    while ((e = limevi_qmp_event(qmp, "MIGRATION_SWITCHOVER_READY", 0,
+    while ((e = limevi_qmp_event(m->sq, "MIGRATION_SWITCHOVER_READY", 0,
                                  NULL))) {
+        m->ready_event = json_object_get_boolean_member_with_default(
+            json_object_get_object_member(e, "data"), "ready", FALSE);
+        m->unready_events += !m->ready_event;
         json_object_unref(e);
     }
 }
@@ -104,7 +108,7 @@ JsonNode *limevi_mover_query(LimeviVmMigration *m, GError **error)
     gint64 asked = g_get_monotonic_time();
     JsonNode *ret;
 
-    drain_ready_events(m->sq);
+    drain_ready_events(m);
     ret = limevi_qmp_call(m->sq, "query-migrate", NULL, error);
     m->polled_at = g_get_monotonic_time();
     if (m->polled_at - asked > 2 * G_USEC_PER_SEC) {

@@ -85,6 +85,14 @@ static void write_json_vm(JsonBuilder *b, const LimeviVmMigration *m,
     json_builder_add_int_value(b, release_to_stop_ms(m));
     json_builder_set_member_name(b, "fell_out");
     json_builder_add_int_value(b, m->fell_out);
+    json_builder_set_member_name(b, "unready_events");
+    json_builder_add_int_value(b, m->unready_events);
+    json_builder_set_member_name(b, "converged_at_release");
+    if (m->ready_event < 0) {
+        json_builder_add_null_value(b);
+    } else {
+        json_builder_add_boolean_value(b, m->ready_event);
+    }
     json_builder_set_member_name(b, "stopped_at_ms");
     json_builder_add_int_value(b, m->t_stop > 0 ?
                                ms(m->t_stop - t_start) : -1);
