@@ -168,7 +168,6 @@ gboolean limevi_gateway_stop(const LimeviVc *vc, const LimeviVcGateway *gw,
 {
     GPid pid = limevi_gateway_pid(vc, gw);
     g_autofree char *pidfile = limevi_gateway_path(vc, gw, "pid");
-    g_autofree char *proc = g_strdup_printf("/proc/%d", (int)pid);
 
     if (!pid) {
         return FALSE;

@@ -253,7 +253,6 @@ static void test_keyed_forgery(gconstpointer data)
 static void test_keyed_replay_refused(void)
 {
     g_autofree char *stranger = NULL;
-    g_autoptr(GSocketAddress) to = NULL;
     guint8 frame[60];
     gsize len;
     const guint8 *data;
