@@ -17,7 +17,9 @@
 #define BOOT_TIMEOUT_MS 180000
 #define CMD_TIMEOUT_MS 120000
 #define RATE 2000
-#define COUNT 16000             /* 8 s at RATE */
+/* 12 s at RATE: two moves at once on a loaded host took up to 7.8 s,
+ * and the stream must outlast them (after 1 s and two QEMUs started). */
+#define COUNT 24000
 #define TBF "rate", "100mbit", "burst", "64kb", "latency", "50ms"
 
 typedef struct {
