@@ -250,7 +250,10 @@ LimeviPortState limevi_port_get_state(LimeviPort *port)
 
 GBytes *limevi_port_save(LimeviPort *port)
 {
-    GBytes *state = limevi_state_save(port);
+    GBytes *state;
+
+    limevi_rx_give_up_gaps(port);
+    state = limevi_state_save(port);
 
     limevi_port_handle(port, PORT_EVENT_STATE_SAVED);
     return state;

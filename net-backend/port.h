@@ -29,6 +29,12 @@
 /* How long a gap in a sender's sequence holds later frames back after a
  * migration before they are delivered anyway. */
 #define LIMEVI_GAP_TIMEOUT_MS       500
+/* How long a frame ahead of a gap waits for it out of a migration: the
+ * underlay may reorder by a few milliseconds, and waiting on a loss
+ * delays what follows it. */
+#define LIMEVI_REORDER_MS           20
+/* ... and how far ahead: further is a loss or a restarted sender. */
+#define LIMEVI_REORDER_SPAN         1024
 /* How long the destination keeps resequencing after its peers synced. */
 #define LIMEVI_RESEQ_GRACE_MS       2000
 

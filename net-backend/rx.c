@@ -209,7 +209,9 @@ static gboolean rx_tick(gpointer data);
 static void rx_ensure_tick(LimeviPort *port)
 {
     if (!port->rx_tick) {
-        port->rx_tick = g_timeout_source_new(LIMEVI_CONTROL_RETRY_MS);
+        port->rx_tick = g_timeout_source_new(port->reseq ?
+                                             LIMEVI_CONTROL_RETRY_MS :
+                                             LIMEVI_REORDER_MS / 2);
         g_source_set_callback(port->rx_tick, rx_tick, port, NULL);
         g_source_set_name(port->rx_tick, "limevi-reseq");
         g_source_attach(port->rx_tick, port->context);
@@ -270,6 +272,33 @@ static void rx_resequence(LimeviPort *port, LimeviRxSender *s,
     rx_hold(port, s, pkt);
 }
 
+static void rx_give_up(LimeviPort *port, LimeviRxSender *s, guint64 head);
+
+/*
+ * Out of a migration the underlay may reorder too (a WAN; a kernel that
+ * hands a veth's datagrams to several CPUs): a frame up to
+ * LIMEVI_REORDER_SPAN ahead of a gap waits LIMEVI_REORDER_MS for it.  One
+ * behind goes as it comes (late after its gap was given up on, or from a
+ * restarted sender), and so does one further ahead, behind what waited.
+ */
+static gboolean rx_out_of_window(LimeviPort *port, LimeviRxSender *s,
+                                 guint64 seq)
+{
+    guint64 head;
+
+    if (port->reseq || (seq >= s->next &&
+                        seq - s->next <= LIMEVI_REORDER_SPAN)) {
+        return FALSE;
+    }
+    if (seq > s->next) {
+        while (rx_held_head(s, &head)) {
+            rx_give_up(port, s, head);
+        }
+        s->next = seq + 1;
+    }
+    return TRUE;
+}
+
 static void rx_accept(LimeviPort *port, const LimeviWirePacket *pkt)
 {
     gboolean is_new;
@@ -278,8 +307,8 @@ static void rx_accept(LimeviPort *port, const LimeviWirePacket *pkt)
     if (!s) {
         return;
     }
-    if (!port->reseq || is_new) {
-        s->next = pkt->seq + 1;
+    if (is_new || rx_out_of_window(port, s, pkt->seq)) {
+        s->next = MAX(s->next, pkt->seq + 1);
         limevi_guest_deliver(port, pkt->payload, pkt->payload_len);
         return;
     }
@@ -300,9 +329,24 @@ void limevi_rx_data(LimeviPort *port, const LimeviWirePacket *pkt,
     rx_accept(port, pkt);
 }
 
-/* Gives up on gaps that stayed open too long once the source answered. */
-static gboolean rx_expire_gaps(LimeviPort *port, gint64 now)
+/* Gives up on @s's oldest gap, @head waiting behind it: what waits goes,
+ * up to the next gap. */
+static void rx_give_up(LimeviPort *port, LimeviRxSender *s, guint64 head)
 {
+    /* What was dropped for want of room is counted already. */
+    port->stats.rx_gaps += head - s->next -
+                           limevi_rx_sender_dropped_before(s, head);
+    s->next = head;
+    rx_drain(port, s);
+}
+
+/* Gives up on gaps that stayed open too long once the source answered
+ * (after a migration) or for LIMEVI_REORDER_MS (out of one); @all: on
+ * every gap now. */
+static gboolean rx_expire_gaps(LimeviPort *port, gint64 now, gboolean all)
+{
+    gint64 wait = (port->reseq ? LIMEVI_GAP_TIMEOUT_MS : LIMEVI_REORDER_MS) *
+                  G_GINT64_CONSTANT(1000);
     gboolean holding = FALSE;
     GHashTableIter it;
     gpointer value;
@@ -315,15 +359,13 @@ static gboolean rx_expire_gaps(LimeviPort *port, gint64 now)
         if (!rx_held_head(s, &head)) {
             continue;
         }
-        if (port->source_owes) {
+        if (port->source_owes && !all) {
             /* The timeout runs from the source's answer. */
             s->gap_since = now;
-        } else if (now - s->gap_since > LIMEVI_GAP_TIMEOUT_MS * 1000) {
-            /* What was dropped for want of room is counted already. */
-            port->stats.rx_gaps += head - s->next -
-                                   limevi_rx_sender_dropped_before(s, head);
-            s->next = head;
-            rx_drain(port, s);
+        } else if (all || now - s->gap_since > wait) {
+            do {
+                rx_give_up(port, s, head);
+            } while (all && rx_held_head(s, &head));
         }
         holding |= s->held != NULL;
     }
@@ -334,7 +376,7 @@ static gboolean rx_tick(gpointer data)
 {
     LimeviPort *port = data;
     gint64 now = now_us(port);
-    gboolean holding = rx_expire_gaps(port, now);
+    gboolean holding = rx_expire_gaps(port, now, FALSE);
 
     if (port->reseq && port->reseq_until && now > port->reseq_until &&
         !holding) {
@@ -345,6 +387,11 @@ static gboolean rx_tick(gpointer data)
     }
     g_clear_pointer(&port->rx_tick, g_source_unref);
     return G_SOURCE_REMOVE;
+}
+
+void limevi_rx_give_up_gaps(LimeviPort *port)
+{
+    rx_expire_gaps(port, now_us(port), TRUE);
 }
 
 void limevi_rx_reseq_begin(LimeviPort *port)

@@ -37,6 +37,9 @@ void limevi_rx_take_back_forwarded(LimeviPort *port);
  * once nothing is held. */
 void limevi_rx_reseq_begin(LimeviPort *port);
 void limevi_rx_reseq_end_after(LimeviPort *port, guint ms);
+/* What waits for a gap goes to the guest now, in order: the state
+ * carries the guest's buffer, not what waits for a gap. */
+void limevi_rx_give_up_gaps(LimeviPort *port);
 
 /* The per-sender receive state (rx-sender.c), for the migration state. */
 typedef void (*LimeviRxSenderFunc)(const char *vm, guint64 next,

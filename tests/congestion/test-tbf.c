@@ -17,7 +17,9 @@
 #define BOOT_TIMEOUT_MS 180000
 #define CMD_TIMEOUT_MS 120000
 #define RATE 2000
-#define COUNT 16000             /* 8 s at RATE */
+/* 12 s at RATE: two moves at once on a loaded host took up to 7.8 s,
+ * and the stream must outlast them (after 1 s and two QEMUs started). */
+#define COUNT 24000
 #define TBF "rate", "100mbit", "burst", "64kb", "latency", "50ms"
 
 typedef struct {
@@ -225,7 +227,7 @@ static gint64 buffer_dropped(HVm *vm)
  * Whatever the application still missed, its guest's kernel dropped
  * (RcvbufErrors, the default socket buffer): returned, to be reported.
  */
-static gint64 assert_delivered(guint k, gboolean reorder_known)
+static gint64 assert_delivered(guint k)
 {
     g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GError) err = NULL;
@@ -247,15 +249,9 @@ static gint64 assert_delivered(guint k, gboolean reorder_known)
     g_assert_cmpint(json_object_get_int_member(r, "received") + lost, ==,
                     COUNT);
     g_assert_cmpint(json_object_get_int_member(r, "duplicated"), ==, 0);
-    if (reorder_known && json_object_get_int_member(r, "reordered")) {
-        /* docs/testing.md, "Not yet backed": two receivers moving at
-         * once, crossing, after earlier moves; no gap nor duplicate at
-         * the destination's port. */
-        g_test_incomplete("two receivers crossing: datagrams reordered "
-                          "(known gap)");
-    } else {
-        g_assert_cmpint(json_object_get_int_member(r, "reordered"), ==, 0);
-    }
+    /* The bridge itself reorders now and then while migration streams
+     * load the host: the ports put each sender's frames back in order. */
+    g_assert_cmpint(json_object_get_int_member(r, "reordered"), ==, 0);
     /* Every datagram the application missed, its kernel dropped. */
     g_assert_cmpint(lost, <=, rcvbuf_errors);
     g_assert_cmpint(stat_of(top.r[k], "rx-gaps"), ==, 0);
@@ -342,7 +338,7 @@ static void migrate_at_once(const gboolean which[2])
         hvm_free(top.r[k]);
         top.r[k] = dst[k];
         top.r_host[k] = 3 - top.r_host[k];
-        app_lost += assert_delivered(k, which[0] && which[1]);
+        app_lost += assert_delivered(k);
         /* Where the guest dropped: before the move or from it on. */
         g_test_message("r%u: RcvbufErrors from the migration on: %"
                        G_GINT64_FORMAT, k + 1,
@@ -386,7 +382,7 @@ static void test_steady_stream(void)
 
     recv_start(t->r[0]);
     send_start(0);
-    lost = assert_delivered(0, FALSE);
+    lost = assert_delivered(0);
     g_test_message("steady: app-visible loss (guest RcvbufErrors): %"
                    G_GINT64_FORMAT, lost);
     g_assert_cmpint(stat_of(top.s, "tx-errors"), ==, 0);

@@ -209,6 +209,28 @@ gboolean test_wait(GMainContext *context, gboolean (*cond)(gpointer),
     return TRUE;
 }
 
+GSocket *test_socket_new(char **endpoint)
+{
+    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(
+        G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) any = g_inet_socket_address_new(lo, 0);
+    g_autoptr(GSocketAddress) local = NULL;
+    g_autoptr(GError) error = NULL;
+    GSocket *socket = g_socket_new(G_SOCKET_FAMILY_IPV4,
+                                   G_SOCKET_TYPE_DATAGRAM,
+                                   G_SOCKET_PROTOCOL_UDP, &error);
+
+    g_assert_no_error(error);
+    g_assert_true(g_socket_bind(socket, any, FALSE, &error));
+    g_socket_set_blocking(socket, FALSE);
+    local = g_socket_get_local_address(socket, &error);
+    g_assert_no_error(error);
+    *endpoint = g_strdup_printf(
+        "127.0.0.1:%u", g_inet_socket_address_get_port(
+                            G_INET_SOCKET_ADDRESS(local)));
+    return socket;
+}
+
 void test_spin(GMainContext *context, guint ms)
 {
     gint64 deadline = g_get_monotonic_time() + ms * 1000;

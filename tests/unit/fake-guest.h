@@ -58,6 +58,10 @@ void test_frame(guint8 *buf, gsize len, const guint8 *dst,
                 const guint8 *src, guint32 id);
 guint32 test_frame_id(GBytes *frame);
 
+/* A non-blocking UDP socket on 127.0.0.1 with a port the kernel picks;
+ * *@endpoint says where, "127.0.0.1:PORT" (g_free() it). */
+GSocket *test_socket_new(char **endpoint);
+
 /* Iterates @context until @cond holds or 3 s pass; returns @cond. */
 gboolean test_wait(GMainContext *context, gboolean (*cond)(gpointer),
                    gpointer data);

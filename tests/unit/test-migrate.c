@@ -315,20 +315,9 @@ static LossyLink *lossy_link_new(GMainContext *context, FakeGuest *to,
     LossyLink *link = g_new0(LossyLink, 1);
     g_autofree char *to_ep = fake_guest_listen(to);
     g_autofree char *back_ep = fake_guest_listen(back);
-    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(
-        G_SOCKET_FAMILY_IPV4);
-    g_autoptr(GSocketAddress) any = g_inet_socket_address_new(lo, 0);
-    g_autoptr(GSocketAddress) local = NULL;
     g_autoptr(GError) error = NULL;
 
-    link->socket = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
-                                G_SOCKET_PROTOCOL_UDP, &error);
-    g_assert_no_error(error);
-    g_assert_true(g_socket_bind(link->socket, any, FALSE, &error));
-    g_socket_set_blocking(link->socket, FALSE);
-    local = g_socket_get_local_address(link->socket, &error);
-    g_assert_no_error(error);
-    link->endpoint = g_strdup_printf("127.0.0.1:%u", port_of(local));
+    link->socket = test_socket_new(&link->endpoint);
     link->to = limevi_udp_parse_endpoint(to_ep, "to", FALSE, &error);
     link->back = limevi_udp_parse_endpoint(back_ep, "back", FALSE, &error);
     g_assert_no_error(error);

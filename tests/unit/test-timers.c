@@ -36,22 +36,7 @@ static void set_route(FakeGuest *g, const char *vm, const char *endpoint)
 
 static void mute_open(Move *m)
 {
-    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(
-        G_SOCKET_FAMILY_IPV4);
-    g_autoptr(GSocketAddress) any = g_inet_socket_address_new(lo, 0);
-    g_autoptr(GSocketAddress) local = NULL;
-    g_autoptr(GError) error = NULL;
-
-    m->mute = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
-                           G_SOCKET_PROTOCOL_UDP, &error);
-    g_assert_no_error(error);
-    g_assert_true(g_socket_bind(m->mute, any, FALSE, &error));
-    g_socket_set_blocking(m->mute, FALSE);
-    local = g_socket_get_local_address(m->mute, &error);
-    g_assert_no_error(error);
-    m->mute_endpoint = g_strdup_printf(
-        "127.0.0.1:%u", g_inet_socket_address_get_port(
-                            G_INET_SOCKET_ADDRESS(local)));
+    m->mute = test_socket_new(&m->mute_endpoint);
 }
 
 /* The ROUTE_UPDATEs about r waiting at the mute peer; reads them all. */
