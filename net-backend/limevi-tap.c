@@ -6,9 +6,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/if.h>
-#include <linux/if_tun.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -17,44 +15,33 @@
 #include <glib-unix.h>
 
 #include "limevi.h"
+#include "tap-offload.h"
 
 /* Largest frame a TAP device hands us without offloads. */
 #define TAP_FRAME_MAX 65536
 /* Frames read per wakeup, so the tunnel side is served even under a
  * flood; they leave in batches of LIMEVI_UDP_BATCH. */
 #define TAP_BURST 64
+/* Room for the segments of a few super-frames per batch; when full, the
+ * batch is sent and the room reused. */
+#define TAP_SEG_ROOM (4 * 72 * 1024)
+#define TAP_SEG_MAX 256
 
 typedef struct {
     int fd;
     LimeviPort *port;
     GMainLoop *loop;
     guint write_watch;          /* set while the kernel's TAP queue is full */
+    gboolean offload;           /* vnet headers, TSO: see tap-offload.h */
+    guint mtu;                  /* the TAP's, which segments must fit */
+    guint64 gso_frames, segments;   /* super-frames read, frames cut */
+    gsize seg_used;
+    struct iovec segs[TAP_SEG_MAX];
+    guint8 seg_room[TAP_SEG_ROOM];
     /* A wakeup's frames, valid until its batch is sent; pages are only
      * touched as far as frames reach. */
-    guint8 frames[TAP_BURST][TAP_FRAME_MAX];
+    guint8 frames[TAP_BURST][TAP_VNET_HDR_LEN + TAP_FRAME_MAX];
 } TapEndpoint;
-
-static int tap_open(const char *name, GError **error)
-{
-    struct ifreq ifr = { 0 };
-    int fd;
-
-    fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
-                    "/dev/net/tun: %s", g_strerror(errno));
-        return -1;
-    }
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-    g_strlcpy(ifr.ifr_name, name, IFNAMSIZ);
-    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-        g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
-                    "'--tap' %s: %s", name, g_strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 /*
  * The TAP MTU that keeps every datagram within @path_mtu: its IP and UDP
@@ -84,17 +71,21 @@ static int tap_mtu_for(int path_mtu, const LimeviPortConfig *config)
     return mtu >= 68 ? mtu : 0;             /* IPv4's minimum MTU */
 }
 
-static gboolean tap_set_mtu(const char *name, int mtu, GError **error)
+/* Sets the MTU of @name to @mtu, or with @mtu 0 reads it into *@mtu_out. */
+static gboolean tap_set_mtu(const char *name, int mtu, guint *mtu_out,
+                            GError **error)
 {
     struct ifreq ifr = { .ifr_mtu = mtu };
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     gboolean ok;
 
     g_strlcpy(ifr.ifr_name, name, IFNAMSIZ);
-    ok = fd >= 0 && ioctl(fd, SIOCSIFMTU, &ifr) == 0;
+    ok = fd >= 0 && ioctl(fd, mtu ? SIOCSIFMTU : SIOCGIFMTU, &ifr) == 0;
+    *mtu_out = ifr.ifr_mtu;
     if (!ok) {
         g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
-                    "'--path-mtu': setting the MTU of %s to %d: %s",
+                    mtu ? "'--path-mtu': setting the MTU of %s to %d: %s"
+                        : "reading the MTU of %s%.0d: %s",
                     name, mtu, g_strerror(errno));
     }
     if (fd >= 0) {
@@ -115,7 +106,13 @@ static gboolean tap_writable(gint fd, GIOCondition cond, gpointer opaque)
 static gboolean tap_deliver(gpointer opaque, const guint8 *frame, gsize len)
 {
     TapEndpoint *tap = opaque;
-    ssize_t n = write(tap->fd, frame, len);
+    /* With offloads every frame carries a vnet header: zero, no GSO. */
+    static const guint8 vnet[TAP_VNET_HDR_LEN];
+    struct iovec iov[2] = {
+        { (void *)vnet, sizeof(vnet) }, { (void *)frame, len },
+    };
+    ssize_t n = tap->offload ? writev(tap->fd, iov, 2)
+                             : write(tap->fd, frame, len);
 
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         /* The port keeps the frame; we retry when the fd is writable. */
@@ -136,19 +133,52 @@ static gboolean tap_can_receive(gpointer opaque)
     return tap->write_watch == 0;
 }
 
+/* One offloaded read: its frames, cut to the MTU, into the batch. */
+static void tap_send_offloaded(TapEndpoint *tap, guint8 *buf, gsize len)
+{
+    int n = tap_offload_split(buf, len, tap->mtu, tap->seg_room + tap->seg_used,
+                              TAP_SEG_ROOM - tap->seg_used, tap->segs,
+                              TAP_SEG_MAX);
+
+    if (n < 0) {
+        /* Out of room: send what the batch holds, then reuse it. */
+        limevi_port_send_batch_end(tap->port);
+        limevi_port_send_batch_begin(tap->port);
+        tap->seg_used = 0;
+        n = tap_offload_split(buf, len, tap->mtu, tap->seg_room,
+                              TAP_SEG_ROOM, tap->segs, TAP_SEG_MAX);
+    }
+    if (n > 1 || (n == 1 && tap->segs[0].iov_base != buf + TAP_VNET_HDR_LEN)) {
+        tap->gso_frames++;
+        tap->segments += n;
+    }
+    for (int i = 0; i < n; i++) {
+        limevi_port_send(tap->port, tap->segs[i].iov_base,
+                         tap->segs[i].iov_len);
+        if (tap->segs[i].iov_base != buf + TAP_VNET_HDR_LEN) {
+            tap->seg_used += tap->segs[i].iov_len;
+        }
+    }
+}
+
 static gboolean tap_readable(gint fd, GIOCondition cond, gpointer opaque)
 {
     TapEndpoint *tap = opaque;
 
     /* A TAP has no batched read; the sends of a wakeup are batched. */
     limevi_port_send_batch_begin(tap->port);
+    tap->seg_used = 0;
     for (int i = 0; i < TAP_BURST; i++) {
-        ssize_t n = read(tap->fd, tap->frames[i], TAP_FRAME_MAX);
+        ssize_t n = read(tap->fd, tap->frames[i], sizeof(tap->frames[i]));
 
         if (n <= 0) {
             break;
         }
-        limevi_port_send(tap->port, tap->frames[i], n);
+        if (tap->offload) {
+            tap_send_offloaded(tap, tap->frames[i], n);
+        } else {
+            limevi_port_send(tap->port, tap->frames[i], n);
+        }
     }
     limevi_port_send_batch_end(tap->port);
     return G_SOURCE_CONTINUE;
@@ -185,8 +215,9 @@ static gboolean parse_route(char *spec, LimeviRouteConfig *route,
     return TRUE;
 }
 
-static void print_stats(LimeviPort *port)
+static void print_stats(TapEndpoint *tap)
 {
+    LimeviPort *port = tap->port;
     g_autoptr(LimeviPortInfo) info = limevi_port_get_info(port);
     const LimeviStats *s = &info->stats;
 
@@ -202,12 +233,14 @@ static void print_stats(LimeviPort *port)
             ",\"rx-not-for-us\":%" G_GUINT64_FORMAT
             ",\"rx-auth-failed\":%" G_GUINT64_FORMAT
             ",\"rx-replayed\":%" G_GUINT64_FORMAT
-            ",\"buffer-dropped\":%" G_GUINT64_FORMAT "}\n",
+            ",\"buffer-dropped\":%" G_GUINT64_FORMAT
+            ",\"tap-gso-frames\":%" G_GUINT64_FORMAT
+            ",\"tap-segments\":%" G_GUINT64_FORMAT "}\n",
             info->vm, s->tx_frames, s->tx_flooded, s->tx_no_route,
             s->tx_errors, s->tx_too_big,
             s->rx_frames, s->rx_malformed, s->rx_wrong_vc, s->rx_wrong_lan,
             s->rx_not_for_us, s->rx_auth_failed, s->rx_replayed,
-            info->buffer.dropped);
+            info->buffer.dropped, tap->gso_frames, tap->segments);
 }
 
 /*
@@ -248,7 +281,7 @@ static char *tap_option_message(const char *msg, char **route_specs)
 typedef struct {
     char *tap_name, *vm, *vc, *lan, *listen, *key_file;
     GStrv route_specs;
-    gboolean insecure;
+    gboolean insecure, no_offload;
     gint64 buffer_limit;
     gint path_mtu;              /* 0: not given */
 } TapOptions;
@@ -294,6 +327,8 @@ static gboolean tap_options_parse(TapOptions *o, int *argc, char ***argv,
           "the VC's key: 32 bytes or 64 hex digits", "FILE" },
         { "insecure", 0, 0, G_OPTION_ARG_NONE, &o->insecure,
           "listen beyond loopback without a key", NULL },
+        { "no-offload", 0, 0, G_OPTION_ARG_NONE, &o->no_offload,
+          "read one MTU-size frame per read(), no TSO from the TAP", NULL },
         { NULL }
     };
     g_autoptr(GOptionContext) ctx =
@@ -392,7 +427,8 @@ static gboolean tap_config_from_options(TapOptions *o, GArray *routes,
  * Returns 0, else the exit status once it said why.
  */
 static int tap_start(TapEndpoint *tap, const LimeviPortConfig *config,
-                     const char *tap_name, gint tap_mtu, char **typed_routes)
+                     const char *tap_name, gint tap_mtu, char **typed_routes,
+                     gboolean offload)
 {
     g_autoptr(GError) error = NULL;
     LimeviPortOps ops = {
@@ -413,12 +449,13 @@ static int tap_start(TapEndpoint *tap, const LimeviPortConfig *config,
         return g_error_matches(error, LIMEVI_ERROR, LIMEVI_ERROR_BIND) ? 1
                                                                        : 2;
     }
-    tap->fd = tap_open(tap_name, &error);
+    tap->offload = offload;
+    tap->fd = tap_offload_open(tap_name, offload, &error);
     if (tap->fd < 0) {
         g_printerr("limevi-tap: %s\n", error->message);
         return 1;
     }
-    if (tap_mtu && !tap_set_mtu(tap_name, tap_mtu, &error)) {
+    if (!tap_set_mtu(tap_name, tap_mtu, &tap->mtu, &error)) {
         g_printerr("limevi-tap: %s\n", error->message);
         return 1;
     }
@@ -453,7 +490,8 @@ int main(int argc, char **argv)
         g_printerr("limevi-tap: %s\n", error->message);
         return 2;
     }
-    status = tap_start(tap, &config, opts.tap_name, tap_mtu, typed_routes);
+    status = tap_start(tap, &config, opts.tap_name, tap_mtu, typed_routes,
+                       !opts.no_offload);
     if (status) {
         return status;
     }
@@ -461,7 +499,7 @@ int main(int argc, char **argv)
     g_print("ready\n");
     g_main_loop_run(tap->loop);
 
-    print_stats(tap->port);
+    print_stats(tap);
     limevi_port_free(tap->port);
     g_main_loop_unref(tap->loop);
     close(tap->fd);
