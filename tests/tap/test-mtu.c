@@ -6,7 +6,9 @@
  *     full-size ping with DF crosses the tunnel;
  *   - told a path larger than the veth (--path-mtu 1600), the datagrams
  *     of a full-size ping do not fit: they are refused and counted in
- *     tx-too-big, and the kernel fragments nothing.
+ *     tx-too-big, and the kernel fragments nothing;
+ *   - with TAP offloads (the default), a TCP stream of 16 MB arrives
+ *     whole (length and SHA-256) and limevi-tap did cut TSO super-frames.
  * Needs root; no QEMU.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -184,6 +186,70 @@ static void test_oversize_counted(void)
     g_assert_cmpuint(frag_creates(&a), ==, frags);
 }
 
+/* Receives one TCP connection on 198.18.111.2:5001, writes "LEN SHA256". */
+static const char receiver_py[] =
+    "import hashlib,socket,sys\n"
+    "s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+    "s.bind(('198.18.111.2',5001));s.listen(1);s.settimeout(30)\n"
+    "c,_=s.accept();c.settimeout(30);h=hashlib.sha256();n=0\n"
+    "while True:\n"
+    "  b=c.recv(1<<16)\n"
+    "  if not b: break\n"
+    "  h.update(b);n+=len(b)\n"
+    "open(sys.argv[1],'w').write('%d %s'%(n,h.hexdigest()))\n";
+static const char sender_py[] =
+    "import socket,sys\n"
+    "c=socket.create_connection(('198.18.111.2',5001),timeout=30)\n"
+    "c.sendall(open(sys.argv[1],'rb').read());c.close()\n";
+
+static void test_offload_stream(void)
+{
+    g_autoptr(JsonNode) ha = NULL, hb = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *data_path = NULL, *result_path = NULL, *result = NULL;
+    g_autofree char *want = NULL, *sum = NULL;
+    GSubprocess *rx;                  /* the namespace owns it */
+    gsize len = 16 << 20;
+    g_autofree guint8 *data = g_malloc(len);
+    GRand *rand = g_rand_new_with_seed(12);
+    JsonObject *ca;
+
+    for (gsize i = 0; i < len; i += 4) {
+        guint32 r = g_rand_int(rand);
+
+        memcpy(data + i, &r, 4);
+    }
+    g_rand_free(rand);
+    close(g_file_open_tmp("limevi-offload-XXXXXX", &data_path, &err));
+    close(g_file_open_tmp("limevi-offload-sum-XXXXXX", &result_path, &err));
+    g_assert_no_error(err);
+    g_assert_true(g_file_set_contents(data_path, (char *)data, len, &err));
+    sum = g_compute_checksum_for_data(G_CHECKSUM_SHA256, data, len);
+    want = g_strdup_printf("%" G_GSIZE_FORMAT " %s", len, sum);
+
+    tap_start(&a, "a", "b", 1500);
+    tap_start(&b, "b", "a", 1500);
+    g_assert_cmpint(ping_df(56, NULL), ==, 0);
+    rx = hnetns_spawn(b.ns, (const char *[]){ "python3", "-c", receiver_py,
+                      result_path, NULL }, &err);
+    g_assert_no_error(err);
+    g_usleep(500000);                       /* listening */
+    g_assert_cmpint(hnetns_run(a.ns, (const char *[]){ "python3", "-c",
+                    sender_py, data_path, NULL }, 60000, NULL, NULL), ==, 0);
+    g_assert_true(harness_wait_process(rx, 30000));
+    g_assert_true(g_file_get_contents(result_path, &result, NULL, &err));
+    g_assert_cmpstr(result, ==, want);
+    ca = tap_stop(&a, &ha);
+    tap_stop(&b, &hb);
+    /* The kernel handed side a super-frames, which it cut to the MTU. */
+    g_assert_cmpint(json_object_get_int_member(ca, "tap-gso-frames"), >, 0);
+    g_assert_cmpint(json_object_get_int_member(ca, "tap-segments"), >,
+                    json_object_get_int_member(ca, "tap-gso-frames"));
+    g_assert_cmpint(json_object_get_int_member(ca, "tx-too-big"), ==, 0);
+    g_unlink(data_path);
+    g_unlink(result_path);
+}
+
 int main(int argc, char **argv)
 {
     g_autoptr(GError) err = NULL;
@@ -219,6 +285,8 @@ int main(int argc, char **argv)
                     test_full_size_ping);
     g_test_add_func("/tap/mtu/oversize-datagram-counted-not-fragmented",
                     test_oversize_counted);
+    g_test_add_func("/tap/offload/tcp-stream-arrives-whole",
+                    test_offload_stream);
     ret = g_test_run();
     hnetns_free(a.ns);
     hnetns_free(b.ns);
