@@ -4,7 +4,9 @@
 # 1600); across it, four paths with the same inner MTU (1500):
 #   veth      the bare veth (the limit)
 #   vxlan     kernel VXLAN over the veth
-#   limevi    limevi-tap to limevi-tap over the veth
+#   limevi    limevi-tap to limevi-tap over the veth (TAP offloads: TSO
+#             super-frames cut to the MTU by limevi-tap)
+#   limevi-nooff  the same with --no-offload: one MTU-size frame a read()
 #   bare-fwd  bench/datapath-bare to itself: the same syscalls per frame
 #             as limevi-tap with no library (what one-frame-per-syscall
 #             reaches at best)
@@ -119,6 +121,7 @@ setup() {
   for ns in $A $B; do
     ip netns exec $ns ip tuntap add dev lvedp-lv mode tap
     ip netns exec $ns ip tuntap add dev lvedp-bf mode tap
+    ip netns exec $ns ip tuntap add dev lvedp-ln mode tap
   done
   addr $A lvedp-vx 198.18.101.1
   addr $B lvedp-vx 198.18.101.2
@@ -126,6 +129,8 @@ setup() {
   addr $B lvedp-lv 198.18.102.2
   addr $A lvedp-bf 198.18.103.1
   addr $B lvedp-bf 198.18.103.2
+  addr $A lvedp-ln 198.18.104.1
+  addr $B lvedp-ln 198.18.104.2
 }
 addr() {
   ip netns exec "$1" ip link set "$2" mtu 1500 up
@@ -156,12 +161,14 @@ wait_gone() {
 }
 
 # start_limevi NS SELF PEER SELF-IP PEER-IP [WRAPPER...]: PID in STARTED.
+# LV_DEV, LV_PORT, LV_ARGS, LV_TAG: another instance (the baseline).
 start_limevi() {
-  local ns=$1 self=$2 peer=$3 ip=$4 peer_ip=$5
+  local ns=$1 self=$2 peer=$3 ip=$4 peer_ip=$5 port=${LV_PORT:-7000}
   shift 5
-  ip netns exec "$ns" "$@" "$TAP" --tap lvedp-lv --vm "$self" --vc $VC \
-      --lan $LAN --listen "$ip:7000" --route "$peer=$peer_ip:7000" \
-      "${KEY_ARGS[@]}" > "$OUT/limevi-$self.out" 2>&1 &
+  ip netns exec "$ns" "$@" "$TAP" --tap "${LV_DEV:-lvedp-lv}" --vm "$self" \
+      --vc $VC --lan $LAN --listen "$ip:$port" \
+      --route "$peer=$peer_ip:$port" ${LV_ARGS:-} \
+      "${KEY_ARGS[@]}" > "$OUT/limevi${LV_TAG:-}-$self.out" 2>&1 &
   STARTED=$!
   PIDS+=("$STARTED")
 }
@@ -243,10 +250,16 @@ PIDS+=($!)
 IPERF_S=$!
 start_limevi $A a b 198.18.100.1 198.18.100.2; LV_A=$STARTED
 start_limevi $B b a 198.18.100.2 198.18.100.1; LV_B=$STARTED
+LV_DEV=lvedp-ln LV_PORT=7001 LV_ARGS=--no-offload LV_TAG=-nooff
+start_limevi $A a b 198.18.100.1 198.18.100.2; LN_A=$STARTED
+start_limevi $B b a 198.18.100.2 198.18.100.1; LN_B=$STARTED
+unset LV_DEV LV_PORT LV_ARGS LV_TAG
 start_bare $A a 198.18.100.1 198.18.100.2; BF_A=$STARTED
 start_bare $B b 198.18.100.2 198.18.100.1; BF_B=$STARTED
 wait_endpoint $A lvedp-lv 7000
 wait_endpoint $B lvedp-lv 7000
+wait_endpoint $A lvedp-ln 7001
+wait_endpoint $B lvedp-ln 7001
 wait_endpoint $A lvedp-bf 7100
 wait_endpoint $B lvedp-bf 7100
 sleep 1                 # the iperf3 server listening
@@ -254,6 +267,7 @@ sleep 1                 # the iperf3 server listening
 measure veth 198.18.100.2
 measure vxlan 198.18.101.2
 measure limevi 198.18.102.2 "$LV_A" "$LV_B"
+measure limevi-nooff 198.18.104.2 "$LN_A" "$LN_B"
 measure bare-fwd 198.18.103.2 "$BF_A" "$BF_B"
 
 # Where limevi-tap's time goes during a TCP run: both endpoints, kernel
