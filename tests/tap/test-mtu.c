@@ -250,12 +250,34 @@ static void test_offload_stream(void)
     g_unlink(result_path);
 }
 
+/* A failed assertion still ends the taps and deletes the namespaces
+ * (g_error() traps, g_assert() aborts), as test-tbf's handler does. */
+static void on_abort(int sig)
+{
+    signal(sig, SIG_DFL);
+    if (a.tap) {
+        g_subprocess_force_exit(a.tap);
+    }
+    if (b.tap) {
+        g_subprocess_force_exit(b.tap);
+    }
+    if (a.ns) {
+        hnetns_free(a.ns);
+    }
+    if (b.ns) {
+        hnetns_free(b.ns);
+    }
+    raise(sig);
+}
+
 int main(int argc, char **argv)
 {
     g_autoptr(GError) err = NULL;
     int ret;
 
     g_test_init(&argc, &argv, NULL);
+    signal(SIGABRT, on_abort);
+    signal(SIGTRAP, on_abort);
     if (geteuid() != 0 || !g_getenv("LIMEVI_TAP")) {
         g_print("Bail out! needs root and LIMEVI_TAP (meson test sets it)\n");
         return 1;
