@@ -31,8 +31,11 @@ guest: build
 check-unit: build
 	meson test -C $(MESON_DIR) --print-errorlogs --suite unit --suite fuzz
 
+# On a failure, the causes are printed last: CI keeps only the tail.
 check: qemu qtests guest
-	meson test -C $(MESON_DIR) --print-errorlogs
+	@meson test -C $(MESON_DIR) --print-errorlogs || \
+	  { python3 scripts/test-failures.py $(MESON_DIR)/meson-logs/testlog.json; \
+	    exit 1; }
 	@$(MAKE) --no-print-directory check-fuzz
 
 # Fuzzing (docs/testing.md): a clang build with ASan and UBSan in
