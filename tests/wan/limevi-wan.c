@@ -21,10 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gio/gio.h>
 #include <glib-unix.h>
-#include <json-glib/json-glib.h>
 
-#include "wan-path.h"
+#include "wan.h"
 
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23
@@ -38,39 +38,6 @@
 #define READ_BATCH      256
 /* Learned MACs; past this the table starts over, as a switch's ages out. */
 #define MAC_TABLE_MAX   8192
-
-typedef struct Wan Wan;
-
-typedef struct {
-    Wan *wan;
-    guint index;
-    char *name;
-    char *ifname;
-    int ifindex;
-    int fd;
-    guint64 rx_frames;
-    guint64 rx_bytes;
-} WanSite;
-
-typedef struct {
-    guint a, b;                 /* site indexes, a < b */
-    WanPath path[2];            /* a to b, b to a */
-} WanLink;
-
-struct Wan {
-    WanSite *sites;
-    guint n_sites;
-    WanLink *links;             /* one per pair of sites */
-    guint n_links;
-    WanLink **pair;             /* [src * n_sites + dst] */
-    GHashTable *macs;           /* MAC as guint64 -> site index + 1 */
-    GRand *rand;
-    guint32 seed;
-    int timer_fd;
-    gint64 armed_ns;            /* G_MAXINT64: disarmed */
-    GMainLoop *loop;
-    guint8 *buf;
-};
 
 static gint64 now_ns(void)
 {
@@ -313,248 +280,6 @@ static int site_open(WanSite *site, GError **err)
     return fd;
 }
 
-static gboolean name_valid(const char *name)
-{
-    if (!*name || strlen(name) > 32) {
-        return FALSE;
-    }
-    for (const char *c = name; *c; c++) {
-        if (!g_ascii_isalnum(*c) && *c != '_' && *c != '.') {
-            return FALSE;
-        }
-    }
-    return TRUE;
-}
-
-static gboolean parse_sites(Wan *wan, char **specs, GError **err)
-{
-    wan->n_sites = specs ? g_strv_length(specs) : 0;
-    if (wan->n_sites < 2) {
-        g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
-                    "at least two '--site NAME=IFNAME' are required");
-        return FALSE;
-    }
-    wan->sites = g_new0(WanSite, wan->n_sites);
-    for (guint i = 0; i < wan->n_sites; i++) {
-        WanSite *site = &wan->sites[i];
-        const char *eq = strchr(specs[i], '=');
-
-        site->wan = wan;
-        site->index = i;
-        site->fd = -1;
-        if (!eq) {
-            g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                        "'--site %s': expected NAME=IFNAME", specs[i]);
-            return FALSE;
-        }
-        site->name = g_strndup(specs[i], eq - specs[i]);
-        site->ifname = g_strdup(eq + 1);
-        if (!name_valid(site->name)) {
-            g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                        "'--site %s': a site name is 1..32 of "
-                        "[A-Za-z0-9_.]", specs[i]);
-            return FALSE;
-        }
-        if (!*site->ifname || strlen(site->ifname) >= IFNAMSIZ) {
-            g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                        "'--site %s': an interface name is 1..%d characters",
-                        specs[i], IFNAMSIZ - 1);
-            return FALSE;
-        }
-        for (guint j = 0; j < i; j++) {
-            if (!strcmp(wan->sites[j].name, site->name) ||
-                !strcmp(wan->sites[j].ifname, site->ifname)) {
-                g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                            "'--site %s': site or interface given twice",
-                            specs[i]);
-                return FALSE;
-            }
-        }
-    }
-    return TRUE;
-}
-
-static gint site_index(Wan *wan, const char *name)
-{
-    for (guint i = 0; i < wan->n_sites; i++) {
-        if (!strcmp(wan->sites[i].name, name)) {
-            return i;
-        }
-    }
-    return -1;
-}
-
-/* Every pair of sites gets a link: @defaults unless a --link says more. */
-static gboolean parse_links(Wan *wan, const char *defaults, char **specs,
-                            GError **err)
-{
-    WanParams base;
-    guint n = wan->n_sites, k = 0;
-    g_autofree gboolean *given = NULL;
-
-    wan_params_init(&base);
-    if (defaults && !wan_params_parse(defaults, &base, err)) {
-        g_prefix_error(err, "'--default': ");
-        return FALSE;
-    }
-    wan->n_links = n * (n - 1) / 2;
-    wan->links = g_new0(WanLink, wan->n_links);
-    wan->pair = g_new0(WanLink *, n * n);
-    given = g_new0(gboolean, wan->n_links);
-    for (guint a = 0; a < n; a++) {
-        for (guint b = a + 1; b < n; b++, k++) {
-            wan->links[k].a = a;
-            wan->links[k].b = b;
-            wan_path_init(&wan->links[k].path[0], &base);
-            wan_path_init(&wan->links[k].path[1], &base);
-            wan->pair[a * n + b] = wan->pair[b * n + a] = &wan->links[k];
-        }
-    }
-    for (guint i = 0; specs && specs[i]; i++) {
-        const char *colon = strchr(specs[i], ':');
-        g_autofree char *ends = colon ? g_strndup(specs[i], colon - specs[i])
-                                      : g_strdup(specs[i]);
-        char *dash = strchr(ends, '-');
-        WanParams params = base;
-        WanLink *link;
-        gint a, b;
-
-        if (!dash) {
-            g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                        "'--link %s': expected A-B[:KEY=VALUE,...]",
-                        specs[i]);
-            return FALSE;
-        }
-        *dash = '\0';
-        a = site_index(wan, ends);
-        b = site_index(wan, dash + 1);
-        if (a < 0 || b < 0 || a == b) {
-            g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                        "'--link %s': %s '%s'", specs[i],
-                        a == b ? "a link needs two sites, not" :
-                        "no such site", a < 0 ? ends : dash + 1);
-            return FALSE;
-        }
-        if (colon && !wan_params_parse(colon + 1, &params, err)) {
-            g_prefix_error(err, "'--link %s': ", specs[i]);
-            return FALSE;
-        }
-        link = wan->pair[a * n + b];
-        if (given[link - wan->links]) {
-            g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                        "'--link %s': link given twice", specs[i]);
-            return FALSE;
-        }
-        given[link - wan->links] = TRUE;
-        wan_path_init(&link->path[0], &params);
-        wan_path_init(&link->path[1], &params);
-    }
-    return TRUE;
-}
-
-/* ---- Statistics ---- */
-
-static void add_stats(JsonBuilder *b, const WanStats *s, guint64 queued)
-{
-    json_builder_set_member_name(b, "frames");
-    json_builder_add_int_value(b, s->frames);
-    json_builder_set_member_name(b, "bytes");
-    json_builder_add_int_value(b, s->bytes);
-    json_builder_set_member_name(b, "dropped_loss");
-    json_builder_add_int_value(b, s->dropped_loss);
-    json_builder_set_member_name(b, "dropped_queue");
-    json_builder_add_int_value(b, s->dropped_queue);
-    json_builder_set_member_name(b, "send_errors");
-    json_builder_add_int_value(b, s->send_errors);
-    json_builder_set_member_name(b, "in_flight");
-    json_builder_add_int_value(b, queued);
-}
-
-static void add_link(JsonBuilder *b, Wan *wan, WanLink *link)
-{
-    const WanParams *p = &link->path[0].params;
-    g_autofree char *name = g_strdup_printf("%s-%s",
-                                            wan->sites[link->a].name,
-                                            wan->sites[link->b].name);
-    WanStats sum = { 0 };
-    guint64 queued = 0;
-
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "link");
-    json_builder_add_string_value(b, name);
-    json_builder_set_member_name(b, "delay_ms");
-    json_builder_add_double_value(b, p->delay_ns / 1e6);
-    json_builder_set_member_name(b, "jitter_ms");
-    json_builder_add_double_value(b, p->jitter_ns / 1e6);
-    json_builder_set_member_name(b, "loss_percent");
-    json_builder_add_double_value(b, p->loss * 100);
-    json_builder_set_member_name(b, "rate_bps");
-    json_builder_add_int_value(b, p->rate_bps);
-    json_builder_set_member_name(b, "queue_bytes");
-    json_builder_add_int_value(b, p->queue_bytes);
-    json_builder_set_member_name(b, "directions");
-    json_builder_begin_array(b);
-    for (int d = 0; d < 2; d++) {
-        const WanPath *path = &link->path[d];
-        guint from = d ? link->b : link->a, to = d ? link->a : link->b;
-
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "from");
-        json_builder_add_string_value(b, wan->sites[from].name);
-        json_builder_set_member_name(b, "to");
-        json_builder_add_string_value(b, wan->sites[to].name);
-        add_stats(b, &path->stats, path->frames.length);
-        json_builder_end_object(b);
-        sum.frames += path->stats.frames;
-        sum.bytes += path->stats.bytes;
-        sum.dropped_loss += path->stats.dropped_loss;
-        sum.dropped_queue += path->stats.dropped_queue;
-        sum.send_errors += path->stats.send_errors;
-        queued += path->frames.length;
-    }
-    json_builder_end_array(b);
-    add_stats(b, &sum, queued);
-    json_builder_end_object(b);
-}
-
-static char *stats_json(Wan *wan)
-{
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = NULL;
-
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "seed");
-    json_builder_add_int_value(b, wan->seed);
-    json_builder_set_member_name(b, "links");
-    json_builder_begin_array(b);
-    for (guint i = 0; i < wan->n_links; i++) {
-        add_link(b, wan, &wan->links[i]);
-    }
-    json_builder_end_array(b);
-    json_builder_set_member_name(b, "sites");
-    json_builder_begin_array(b);
-    for (guint i = 0; i < wan->n_sites; i++) {
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "site");
-        json_builder_add_string_value(b, wan->sites[i].name);
-        json_builder_set_member_name(b, "interface");
-        json_builder_add_string_value(b, wan->sites[i].ifname);
-        json_builder_set_member_name(b, "rx_frames");
-        json_builder_add_int_value(b, wan->sites[i].rx_frames);
-        json_builder_set_member_name(b, "rx_bytes");
-        json_builder_add_int_value(b, wan->sites[i].rx_bytes);
-        json_builder_end_object(b);
-    }
-    json_builder_end_array(b);
-    json_builder_end_object(b);
-
-    root = json_builder_get_root(b);
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, TRUE);
-    return json_generator_to_data(gen, NULL);
-}
-
 int main(int argc, char **argv)
 {
     g_auto(GStrv) site_specs = NULL, link_specs = NULL;
@@ -601,8 +326,8 @@ int main(int argc, char **argv)
                    G_MAXUINT32, seed_str);
         return 2;
     }
-    if (!parse_sites(&wan, site_specs, &error) ||
-        !parse_links(&wan, defaults, link_specs, &error)) {
+    if (!wan_parse_sites(&wan, site_specs, &error) ||
+        !wan_parse_links(&wan, defaults, link_specs, &error)) {
         g_printerr("limevi-wan: %s\n", error->message);
         return 2;
     }
@@ -638,7 +363,7 @@ int main(int argc, char **argv)
                wan.n_links, wan.seed);
     g_main_loop_run(wan.loop);
 
-    json = stats_json(&wan);
+    json = wan_stats_json(&wan);
     if (stats_path) {
         if (!g_file_set_contents(stats_path, json, -1, &error)) {
             g_printerr("limevi-wan: %s\n", error->message);
