@@ -11,6 +11,7 @@
 #include "wire.h"
 
 #define SAVE_MAGIC      "LVB1"
+#define SAVE_SEQ_MAGIC  "LVQ1"
 #define SAVE_HEADER_LEN (4 + 8 + 4)
 
 typedef struct Item Item;
@@ -219,31 +220,49 @@ void limevi_buffer_get_info(LimeviBuffer *buffer, LimeviBufferInfo *info)
     info->dropped = buffer->dropped;
 }
 
-GBytes *limevi_buffer_save(LimeviBuffer *buffer)
+/* @tag: 8 when each frame carries its u64 sequence number ("LVQ1"). */
+static GBytes *buffer_save(LimeviBuffer *buffer, const char *magic,
+                           guint tag)
 {
-    gsize size = SAVE_HEADER_LEN + buffer->frames * 4 + buffer->bytes;
+    gsize size = SAVE_HEADER_LEN + buffer->frames * (tag + 4) + buffer->bytes;
     guint8 *data = g_malloc(size);
     guint8 *p = data;
 
-    memcpy(p, SAVE_MAGIC, 4);
+    memcpy(p, magic, 4);
     limevi_put_be64(p + 4, buffer->dropped);
     limevi_put_be32(p + 12, buffer->frames);
     p += SAVE_HEADER_LEN;
     for (Item *item = buffer->head; item; item = item->next) {
-        limevi_put_be32(p, item->len);
-        memcpy(p + 4, item->data, item->len);
-        p += 4 + item->len;
+        if (tag) {
+            limevi_put_be64(p, item->seq);
+        }
+        limevi_put_be32(p + tag, item->len);
+        memcpy(p + tag + 4, item->data, item->len);
+        p += tag + 4 + item->len;
     }
     return g_bytes_new_take(data, size);
 }
 
-/* Checks every length of a saved buffer before anything is read. */
-static gboolean buffer_check(const guint8 *data, gsize len, GError **error)
+GBytes *limevi_buffer_save(LimeviBuffer *buffer)
+{
+    return buffer_save(buffer, SAVE_MAGIC, 0);
+}
+
+GBytes *limevi_buffer_save_seq(LimeviBuffer *buffer)
+{
+    return buffer_save(buffer, SAVE_SEQ_MAGIC, 8);
+}
+
+/* Checks every length of a saved buffer before anything is read, and
+ * with @tag that the numbers rise and are all above @after. */
+static gboolean buffer_check(const guint8 *data, gsize len,
+                             const char *magic, guint tag, guint64 after,
+                             GError **error)
 {
     guint32 count;
     gsize off = SAVE_HEADER_LEN;
 
-    if (len < SAVE_HEADER_LEN || memcmp(data, SAVE_MAGIC, 4) != 0) {
+    if (len < SAVE_HEADER_LEN || memcmp(data, magic, 4) != 0) {
         g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
                     "saved buffer: bad header");
         return FALSE;
@@ -252,20 +271,31 @@ static gboolean buffer_check(const guint8 *data, gsize len, GError **error)
     for (guint32 i = 0; i < count; i++) {
         guint32 n;
 
-        if (len - off < 4) {
+        if (len - off < tag + 4) {
             g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
                         "saved buffer: frame %u of %u is truncated",
                         i + 1, count);
             return FALSE;
         }
-        n = limevi_get_be32(data + off);
-        if (n == 0 || n > LIMEVI_WIRE_FRAME_MAX || len - off - 4 < n) {
+        if (tag) {
+            guint64 seq = limevi_get_be64(data + off);
+
+            if (seq <= after) {
+                g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                            "saved buffer: frame %u of %u is out of "
+                            "sequence", i + 1, count);
+                return FALSE;
+            }
+            after = seq;
+        }
+        n = limevi_get_be32(data + off + tag);
+        if (n == 0 || n > LIMEVI_WIRE_FRAME_MAX || len - off - tag - 4 < n) {
             g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
                         "saved buffer: frame %u of %u has a bad length %u",
                         i + 1, count, n);
             return FALSE;
         }
-        off += 4 + n;
+        off += tag + 4 + n;
     }
     if (off != len) {
         g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
@@ -282,7 +312,7 @@ gboolean limevi_buffer_load(LimeviBuffer *buffer, const guint8 *data,
     guint32 count;
     gsize off = SAVE_HEADER_LEN;
 
-    if (!buffer_check(data, len, error)) {
+    if (!buffer_check(data, len, SAVE_MAGIC, 0, 0, error)) {
         return FALSE;
     }
     count = limevi_get_be32(data + 12);
@@ -293,5 +323,29 @@ gboolean limevi_buffer_load(LimeviBuffer *buffer, const guint8 *data,
         off += 4 + n;
     }
     buffer->dropped += limevi_get_be64(data + 4);
+    return TRUE;
+}
+
+gboolean limevi_buffer_load_seq(LimeviBuffer *buffer, guint64 after,
+                                const guint8 *data, gsize len,
+                                GError **error)
+{
+    guint32 count;
+    gsize off = SAVE_HEADER_LEN;
+
+    if (!buffer_check(data, len, SAVE_SEQ_MAGIC, 8, after, error)) {
+        return FALSE;
+    }
+    count = limevi_get_be32(data + 12);
+    for (guint32 i = 0; i < count; i++) {
+        guint32 n = limevi_get_be32(data + off + 8);
+
+        /* Past the limit the latest are dropped, as rx_hold drops. */
+        if (limevi_buffer_fits(buffer, n)) {
+            limevi_buffer_insert_seq(buffer, limevi_get_be64(data + off),
+                                     data + off + 12, n);
+        }
+        off += 12 + n;
+    }
     return TRUE;
 }

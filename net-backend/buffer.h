@@ -83,4 +83,17 @@ GBytes *limevi_buffer_save(LimeviBuffer *buffer);
 gboolean limevi_buffer_load(LimeviBuffer *buffer, const guint8 *data,
                             gsize len, GError **error);
 
+/*
+ * A sequence-ordered buffer (resequencing) saved with each frame's
+ * number: "LVQ1", u64 dropped, u32 frame count, then per frame u64 seq,
+ * u32 length and the frame.  Load checks every length, and that the
+ * numbers rise and are above @after (the sender's next expected), before
+ * it inserts; past the limit it leaves out the latest.  Malformed @data
+ * sets @error (LIMEVI_ERROR_INVALID) and leaves @buffer unchanged.
+ */
+GBytes *limevi_buffer_save_seq(LimeviBuffer *buffer);
+gboolean limevi_buffer_load_seq(LimeviBuffer *buffer, guint64 after,
+                                const guint8 *data, gsize len,
+                                GError **error);
+
 #endif /* LIMEVI_BUFFER_H */

@@ -252,7 +252,8 @@ GBytes *limevi_port_save(LimeviPort *port)
 {
     GBytes *state;
 
-    limevi_rx_give_up_gaps(port);
+    /* What waits for a gap travels with its numbers and waits on at the
+     * destination: released now, the late frame would be a duplicate. */
     state = limevi_state_save(port);
 
     limevi_port_handle(port, PORT_EVENT_STATE_SAVED);

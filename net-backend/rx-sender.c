@@ -24,18 +24,28 @@ GHashTable *limevi_rx_senders_new(void)
                                  rx_sender_free);
 }
 
-void limevi_rx_senders_add(GHashTable *senders, const char *vm, guint64 next)
+gboolean limevi_rx_senders_add(LimeviPort *port, GHashTable *senders,
+                               const char *vm, guint64 next, GBytes *held,
+                               GError **error)
 {
-    LimeviRxSender *s = g_new0(LimeviRxSender, 1);
+    g_autofree LimeviRxSender *s = g_new0(LimeviRxSender, 1);
+    gsize len = held ? g_bytes_get_size(held) : 0;
 
     s->next = next;
-    g_hash_table_replace(senders, g_strdup(vm), s);
-}
-
-void limevi_rx_senders_replace(LimeviPort *port, GHashTable *senders)
-{
-    g_hash_table_unref(port->rx);
-    port->rx = senders;
+    if (len) {
+        s->held = limevi_buffer_new(port->buffer_limit);
+        if (!limevi_buffer_load_seq(s->held, next,
+                                    g_bytes_get_data(held, NULL), len,
+                                    error)) {
+            limevi_buffer_free(s->held);
+            return FALSE;
+        }
+        if (limevi_buffer_is_empty(s->held)) {
+            g_clear_pointer(&s->held, limevi_buffer_free);
+        }
+    }
+    g_hash_table_replace(senders, g_strdup(vm), g_steal_pointer(&s));
+    return TRUE;
 }
 
 void limevi_rx_senders_foreach(LimeviPort *port, LimeviRxSenderFunc func,
@@ -46,7 +56,11 @@ void limevi_rx_senders_foreach(LimeviPort *port, LimeviRxSenderFunc func,
 
     g_hash_table_iter_init(&it, port->rx);
     while (g_hash_table_iter_next(&it, &key, &value)) {
-        func(key, ((LimeviRxSender *)value)->next, data);
+        LimeviRxSender *s = value;
+        g_autoptr(GBytes) held = s->held ? limevi_buffer_save_seq(s->held)
+                                         : NULL;
+
+        func(key, s->next, held, data);
     }
 }
 

@@ -389,6 +389,28 @@ static gboolean rx_tick(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+void limevi_rx_senders_replace(LimeviPort *port, GHashTable *senders)
+{
+    GHashTableIter it;
+    gpointer value;
+    gboolean holding = FALSE;
+
+    g_hash_table_unref(port->rx);
+    port->rx = senders;
+    g_hash_table_iter_init(&it, port->rx);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        LimeviRxSender *s = value;
+
+        if (s->held) {
+            s->gap_since = now_us(port);
+            holding = TRUE;
+        }
+    }
+    if (holding) {
+        rx_ensure_tick(port);
+    }
+}
+
 void limevi_rx_give_up_gaps(LimeviPort *port)
 {
     rx_expire_gaps(port, now_us(port), TRUE);

@@ -37,19 +37,25 @@ void limevi_rx_take_back_forwarded(LimeviPort *port);
  * once nothing is held. */
 void limevi_rx_reseq_begin(LimeviPort *port);
 void limevi_rx_reseq_end_after(LimeviPort *port, guint ms);
-/* What waits for a gap goes to the guest now, in order: the state
- * carries the guest's buffer, not what waits for a gap. */
+/* Gives up on every open gap now: what waits for one goes to the guest,
+ * in order. */
 void limevi_rx_give_up_gaps(LimeviPort *port);
 
-/* The per-sender receive state (rx-sender.c), for the migration state. */
+/* The per-sender receive state (rx-sender.c), for the migration state:
+ * the next number expected and what waits for a gap before it, with its
+ * numbers (limevi_buffer_save_seq(); NULL: nothing waits). */
 typedef void (*LimeviRxSenderFunc)(const char *vm, guint64 next,
-                                   gpointer data);
+                                   GBytes *held, gpointer data);
 void limevi_rx_senders_foreach(LimeviPort *port, LimeviRxSenderFunc func,
                                gpointer data);
 GHashTable *limevi_rx_senders_new(void);
-void limevi_rx_senders_add(GHashTable *senders, const char *vm,
-                           guint64 next);
-/* Replaces the port's table with @senders (taken). */
+/* @held (may be NULL or empty) as saved; FALSE with @error when it is
+ * malformed, and @senders is then unchanged. */
+gboolean limevi_rx_senders_add(LimeviPort *port, GHashTable *senders,
+                               const char *vm, guint64 next, GBytes *held,
+                               GError **error);
+/* Replaces the port's table with @senders (taken); what waits for a gap
+ * in it waits on, the gaps' time starting now. */
 void limevi_rx_senders_replace(LimeviPort *port, GHashTable *senders);
 
 #endif /* LIMEVI_RX_H */

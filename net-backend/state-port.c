@@ -29,9 +29,11 @@ static char *reachable_endpoint(LimeviPort *port)
     return limevi_udp_endpoint_toward(port->udp, NULL);
 }
 
-static void collect_sender(const char *vm, guint64 next, gpointer data)
+static void collect_sender(const char *vm, guint64 next, GBytes *held,
+                           gpointer data)
 {
-    LimeviStateSender s = { g_strdup(vm), next };
+    LimeviStateSender s = { g_strdup(vm), next,
+                            held ? g_bytes_ref(held) : NULL };
 
     g_array_append_val((GArray *)data, s);
 }
@@ -176,8 +178,8 @@ static gboolean load_routes(LimeviPort *port, const LimeviState *state,
     return TRUE;
 }
 
-static gboolean load_senders(const LimeviState *state, GHashTable *senders,
-                             GError **error)
+static gboolean load_senders(LimeviPort *port, const LimeviState *state,
+                             GHashTable *senders, GError **error)
 {
     if (state->senders->len > LIMEVI_RX_SENDERS_MAX) {
         g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
@@ -192,7 +194,11 @@ static gboolean load_senders(const LimeviState *state, GHashTable *senders,
         if (!limevi_name_valid(s->vm, "vm", NULL)) {
             return load_fail(error, "sender", i);
         }
-        limevi_rx_senders_add(senders, s->vm, s->next);
+        if (!limevi_rx_senders_add(port, senders, s->vm, s->next, s->held,
+                                   error)) {
+            g_prefix_error(error, "migration state: sender %s: ", s->vm);
+            return FALSE;
+        }
     }
     return TRUE;
 }
@@ -248,7 +254,7 @@ gboolean limevi_state_load(LimeviPort *port, const guint8 *data, gsize len,
     table = limevi_route_table_new();
     senders = limevi_rx_senders_new();
     if (!load_routes(port, state, table, error) ||
-        !load_senders(state, senders, error) ||
+        !load_senders(port, state, senders, error) ||
         !load_buffer(port, state->held, &held, error)) {
         return FALSE;
     }
@@ -270,6 +276,9 @@ gboolean limevi_state_load(LimeviPort *port, const guint8 *data, gsize len,
 
     limevi_route_table_free(port->routes);
     port->routes = g_steal_pointer(&table);
+    /* Frames for the guest now come from three ways: keep them in order,
+     * from what waited for a gap at the source on. */
+    limevi_rx_reseq_begin(port);
     limevi_rx_senders_replace(port, g_steal_pointer(&senders));
     limevi_buffer_free(port->held);
     port->held = held ? g_steal_pointer(&held)
@@ -283,7 +292,5 @@ gboolean limevi_state_load(LimeviPort *port, const guint8 *data, gsize len,
             limevi_mac_table_learn(port->macs, m->mac, m->vm, strlen(m->vm));
         }
     }
-    /* Frames for the guest now come from three ways: keep them in order. */
-    limevi_rx_reseq_begin(port);
     return TRUE;
 }

@@ -4,14 +4,14 @@
  * peer's sequence counter and held frames, each sender's next sequence
  * number, the learnt MACs and the frames held for the guest.
  *
- * Versions 2 and 3, every integer big-endian:
+ * Versions 2 to 4, every integer big-endian:
  *   "LVS2" u32 version, u32 epoch, str source,
  *   u32 n, n x (str vm, str endpoint, str vc, str lan, u8 status,
  *               u32 epoch, u64 tx_seq, blob held),
- *   u32 n, n x (str vm, u64 next),
+ *   u32 n, n x (str vm, u64 next, version 4: blob held),
  *   u32 n, n x (6 bytes mac, str vm),
  *   blob held,
- *   version 3 only: u64 tx_counter, blob replay windows
+ *   version 3 on: u64 tx_counter, blob replay windows
  * with str = u16 length + bytes (no NUL), blob = u32 length + bytes.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -38,7 +38,10 @@ static void route_clear(gpointer data)
 
 static void sender_clear(gpointer data)
 {
-    g_free(((LimeviStateSender *)data)->vm);
+    LimeviStateSender *s = data;
+
+    g_free(s->vm);
+    g_clear_pointer(&s->held, g_bytes_unref);
 }
 
 static void mac_clear(gpointer data)
@@ -145,6 +148,7 @@ GBytes *limevi_state_encode(const LimeviState *state)
 
         put_str(out, s->vm);
         put_u64(out, s->next);
+        put_blob(out, s->held);
     }
     put_u32(out, state->macs->len);
     for (guint i = 0; i < state->macs->len; i++) {
@@ -253,15 +257,18 @@ static void decode_routes(Reader *r, LimeviState *state)
     }
 }
 
-static void decode_tables(Reader *r, LimeviState *state)
+static void decode_tables(Reader *r, LimeviState *state, guint32 version)
 {
-    guint32 n = get_count(r, 2 + 8);
+    guint32 n = get_count(r, 2 + 8 + (version >= 4 ? 4 : 0));
 
     for (guint32 i = 0; i < n && !r->bad; i++) {
-        LimeviStateSender s;
+        LimeviStateSender s = { 0 };
 
         s.vm = get_str(r);
         s.next = get_u64(r);
+        if (version >= 4) {
+            s.held = get_blob(r);
+        }
         g_array_append_val(state->senders, s);
     }
     n = get_count(r, 6 + 2);
@@ -290,7 +297,7 @@ LimeviState *limevi_state_decode(const guint8 *data, gsize len,
     }
     take(&r, 4);
     version = get_u32(&r);
-    if (version != 2 && version != LIMEVI_STATE_VERSION) {
+    if (version < 2 || version > LIMEVI_STATE_VERSION) {
         g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
                     "migration state: version %u is not supported "
                     "(%u to %u are)", version, LIMEVI_STATE_VERSION_MIN,
@@ -301,7 +308,7 @@ LimeviState *limevi_state_decode(const guint8 *data, gsize len,
     state->epoch = get_u32(&r);
     state->source = get_str(&r);
     decode_routes(&r, state);
-    decode_tables(&r, state);
+    decode_tables(&r, state, version);
     state->held = get_blob(&r);
     if (version >= 3) {
         state->tx_counter = get_u64(&r);

@@ -10,7 +10,7 @@
 
 #include "port.h"
 
-#define LIMEVI_STATE_VERSION        3
+#define LIMEVI_STATE_VERSION        4
 #define LIMEVI_STATE_VERSION_MIN    1
 
 /* Version 1 was a GVariant of this type: version, epoch, the source's
@@ -34,6 +34,9 @@ typedef struct {
 typedef struct {
     char *vm;
     guint64 next;
+    /* Version 4: what waits for a gap before @next, with its numbers
+     * (limevi_buffer_save_seq(); NULL or empty: nothing). */
+    GBytes *held;
 } LimeviStateSender;
 
 typedef struct {

@@ -9,6 +9,7 @@
 
 #include "fake-guest.h"
 #include "port.h"
+#include "rx.h"
 
 /* The numbers docs/migration.md gives. */
 G_STATIC_ASSERT(LIMEVI_REORDER_MS == 20);
@@ -198,16 +199,11 @@ static void test_restart_and_jump_not_held(void)
 
 /*
  * r's source holds frame 2 for a gap (1 is late) when its state is
- * saved: the state carries r's guest buffer, not what waits for a gap,
- * so the save releases it into the buffer and the destination's guest
- * gets it.
+ * saved and r moves to @d, whose guest then has frame 0.
  */
-static void test_held_for_a_gap_travels(void)
+static void move_with_2_held(GMainContext *context, FakeGuest *s,
+                             FakeGuest *d)
 {
-    static const guint32 ids[] = { 0, 2 };
-    g_autoptr(GMainContext) context = g_main_context_new();
-    g_autoptr(FakeGuest) s = fake_guest_new();
-    g_autoptr(FakeGuest) d = fake_guest_new();
     g_autoptr(GBytes) state = NULL;
     g_autoptr(GError) error = NULL;
     const guint8 *data;
@@ -226,9 +222,53 @@ static void test_held_for_a_gap_travels(void)
     g_assert_true(limevi_port_load(d->port, data, len, &error));
     g_assert_no_error(error);
     limevi_port_activate(d->port);
+    g_assert_true(fake_guest_wait_frames(context, d, 1));
+}
+
+/*
+ * r's source holds frame 2 for a gap (1 is late) when its state is
+ * saved: the state carries what waits for the gap, with its number, and
+ * the destination goes on waiting for 1.  When 1 comes (late, straight
+ * to the destination) the guest gets 0, 1, 2 in order.  Before: the save
+ * released 2 at once, and 1 was dropped as a duplicate.
+ */
+static void test_held_for_a_gap_travels(void)
+{
+    static const guint32 ids[] = { 0, 1, 2 };
+    g_autoptr(GMainContext) context = g_main_context_new();
+    g_autoptr(FakeGuest) s = fake_guest_new();
+    g_autoptr(FakeGuest) d = fake_guest_new();
+    LimeviStats st;
+
+    move_with_2_held(context, s, d);
+    test_spin(context, 20);
+    assert_ids(d, ids, 1);
+    from_p(d, 1);
     g_assert_true(fake_guest_wait_frames(context, d, G_N_ELEMENTS(ids)));
     assert_ids(d, ids, G_N_ELEMENTS(ids));
+    st = fake_guest_stats(d);
+    g_assert_cmpuint(st.rx_duplicates, ==, 0);
+    g_assert_cmpuint(st.rx_gaps, ==, 0);
     g_assert_cmpuint(s->frames->len, ==, 0);
+}
+
+/*
+ * The same, but 1 never comes: the destination gives up on it as on any
+ * gap after a switchover, and 2 still reaches the guest, once.
+ */
+static void test_held_for_a_lost_frame_travels(void)
+{
+    static const guint32 ids[] = { 0, 2 };
+    g_autoptr(GMainContext) context = g_main_context_new();
+    g_autoptr(FakeGuest) s = fake_guest_new();
+    g_autoptr(FakeGuest) d = fake_guest_new();
+
+    move_with_2_held(context, s, d);
+    g_assert_nonnull(d->port->rx_tick);
+    limevi_rx_give_up_gaps(d->port);
+    g_assert_true(fake_guest_wait_frames(context, d, G_N_ELEMENTS(ids)));
+    assert_ids(d, ids, G_N_ELEMENTS(ids));
+    g_assert_cmpuint(fake_guest_stats(d).rx_gaps, ==, 1);
 }
 
 int main(int argc, char **argv)
@@ -242,5 +282,7 @@ int main(int argc, char **argv)
                     test_restart_and_jump_not_held);
     g_test_add_func("/reorder/held-for-a-gap/travels-with-the-state",
                     test_held_for_a_gap_travels);
+    g_test_add_func("/reorder/held-for-a-lost-frame/travels-with-the-state",
+                    test_held_for_a_lost_frame_travels);
     return g_test_run();
 }

@@ -53,7 +53,7 @@ static void test_round_trip(void)
     g_assert_cmpstr(g_array_index(back->macs, LimeviStateMac, 0).vm, ==,
                     "p");
     /* Big-endian, as docs/state.md says: the version after the magic. */
-    g_assert_cmpmem(data, 8, "LVS2\0\0\0\3", 8);
+    g_assert_cmpmem(data, 8, "LVS2\0\0\0\4", 8);
 }
 
 /* Version 1, as liblimevi 0.1 wrote it, still loads. */
@@ -144,6 +144,81 @@ static void assert_refused(GBytes *bytes, const char *message_part)
     g_assert_cmpuint(info->routes->len, ==, 0);
 }
 
+/* A saved sequence-tagged buffer: "LVQ1", dropped 0, one frame @seq of
+ * 60 bytes. */
+static GBytes *held_one(guint64 seq)
+{
+    guint8 *b = g_malloc0(16 + 12 + 60);
+
+    memcpy(b, "LVQ1", 4);
+    b[15] = 1;
+    for (int i = 0; i < 8; i++) {
+        b[16 + i] = seq >> (56 - 8 * i);
+    }
+    b[16 + 11] = 60;
+    memset(b + 28, 0xff, 12);
+    return g_bytes_new_take(b, 16 + 12 + 60);
+}
+
+/* What waits for a gap travels with its number (version 4); a number
+ * at or below the sender's next is refused, and changes nothing. */
+static void test_sender_held_round_trip(void)
+{
+    g_autoptr(LimeviState) state = sample();
+    g_autoptr(LimeviState) back = NULL;
+    g_autoptr(GBytes) bytes = NULL;
+    g_autoptr(GError) error = NULL;
+    LimeviStateSender *s = &g_array_index(state->senders,
+                                          LimeviStateSender, 0);
+    gsize len;
+    const guint8 *data;
+
+    s->held = held_one(1002);
+    bytes = limevi_state_encode(state);
+    data = g_bytes_get_data(bytes, &len);
+    back = limevi_state_decode(data, len, &error);
+    g_assert_no_error(error);
+    g_assert_true(g_bytes_equal(g_array_index(back->senders,
+                                              LimeviStateSender, 0).held,
+                                s->held));
+    g_clear_pointer(&bytes, g_bytes_unref);
+    g_bytes_unref(s->held);
+    s->held = held_one(1000);
+    bytes = limevi_state_encode(state);
+    assert_refused(bytes, "sender p: saved buffer: frame 1 of 1 is out of "
+                          "sequence");
+}
+
+/* Version 3 (no held frames per sender) still loads: the v4 bytes of a
+ * state whose sender holds nothing, less that empty blob. */
+static void test_version_3_loads(void)
+{
+    g_autoptr(LimeviState) state = sample();
+    g_autoptr(GBytes) bytes = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(LimeviState) back = NULL;
+    g_autoptr(GByteArray) v3 = g_byte_array_new();
+    gsize len, at;
+    const guint8 *data;
+
+    g_array_set_size(state->routes, 0);
+    bytes = limevi_state_encode(state);
+    data = g_bytes_get_data(bytes, &len);
+    /* magic, version, epoch, source, 0 routes, 1 sender, "p", next */
+    at = 4 + 4 + 4 + 2 + strlen(state->source) + 4 + 4 + 2 + 1 + 8;
+    g_assert_cmpmem(data + at, 4, "\0\0\0\0", 4);
+    g_byte_array_append(v3, data, at);
+    g_byte_array_append(v3, data + at + 4, len - at - 4);
+    v3->data[7] = 3;
+    back = limevi_state_decode(v3->data, v3->len, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(g_array_index(back->senders, LimeviStateSender,
+                                   0).next, ==, 1000);
+    g_assert_null(g_array_index(back->senders, LimeviStateSender, 0).held);
+    g_assert_cmpstr(g_array_index(back->macs, LimeviStateMac, 0).vm, ==,
+                    "p");
+}
+
 static void test_bad_version_bad_name_huge_count(void)
 {
     g_autoptr(LimeviState) state = sample();
@@ -205,6 +280,9 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/state/round-trip-big-endian", test_round_trip);
     g_test_add_func("/state/version-1-still-loads", test_version_1_loads);
+    g_test_add_func("/state/version-3-still-loads", test_version_3_loads);
+    g_test_add_func("/state/sender-held-round-trip-and-checked",
+                    test_sender_held_round_trip);
     g_test_add_func("/state/truncated-refused-changes-nothing",
                     test_truncated_refused_changes_nothing);
     g_test_add_func("/state/bad-version-name-count-refused",
