@@ -23,6 +23,7 @@ void limevi_pace_init(LimeviPace *pace, guint64 rate, guint64 min_rate,
     pace->tick = NULL;
     pace->ramp_from = rate;
     pace->ramp_us = 0;
+    pace->slowed_us = 0;
 }
 
 static void pace_refill(LimeviPace *pace, gint64 now_us)
@@ -38,6 +39,11 @@ static void pace_refill(LimeviPace *pace, gint64 now_us)
 
         pace->rate = steps >= 32 ? pace->max_rate :
                      MIN(pace->max_rate, pace->ramp_from << steps);
+    }
+    if (pace->slowed_us &&
+        now_us - pace->slowed_us >= LIMEVI_PACE_RECOVER_MS * 1000) {
+        pace->rate = MIN(pace->max_rate, pace->rate * 2);
+        pace->slowed_us = pace->rate < pace->max_rate ? now_us : 0;
     }
     /* Past the time an empty bucket takes to fill, it is full: this also
      * keeps the product below from overflowing. */
@@ -107,11 +113,14 @@ void limevi_pace_end_ramp(LimeviPace *pace)
 void limevi_pace_slow_down(LimeviPace *pace)
 {
     pace->rate = MAX(pace->min_rate, pace->rate / 2);
+    /* The refusal came at the last refill: the send was just paced. */
+    pace->slowed_us = MAX(pace->last_us, 1);
 }
 
 void limevi_pace_reset(LimeviPace *pace)
 {
     pace->rate = pace->max_rate;
+    pace->slowed_us = 0;
 }
 
 gboolean limevi_pace_rate_valid(guint64 value, guint64 def, guint64 min,

@@ -14,6 +14,8 @@
 
 #define LIMEVI_PACE_WINDOW_MS 100
 #define LIMEVI_PACE_RAMP_MS 50
+/* After a refusal, the rate doubles back every this many ms without one. */
+#define LIMEVI_PACE_RECOVER_MS 50
 
 typedef struct {
     guint64 rate;               /* units per second now */
@@ -28,6 +30,7 @@ typedef struct {
     GSource *tick;              /* limevi_pace_retry_later(), or NULL */
     guint64 ramp_from;          /* limevi_pace_ramp(): the rate it began */
     gint64 ramp_us;             /* ... when; 0: no ramp */
+    gint64 slowed_us;           /* the last refusal or doubling; 0: none */
 } LimeviPace;
 
 /*
@@ -71,7 +74,12 @@ void limevi_pace_retry_later(LimeviPace *pace, guint64 n, gint64 now_us,
 /* The retry has run (call from @func) or is no longer wanted. */
 void limevi_pace_retried(LimeviPace *pace);
 
-/* The link refused a send: half the rate, down to the minimum. */
+/*
+ * The link refused a send: half the rate, down to the minimum.  Every
+ * LIMEVI_PACE_RECOVER_MS without another refusal it doubles, up to the
+ * rate it returns to: a backlog fed as fast as it drains never empties,
+ * and would otherwise keep the minimum for good.
+ */
 void limevi_pace_slow_down(LimeviPace *pace);
 
 /*
