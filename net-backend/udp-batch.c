@@ -70,6 +70,12 @@ static gboolean udp_readable(GSocket *socket, GIOCondition cond,
                 continue;
             }
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                /* Woken with nothing to read: an ICMP error whose errno a
+                 * send already took still sits in the error queue, and
+                 * keeps the socket polling ready (POLLERR) until read. */
+                if (!done) {
+                    limevi_udp_drain_errors(fd);
+                }
                 break;          /* drained */
             }
             /* An ICMP error IP_RECVERR queued (a peer's port closed):

@@ -606,6 +606,44 @@ static void test_overflow_drops_newest(void)
 
 /* ---- Transmit counters ---- */
 
+/*
+ * A peer whose port is closed (its QEMU gone, a route left behind)
+ * answers each datagram with an ICMP error.  A send to a live peer right
+ * after takes the error's errno; the error itself stays queued and the
+ * socket polls ready until it is read.  Seen as a QEMU main loop that
+ * never slept and starved its guest: the port's context must go idle.
+ */
+static void test_tx_dead_peer_leaves_the_context_idle(void)
+{
+    g_autoptr(GMainContext) context = g_main_context_new();
+    g_autoptr(FakeGuest) a = fake_guest_new();
+    g_autoptr(FakeGuest) c = fake_guest_new();
+    g_autoptr(GError) error = NULL;
+    g_autofree char *dead = NULL;
+    GSocket *closed = test_socket_new(&dead);
+    guint busy = 0;
+
+    g_object_unref(closed);
+    fake_guest_start(a, context, "a", "vc1", "lan1", NULL);
+    fake_guest_start(c, context, "c", "vc1", "lan1", NULL);
+    g_assert_true(limevi_port_route_set(a->port, "b", dead, NULL,
+                                        LIMEVI_ROUTE_VALID, &error));
+    g_assert_no_error(error);
+    fake_guest_route(a, "c", c);
+    for (guint i = 0; i < 5; i++) {
+        send_frame(a, test_broadcast, mac_a, i, FRAME_LEN);
+        test_spin(context, 20);
+    }
+    g_assert_true(fake_guest_wait_frames(context, c, 5));
+    g_assert_cmpuint(stats(a).tx_errors, ==, 0);
+    /* Once what arrived is dealt with, nothing is left to dispatch. */
+    test_spin(context, 50);
+    while (busy < 1000 && g_main_context_iteration(context, FALSE)) {
+        busy++;
+    }
+    g_assert_cmpuint(busy, <, 1000);
+}
+
 static void test_tx_no_route(void)
 {
     g_autoptr(GMainContext) context = g_main_context_new();
@@ -728,5 +766,7 @@ int main(int argc, char **argv)
     g_test_add_func("/port/tx/learnt-peer-invalid",
                     test_tx_learnt_peer_invalid);
     g_test_add_func("/port/tx/bad-frame-length", test_tx_bad_frame_length);
+    g_test_add_func("/port/tx/dead-peer-leaves-the-context-idle",
+                    test_tx_dead_peer_leaves_the_context_idle);
     return g_test_run();
 }
