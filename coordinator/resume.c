@@ -201,6 +201,14 @@ static int finish(LimeviRun *run, const LimeviPlace *places)
     return failed || wrong || run->journal_failed ? 1 : 0;
 }
 
+static void roll_back(LimeviRun *run)
+{
+    gboolean all_back = limevi_vc_rollback(run);
+
+    limevi_run_step(run, LIMEVI_STEP_ROLLED_BACK);
+    limevi_vc_rollback_report(run, all_back);
+}
+
 /* After the release the whole VC goes one way: see limevi_resume_decide. */
 static int after_release(LimeviRun *run)
 {
@@ -218,10 +226,7 @@ static int after_release(LimeviRun *run)
     case LIMEVI_RESUME_SPLIT:
         return finish(run, places);
     case LIMEVI_RESUME_ROLL_BACK:
-        limevi_vc_rollback(run);
-        limevi_run_step(run, LIMEVI_STEP_ROLLED_BACK);
-        g_printerr("limevi: rolled back: every VM of %s runs on its source "
-                   "host\n", run->vc->name);
+        roll_back(run);
         return 1;
     case LIMEVI_RESUME_REFUSE:
         break;
@@ -267,10 +272,7 @@ static int resume_run(LimeviRun *run)
     if (released) {
         return after_release(run);
     }
-    limevi_vc_rollback(run);
-    limevi_run_step(run, LIMEVI_STEP_ROLLED_BACK);
-    g_printerr("limevi: rolled back: every VM of %s runs on its source "
-               "host\n", run->vc->name);
+    roll_back(run);
     return 1;
 }
 

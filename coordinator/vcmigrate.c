@@ -225,15 +225,16 @@ static void print_plan(LimeviRun *run)
 static void roll_back(LimeviRun *run, LimeviVmMigration *bad,
                       const char *why)
 {
+    gboolean all_back;
+
     limevi_progress_print(run, TRUE);
-    limevi_vc_rollback(run);
+    all_back = limevi_vc_rollback(run);
     if (bad) {
         g_printerr("limevi: VM %s: %s\n", bad->vm->name, bad->error);
     } else {
         g_printerr("limevi: %s\n", why);
     }
-    g_printerr("limevi: rolled back: every VM of %s still runs on its "
-               "source host, routes unchanged\n", run->vc->name);
+    limevi_vc_rollback_report(run, all_back);
     if (!limevi_run_step(run, LIMEVI_STEP_ROLLED_BACK)) {
         g_printerr("limevi: the journal still shows the run unfinished; "
                    "'limevi migrate %s --resume' ends it\n",
