@@ -246,7 +246,10 @@ static void assert_vc_at(const char *site)
     JsonObject *o;
     JsonArray *list;
 
-    g_assert_cmpint(run(argv, &out), ==, 0);
+    if (run(argv, &out) != 0) {
+        g_error("limevi status says the VC is not all at %s:\n%s", site,
+                out);
+    }
     o = parse(parser, out);
     g_assert_cmpint(json_object_get_int_member(o, "disagreements"), ==, 0);
     list = json_object_get_array_member(o, "vms");
