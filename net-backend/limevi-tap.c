@@ -235,12 +235,15 @@ static void print_stats(TapEndpoint *tap)
             ",\"rx-replayed\":%" G_GUINT64_FORMAT
             ",\"buffer-dropped\":%" G_GUINT64_FORMAT
             ",\"tap-gso-frames\":%" G_GUINT64_FORMAT
-            ",\"tap-segments\":%" G_GUINT64_FORMAT "}\n",
+            ",\"tap-segments\":%" G_GUINT64_FORMAT
+            ",\"tx-gso-segments\":%" G_GUINT64_FORMAT
+            ",\"rx-gro-segments\":%" G_GUINT64_FORMAT "}\n",
             info->vm, s->tx_frames, s->tx_flooded, s->tx_no_route,
             s->tx_errors, s->tx_too_big,
             s->rx_frames, s->rx_malformed, s->rx_wrong_vc, s->rx_wrong_lan,
             s->rx_not_for_us, s->rx_auth_failed, s->rx_replayed,
-            info->buffer.dropped, tap->gso_frames, tap->segments);
+            info->buffer.dropped, tap->gso_frames, tap->segments,
+            s->tx_gso_segments, s->rx_gro_segments);
 }
 
 /*

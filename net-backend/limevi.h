@@ -132,6 +132,8 @@ typedef struct {
     guint64 tx_errors;          /* sendto() failures */
     guint64 tx_too_big;         /* ... of them, datagrams over the path MTU
                                  * refused (EMSGSIZE) with no_fragment */
+    guint64 tx_gso_segments;    /* datagrams sent by UDP_SEGMENT sends */
+    guint64 rx_gro_segments;    /* datagrams read coalesced by UDP_GRO */
     guint64 rx_frames;          /* frames delivered to the guest */
     guint64 rx_bytes;
     guint64 rx_malformed;       /* truncated or inconsistent packets */

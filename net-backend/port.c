@@ -343,6 +343,8 @@ LimeviPortInfo *limevi_port_get_info(LimeviPort *port)
     limevi_buffer_get_info(port->held, &info->buffer);
     info->stats = port->stats;
     info->stats.tx_too_big = limevi_udp_too_big(port->udp);
+    info->stats.tx_gso_segments = limevi_udp_gso_segments(port->udp);
+    info->stats.rx_gro_segments = limevi_udp_gro_segments(port->udp);
     info->mac_entries = limevi_mac_table_size(port->macs);
     info->epoch = port->epoch;
     info->peers_synced = port->peers_synced;

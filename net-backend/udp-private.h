@@ -44,6 +44,10 @@ struct LimeviUdp {
     guint test_refuse;          /* ... then sends to refuse ... */
     int test_refuse_errno;      /* ... with this errno */
     guint64 too_big;            /* sends refused with EMSGSIZE */
+    gboolean gso_off;           /* the kernel refused UDP_SEGMENT */
+    guint64 gso_segments;       /* datagrams sent in UDP_SEGMENT sends */
+    guint64 gro_segments;       /* datagrams read in UDP_GRO reads */
+    guint8 rx_cmsg[UDP_RX_BATCH][CMSG_SPACE(sizeof(int))];
 };
 
 /* An ICMP error the kernel reports (IP_RECVERR) for an earlier datagram. */
@@ -71,5 +75,25 @@ void limevi_udp_batch_free(LimeviUdp *udp);
 gsize limevi_udp_seal(LimeviUdp *udp, guint8 *out,
                       const guint8 *hdr, gsize hdr_len,
                       const guint8 *payload, gsize len);
+
+/* ---- udp-gso.c: segmentation offloads ---- */
+
+/* Asks the kernel to coalesce what arrives (UDP_GRO), where it can. */
+void limevi_udp_gro_enable(LimeviUdp *udp);
+/* The size of each datagram a read coalesced (its UDP_GRO control
+ * message), 0 for a read of one datagram. */
+guint limevi_udp_gro_size(const struct msghdr *msg);
+/* How many of the @n datagrams from @msgs on can leave as one UDP_SEGMENT
+ * send: to one peer, of one size but for a shorter last one. */
+guint limevi_udp_gso_group(const struct mmsghdr *msgs, guint n);
+/* Builds in @out the UDP_SEGMENT send of the @count datagrams of @msgs,
+ * with their iovecs copied into @iov (room for all of them) and the
+ * control message in @cmsg_buf (CMSG_SPACE(sizeof(guint16))); returns
+ * the number of iovecs used. */
+gsize limevi_udp_gso_build(struct msghdr *out, struct iovec *iov,
+                           guint8 *cmsg_buf, const struct mmsghdr *msgs,
+                           guint count);
+/* Whether @err says the kernel cannot do UDP_SEGMENT on this socket. */
+gboolean limevi_udp_gso_unsupported(int err);
 
 #endif /* LIMEVI_UDP_PRIVATE_H */

@@ -121,6 +121,14 @@ guint limevi_udp_batch_len(LimeviUdp *udp);
  */
 guint limevi_udp_batch_flush(LimeviUdp *udp);
 
+/*
+ * Segmentation offloads: a flush sends each run of equal-sized datagrams
+ * to one peer as one UDP_SEGMENT send, and reads take what UDP_GRO
+ * coalesced apart again.  Datagrams sent that way, and read that way.
+ */
+guint64 limevi_udp_gso_segments(LimeviUdp *udp);
+guint64 limevi_udp_gro_segments(LimeviUdp *udp);
+
 /* Called (with the recv opaque) once the socket can write again after
  * limevi_udp_want_writable(). */
 typedef void (*LimeviUdpWritableFunc)(gpointer opaque);
