@@ -92,6 +92,9 @@ typedef struct {
     /* Never send a datagram in IP fragments: one over the path MTU fails
      * and counts in tx_too_big (docs/tap.md, --path-mtu). */
     gboolean no_fragment;
+    /* Send each batched datagram on its own, without UDP_SEGMENT
+     * (udp-gso.c): for comparing, or a path that mishandles it. */
+    gboolean no_udp_gso;
     guint64 flush_rate;         /* bytes/s; 0: LIMEVI_FLUSH_RATE_DEFAULT */
     guint guest_rate;           /* frames/s; 0: LIMEVI_GUEST_RATE_DEFAULT */
     /*

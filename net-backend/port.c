@@ -298,6 +298,9 @@ LimeviPort *limevi_port_new(const LimeviPortConfig *config,
     if (config->no_fragment) {
         limevi_udp_forbid_fragments(port->udp);
     }
+    if (config->no_udp_gso) {
+        limevi_udp_disable_gso(port->udp);
+    }
     limevi_keys_attach(port, 0);
     port->listen = limevi_udp_endpoint_toward(port->udp, NULL);
     port->state = PORT_ACTIVE;

@@ -95,6 +95,8 @@ gboolean tap_options_parse(TapOptions *o, int *argc, char ***argv,
           "listen beyond loopback without a key", NULL },
         { "no-offload", 0, 0, G_OPTION_ARG_NONE, &o->no_offload,
           "read one MTU-size frame per read(), no TSO from the TAP", NULL },
+        { "no-udp-gso", 0, 0, G_OPTION_ARG_NONE, &o->no_udp_gso,
+          "send every datagram on its own, no UDP_SEGMENT", NULL },
         { NULL }
     };
     g_autoptr(GOptionContext) ctx =
@@ -167,6 +169,7 @@ gboolean tap_config_from_options(TapOptions *o, GArray *routes, char **key,
     config->n_routes = routes->len;
     config->buffer_limit = o->buffer_limit;
     config->no_fragment = o->path_mtu != 0;
+    config->no_udp_gso = o->no_udp_gso;
     if (o->path_mtu < 0 || o->path_mtu > G_MAXUINT16) {
         g_set_error(error, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
                     "'--path-mtu' must be 1..65535, got %d", o->path_mtu);

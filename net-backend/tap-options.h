@@ -16,7 +16,7 @@
 typedef struct {
     char *tap_name, *vm, *vc, *lan, *listen, *key_file;
     GStrv route_specs;
-    gboolean insecure, no_offload;
+    gboolean insecure, no_offload, no_udp_gso;
     gint64 buffer_limit;
     gint path_mtu;              /* 0: not given */
 } TapOptions;

@@ -339,6 +339,11 @@ guint limevi_udp_batch_flush(LimeviUdp *udp)
     return sent;
 }
 
+void limevi_udp_disable_gso(LimeviUdp *udp)
+{
+    udp->gso_off = TRUE;
+}
+
 guint64 limevi_udp_gso_segments(LimeviUdp *udp)
 {
     return udp->gso_segments;

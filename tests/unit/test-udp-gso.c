@@ -162,6 +162,28 @@ static void test_peer_without_gro_sees_datagrams(void)
     g_assert_cmpuint(got, ==, FRAMES);
 }
 
+/* no_udp_gso (limevi-tap --no-udp-gso): the same frames, one by one. */
+static void test_no_udp_gso_sends_one_by_one(void)
+{
+    g_autoptr(GMainContext) ctx = g_main_context_new();
+    g_autoptr(FakeGuest) a = fake_guest_new();
+    g_autoptr(FakeGuest) b = fake_guest_new();
+    LimeviPortConfig ca = { .no_udp_gso = TRUE };
+    gsize len[FRAMES];
+
+    for (guint i = 0; i < FRAMES; i++) {
+        len[i] = 1514;
+    }
+    fake_guest_start(a, ctx, "a", "vc1", "lan1", &ca);
+    fake_guest_start(b, ctx, "b", "vc1", "lan1", NULL);
+    fake_guest_route(a, "b", b);
+    send_batch(a, 0, len, FRAMES);
+    g_assert_true(fake_guest_wait_frames(ctx, b, FRAMES));
+    assert_frames(b, len, FRAMES);
+    g_assert_cmpuint(stats(a).tx_gso_segments, ==, 0);
+    g_assert_cmpuint(stats(b).rx_gro_segments, ==, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -173,5 +195,7 @@ int main(int argc, char **argv)
                     test_mixed_sizes_keep_order);
     g_test_add_func("/udp-gso/peer-without-gro-sees-datagrams",
                     test_peer_without_gro_sees_datagrams);
+    g_test_add_func("/udp-gso/no-udp-gso-sends-one-by-one",
+                    test_no_udp_gso_sends_one_by_one);
     return g_test_run();
 }
