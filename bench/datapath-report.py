@@ -8,7 +8,8 @@ import re
 import statistics
 import sys
 
-PATHS = ["veth", "vxlan", "limevi", "limevi-nooff", "bare-fwd"]
+PATHS = ["veth", "vxlan", "limevi", "limevi-nooff", "limevi-nogso",
+         "bare-fwd"]
 # Issue 12's targets, against kernel VXLAN in the same run.
 TARGETS = {"tcp_gbps": (">=", 0.8), "udp64_rx_pps": (">=", 1.0),
            "rtt_p50_ms": ("<=", 2.0), "rtt_p99_ms": ("<=", 2.0),

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # bench/datapath: the tunnel data path side by side with the kernel's, in
 # one run (docs/bench-datapath.md).  Two namespaces joined by a veth (MTU
-# 1600); across it, four paths with the same inner MTU (1500):
+# 1600); across it, these paths with the same inner MTU (1500):
 #   veth      the bare veth (the limit)
 #   vxlan     kernel VXLAN over the veth
 #   limevi    limevi-tap to limevi-tap over the veth (TAP offloads: TSO
 #             super-frames cut to the MTU by limevi-tap)
 #   limevi-nooff  the same with --no-offload: one MTU-size frame a read()
+#   limevi-nogso  TAP offloads, but --no-udp-gso: each datagram of a batch
+#             sent on its own (the path before UDP GSO/GRO)
 #   bare-fwd  bench/datapath-bare to itself: the same syscalls per frame
 #             as limevi-tap with no library (what one-frame-per-syscall
 #             reaches at best)
@@ -122,6 +124,7 @@ setup() {
     ip netns exec $ns ip tuntap add dev lvedp-lv mode tap
     ip netns exec $ns ip tuntap add dev lvedp-bf mode tap
     ip netns exec $ns ip tuntap add dev lvedp-ln mode tap
+    ip netns exec $ns ip tuntap add dev lvedp-lg mode tap
   done
   addr $A lvedp-vx 198.18.101.1
   addr $B lvedp-vx 198.18.101.2
@@ -131,6 +134,8 @@ setup() {
   addr $B lvedp-bf 198.18.103.2
   addr $A lvedp-ln 198.18.104.1
   addr $B lvedp-ln 198.18.104.2
+  addr $A lvedp-lg 198.18.105.1
+  addr $B lvedp-lg 198.18.105.2
 }
 addr() {
   ip netns exec "$1" ip link set "$2" mtu 1500 up
@@ -253,6 +258,9 @@ start_limevi $B b a 198.18.100.2 198.18.100.1; LV_B=$STARTED
 LV_DEV=lvedp-ln LV_PORT=7001 LV_ARGS=--no-offload LV_TAG=-nooff
 start_limevi $A a b 198.18.100.1 198.18.100.2; LN_A=$STARTED
 start_limevi $B b a 198.18.100.2 198.18.100.1; LN_B=$STARTED
+LV_DEV=lvedp-lg LV_PORT=7002 LV_ARGS=--no-udp-gso LV_TAG=-nogso
+start_limevi $A a b 198.18.100.1 198.18.100.2; LG_A=$STARTED
+start_limevi $B b a 198.18.100.2 198.18.100.1; LG_B=$STARTED
 unset LV_DEV LV_PORT LV_ARGS LV_TAG
 start_bare $A a 198.18.100.1 198.18.100.2; BF_A=$STARTED
 start_bare $B b 198.18.100.2 198.18.100.1; BF_B=$STARTED
@@ -260,6 +268,8 @@ wait_endpoint $A lvedp-lv 7000
 wait_endpoint $B lvedp-lv 7000
 wait_endpoint $A lvedp-ln 7001
 wait_endpoint $B lvedp-ln 7001
+wait_endpoint $A lvedp-lg 7002
+wait_endpoint $B lvedp-lg 7002
 wait_endpoint $A lvedp-bf 7100
 wait_endpoint $B lvedp-bf 7100
 sleep 1                 # the iperf3 server listening
@@ -268,6 +278,7 @@ measure veth 198.18.100.2
 measure vxlan 198.18.101.2
 measure limevi 198.18.102.2 "$LV_A" "$LV_B"
 measure limevi-nooff 198.18.104.2 "$LN_A" "$LN_B"
+measure limevi-nogso 198.18.105.2 "$LG_A" "$LG_B"
 measure bare-fwd 198.18.103.2 "$BF_A" "$BF_B"
 
 # Where limevi-tap's time goes during a TCP run: both endpoints, kernel
