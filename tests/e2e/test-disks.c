@@ -247,8 +247,8 @@ static void assert_vc_at(const char *site)
     JsonArray *list;
 
     if (run(argv, &out) != 0) {
-        g_error("limevi status says the VC is not all at %s:\n%s", site,
-                out);
+        g_test_message("limevi status:\n%s", out);
+        g_error("limevi status says the VC is not all at %s (above)", site);
     }
     o = parse(parser, out);
     g_assert_cmpint(json_object_get_int_member(o, "disagreements"), ==, 0);
