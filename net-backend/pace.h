@@ -16,6 +16,8 @@
 #define LIMEVI_PACE_RAMP_MS 50
 /* After a refusal, the rate doubles back every this many ms without one. */
 #define LIMEVI_PACE_RECOVER_MS 50
+/* The bucket holds at least this many ms at the rate (see pace_burst). */
+#define LIMEVI_PACE_HOLD_MS 2
 
 typedef struct {
     guint64 rate;               /* units per second now */

@@ -81,6 +81,27 @@ static void test_refusal_during_recovery_halves_again(void)
     g_assert_cmpuint(pace.rate, ==, RATE / 4);
 }
 
+/* A rate above @burst per millisecond, driven by 1 ms retries only (as
+ * the port's timer drives a guest that takes 50 000 frames/s in bursts
+ * of 16): the whole rate goes.  Before, 16 a millisecond did. */
+static void test_rate_above_burst_per_ms_goes_whole(void)
+{
+    LimeviPace pace;
+    gint64 now = 1000000;
+    guint64 sum = 0;
+
+    limevi_pace_init(&pace, 50000, 50000, 16, now);
+    for (guint ms = 0; ms < 1000; ms++) {
+        now += 1000;
+        while (limevi_pace_take(&pace, 1, now)) {
+            sum++;
+        }
+        g_assert_cmpuint(limevi_pace_wait_ms(&pace, 1, now), ==, 1);
+    }
+    g_assert_cmpuint(sum, >=, 50000 * 95 / 100);
+    g_assert_cmpuint(sum, <=, 50000 + 100);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -90,5 +111,7 @@ int main(int argc, char **argv)
                     test_rate_recovers_while_frames_wait);
     g_test_add_func("/pace/refusal-during-recovery-halves-again",
                     test_refusal_during_recovery_halves_again);
+    g_test_add_func("/pace/rate-above-burst-per-ms-goes-whole",
+                    test_rate_above_burst_per_ms_goes_whole);
     return g_test_run();
 }
