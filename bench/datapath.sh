@@ -71,6 +71,10 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   sleep 0.3
   for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  # $! of a backgrounded ina/inb is the subshell, not what it ran (the
+  # iperf3 server): whatever still runs in our namespaces goes too.
+  ip netns pids $A 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+  ip netns pids $B 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
   ip netns del $A 2>/dev/null || true
   ip netns del $B 2>/dev/null || true
   rm -rf "$OUT"
