@@ -36,6 +36,14 @@ typedef struct {
     gboolean offload;           /* vnet headers, TSO: see tap-offload.h */
     guint mtu;                  /* the TAP's, which segments must fit */
     guint64 gso_frames, segments;   /* super-frames read, frames cut */
+    /* Frames for the TAP: a run of TCP segments waits in @co until the
+     * main loop turns (@co_flush), then goes as one TSO frame; @run is
+     * that frame while the TAP queue is too full to take it. */
+    TapCoalesce *co;
+    GSource *co_flush;
+    const guint8 *run;
+    gsize run_len;
+    guint64 runs, run_segments;     /* TSO frames written, frames in them */
     gsize seg_used;
     struct iovec segs[TAP_SEG_MAX];
     guint8 seg_room[TAP_SEG_ROOM];
@@ -67,36 +75,104 @@ static gboolean tap_set_mtu(const char *name, int mtu, guint *mtu_out,
     return ok;
 }
 
-static gboolean tap_writable(gint fd, GIOCondition cond, gpointer opaque)
+static gboolean tap_writable(gint fd, GIOCondition cond, gpointer opaque);
+
+/* Whether a write to the TAP went (or failed for good, as a NIC drops
+ * on a link down); FALSE, watching for room, when its queue is full. */
+static gboolean tap_wrote(TapEndpoint *tap, ssize_t n)
 {
-    TapEndpoint *tap = opaque;
-
-    tap->write_watch = 0;
-    limevi_port_guest_ready(tap->port);
-    return G_SOURCE_REMOVE;
-}
-
-static gboolean tap_deliver(gpointer opaque, const guint8 *frame, gsize len)
-{
-    TapEndpoint *tap = opaque;
-    /* With offloads every frame carries a vnet header: zero, no GSO. */
-    static const guint8 vnet[TAP_VNET_HDR_LEN];
-    struct iovec iov[2] = {
-        { (void *)vnet, sizeof(vnet) }, { (void *)frame, len },
-    };
-    ssize_t n = tap->offload ? writev(tap->fd, iov, 2)
-                             : write(tap->fd, frame, len);
-
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        /* The port keeps the frame; we retry when the fd is writable. */
         if (!tap->write_watch) {
             tap->write_watch = g_unix_fd_add(tap->fd, G_IO_OUT,
                                              tap_writable, tap);
         }
         return FALSE;
     }
-    /* Other errors (link down) drop the frame as a NIC would. */
     return TRUE;
+}
+
+/* Writes the run of @co, if any; FALSE while the TAP queue is full. */
+static gboolean tap_write_run(TapEndpoint *tap)
+{
+    if (!tap->run_len && tap->co->segs) {
+        guint segs = tap->co->segs;
+
+        tap->run_len = tap_coalesce_finish(tap->co, &tap->run);
+        if (segs > 1) {
+            tap->runs++;
+            tap->run_segments += segs;
+        }
+    }
+    if (tap->run_len && !tap_wrote(tap, write(tap->fd, tap->run,
+                                              tap->run_len))) {
+        return FALSE;
+    }
+    tap->run_len = 0;
+    return TRUE;
+}
+
+static gboolean tap_flush_run(gpointer opaque)
+{
+    TapEndpoint *tap = opaque;
+
+    g_clear_pointer(&tap->co_flush, g_source_unref);
+    tap_write_run(tap);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean tap_writable(gint fd, GIOCondition cond, gpointer opaque)
+{
+    TapEndpoint *tap = opaque;
+
+    tap->write_watch = 0;
+    if (tap_write_run(tap)) {
+        limevi_port_guest_ready(tap->port);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/* With offloads: into the run if it continues it, else after it. */
+static gboolean tap_deliver_offloaded(TapEndpoint *tap, const guint8 *frame,
+                                      gsize len)
+{
+    /* Every frame carries a vnet header: zero, no GSO. */
+    static const guint8 vnet[TAP_VNET_HDR_LEN];
+    struct iovec iov[2] = {
+        { (void *)vnet, sizeof(vnet) }, { (void *)frame, len },
+    };
+
+    if (tap_coalesce_add(tap->co, frame, len)) {
+        if (!tap->co_flush) {
+            /* At the default priority: once this turn's reads are done. */
+            tap->co_flush = g_idle_source_new();
+            g_source_set_priority(tap->co_flush, G_PRIORITY_DEFAULT);
+            g_source_set_callback(tap->co_flush, tap_flush_run, tap, NULL);
+            g_source_attach(tap->co_flush, NULL);
+        }
+        return TRUE;
+    }
+    if (!tap_write_run(tap)) {
+        return FALSE;           /* the port keeps this frame */
+    }
+    if (tap_coalesce_add(tap->co, frame, len)) {
+        return TRUE;            /* starts the next run; the flush is due */
+    }
+    return tap_wrote(tap, writev(tap->fd, iov, 2));
+}
+
+static gboolean tap_deliver(gpointer opaque, const guint8 *frame, gsize len)
+{
+    TapEndpoint *tap = opaque;
+
+    if (tap->run_len) {
+        return FALSE;           /* the blocked run goes first */
+    }
+    if (tap->offload) {
+        return tap_deliver_offloaded(tap, frame, len);
+    }
+    /* The port keeps a frame not taken; we retry when the fd is
+     * writable. */
+    return tap_wrote(tap, write(tap->fd, frame, len));
 }
 
 static gboolean tap_can_receive(gpointer opaque)
@@ -187,13 +263,16 @@ static void print_stats(TapEndpoint *tap)
             ",\"tap-gso-frames\":%" G_GUINT64_FORMAT
             ",\"tap-segments\":%" G_GUINT64_FORMAT
             ",\"tx-gso-segments\":%" G_GUINT64_FORMAT
-            ",\"rx-gro-segments\":%" G_GUINT64_FORMAT "}\n",
+            ",\"rx-gro-segments\":%" G_GUINT64_FORMAT
+            ",\"tap-tso-frames\":%" G_GUINT64_FORMAT
+            ",\"tap-tso-segments\":%" G_GUINT64_FORMAT "}\n",
             info->vm, s->tx_frames, s->tx_flooded, s->tx_no_route,
             s->tx_errors, s->tx_too_big,
             s->rx_frames, s->rx_malformed, s->rx_wrong_vc, s->rx_wrong_lan,
             s->rx_not_for_us, s->rx_auth_failed, s->rx_replayed,
             info->buffer.dropped, tap->gso_frames, tap->segments,
-            s->tx_gso_segments, s->rx_gro_segments);
+            s->tx_gso_segments, s->rx_gro_segments, tap->runs,
+            tap->run_segments);
 }
 
 /*
@@ -225,6 +304,7 @@ static int tap_start(TapEndpoint *tap, const LimeviPortConfig *config,
                                                                        : 2;
     }
     tap->offload = offload;
+    tap->co = offload ? g_new0(TapCoalesce, 1) : NULL;
     tap->fd = tap_offload_open(tap_name, offload, &error);
     if (tap->fd < 0) {
         g_printerr("limevi-tap: %s\n", error->message);
@@ -274,10 +354,18 @@ int main(int argc, char **argv)
     g_print("ready\n");
     g_main_loop_run(tap->loop);
 
+    if (tap->co) {
+        tap_write_run(tap);     /* best effort: the last run */
+    }
     print_stats(tap);
     limevi_port_free(tap->port);
+    if (tap->co_flush) {
+        g_source_destroy(tap->co_flush);
+        g_source_unref(tap->co_flush);
+    }
     g_main_loop_unref(tap->loop);
     close(tap->fd);
+    g_free(tap->co);
     g_free(tap);
     return 0;
 }

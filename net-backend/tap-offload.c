@@ -247,3 +247,145 @@ int tap_offload_split(guint8 *buf, gsize len, guint mtu, guint8 *out,
     }
     return n;
 }
+
+/* ---- Coalescing for the TAP ---- */
+
+#define TCP_ACK 0x10
+
+/* Offsets of @f's IP and TCP headers and the end of its TCP header, if
+ * it is a TCP segment with payload the kernel could have cut. */
+static gboolean coalesce_parse(const guint8 *f, gsize len, gsize *l3,
+                               gsize *l4, gsize *hdrs, int *version)
+{
+    guint8 flags;
+
+    *l3 = l3_offset(f, len, version);
+    if (!*l3 || *l3 != 14) {
+        return FALSE;                           /* no VLAN: keep it plain */
+    }
+    if (*version == 4) {
+        if (len < *l3 + 20 || f[*l3] != 0x45 || f[*l3 + 9] != 6 ||
+            (get16(f + *l3 + 6) & 0x3fff) ||    /* MF or an offset */
+            get16(f + *l3 + 2) != len - *l3) {
+            return FALSE;
+        }
+        *l4 = *l3 + 20;
+    } else {
+        if (len < *l3 + 40 || f[*l3 + 6] != 6 ||
+            get16(f + *l3 + 4) != len - *l3 - 40) {
+            return FALSE;
+        }
+        *l4 = *l3 + 40;
+    }
+    if (len < *l4 + 20) {
+        return FALSE;
+    }
+    *hdrs = *l4 + (f[*l4 + 12] >> 4) * 4;
+    flags = f[*l4 + 13];
+    return *hdrs >= *l4 + 20 && *hdrs < len &&
+           (flags == TCP_ACK || flags == (TCP_ACK | TCP_PSH));
+}
+
+/* Whether segment @f's headers equal the run's but for what segments of
+ * one TSO frame differ in: lengths, IPv4 ID and checksums, the sequence
+ * number, PSH. */
+static gboolean coalesce_same(const TapCoalesce *c, const guint8 *f)
+{
+    const guint8 *r = c->buf + TAP_VNET_HDR_LEN;
+    gsize l3 = c->l3, l4 = c->l4;
+
+    if (memcmp(r, f, l3)) {
+        return FALSE;
+    }
+    if (c->version == 4) {
+        /* Version, TOS; flags; TTL, protocol; addresses. */
+        if (r[l3] != f[l3] || r[l3 + 1] != f[l3 + 1] ||
+            get16(r + l3 + 6) != get16(f + l3 + 6) ||
+            memcmp(r + l3 + 8, f + l3 + 8, 2) ||
+            memcmp(r + l3 + 12, f + l3 + 12, 8)) {
+            return FALSE;
+        }
+    } else if (memcmp(r + l3, f + l3, 4) ||
+               memcmp(r + l3 + 6, f + l3 + 6, 34)) {
+        return FALSE;
+    }
+    /* Ports; ACK number, data offset; window; urgent pointer; options. */
+    return !memcmp(r + l4, f + l4, 4) && !memcmp(r + l4 + 8, f + l4 + 8, 5) &&
+           !memcmp(r + l4 + 14, f + l4 + 14, 2) &&
+           !memcmp(r + l4 + 18, f + l4 + 18, c->hdrs - l4 - 18);
+}
+
+gboolean tap_coalesce_add(TapCoalesce *c, const guint8 *f, gsize len)
+{
+    guint8 *r = c->buf + TAP_VNET_HDR_LEN;
+    gsize l3, l4, hdrs, payload;
+    int version;
+
+    if (!coalesce_parse(f, len, &l3, &l4, &hdrs, &version)) {
+        return FALSE;
+    }
+    payload = len - hdrs;
+    if (!c->segs) {
+        /* Field by field: the buffer is part of @c. */
+        memcpy(r, f, len);
+        c->len = len;
+        c->segs = 1;
+        c->l3 = l3;
+        c->l4 = l4;
+        c->hdrs = hdrs;
+        c->version = version;
+        c->mss = payload;
+        c->next_seq = get32(f + l4 + 4) + payload;
+        c->closed = (f[l4 + 13] & TCP_PSH) != 0;
+        return TRUE;
+    }
+    if (c->closed || version != c->version || hdrs != c->hdrs ||
+        payload > c->mss || get32(f + l4 + 4) != c->next_seq ||
+        c->len + payload - l3 > TAP_COALESCE_MAX || !coalesce_same(c, f)) {
+        return FALSE;
+    }
+    memcpy(r + c->len, f + hdrs, payload);
+    c->len += payload;
+    c->segs++;
+    c->next_seq += payload;
+    r[l4 + 13] |= f[l4 + 13] & TCP_PSH;
+    c->closed = payload < c->mss || (f[l4 + 13] & TCP_PSH);
+    return TRUE;
+}
+
+gsize tap_coalesce_finish(TapCoalesce *c, const guint8 **out)
+{
+    guint8 *r = c->buf + TAP_VNET_HDR_LEN;
+    struct virtio_net_hdr h = { 0 };
+    gsize len = c->len;
+
+    if (c->segs > 1) {
+        gsize tcp_len = len - c->l4;
+        guint32 sum = 6 + (guint32)tcp_len;
+
+        if (c->version == 4) {
+            put16(r + c->l3 + 2, len - c->l3);
+            put16(r + c->l3 + 10, 0);
+            put16(r + c->l3 + 10, csum_fold(csum_add(0, r + c->l3, 20)));
+            sum = csum_add(sum, r + c->l3 + 12, 8);
+        } else {
+            put16(r + c->l3 + 4, len - c->l3 - 40);
+            sum = csum_add(sum, r + c->l3 + 8, 32);
+        }
+        /* NEEDS_CSUM: the field holds the pseudo header's sum, which the
+         * kernel completes per segment if it cuts the frame again. */
+        put16(r + c->l4 + 16, (guint16)~csum_fold(sum));
+        h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        h.gso_type = c->version == 4 ? VIRTIO_NET_HDR_GSO_TCPV4
+                                     : VIRTIO_NET_HDR_GSO_TCPV6;
+        h.hdr_len = c->hdrs;
+        h.gso_size = c->mss;
+        h.csum_start = c->l4;
+        h.csum_offset = 16;
+    }
+    memcpy(c->buf, &h, TAP_VNET_HDR_LEN);
+    c->segs = 0;
+    c->len = 0;
+    *out = c->buf;
+    return TAP_VNET_HDR_LEN + len;
+}

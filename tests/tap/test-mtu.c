@@ -212,7 +212,7 @@ static void test_offload_stream(void)
     gsize len = 16 << 20;
     g_autofree guint8 *data = g_malloc(len);
     GRand *rand = g_rand_new_with_seed(12);
-    JsonObject *ca;
+    JsonObject *ca, *cb;
 
     for (gsize i = 0; i < len; i += 4) {
         guint32 r = g_rand_int(rand);
@@ -240,7 +240,15 @@ static void test_offload_stream(void)
     g_assert_true(g_file_get_contents(result_path, &result, NULL, &err));
     g_assert_cmpstr(result, ==, want);
     ca = tap_stop(&a, &ha);
-    tap_stop(&b, &hb);
+    cb = tap_stop(&b, &hb);
+    /* Side b wrote the segments to its TAP coalesced again. */
+    g_test_message("b: %" G_GINT64_FORMAT " TSO frames of %" G_GINT64_FORMAT
+                   " segments", json_object_get_int_member(cb,
+                   "tap-tso-frames"), json_object_get_int_member(cb,
+                   "tap-tso-segments"));
+    g_assert_cmpint(json_object_get_int_member(cb, "tap-tso-frames"), >, 0);
+    g_assert_cmpint(json_object_get_int_member(cb, "tap-tso-segments"), >,
+                    json_object_get_int_member(cb, "tap-tso-frames"));
     /* The kernel handed side a super-frames, which it cut to the MTU. */
     g_assert_cmpint(json_object_get_int_member(ca, "tap-gso-frames"), >, 0);
     g_assert_cmpint(json_object_get_int_member(ca, "tap-segments"), >,

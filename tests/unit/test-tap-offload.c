@@ -194,6 +194,132 @@ static void test_no_room(void)
                                       segs, 3), ==, -1);
 }
 
+/* Cuts a super-frame of @payload bytes into @mss-byte segments (the
+ * peer's limevi-tap does), into @segs, @out; returns their count. */
+static int cut(guint8 *buf, guint8 *out, gsize out_cap, struct iovec *segs,
+               int version, gsize payload, guint16 mss, guint8 flags)
+{
+    gsize len = craft(buf, version, payload, mss, flags);
+
+    return tap_offload_split(buf, len, 1500, out, out_cap, segs, 64);
+}
+
+/* Segments of one TSO frame, coalesced again for the TAP: one TSO frame
+ * with the same headers, payload and sequence, the kernel's fields set,
+ * its checksums valid once the kernel completes the TCP one. */
+static void check_round_trip(int version, gsize payload, guint16 mss)
+{
+    static guint8 buf[TAP_VNET_HDR_LEN + 70000], out[100000];
+    static guint8 frame[TAP_VNET_HDR_LEN + 70000];
+    g_autofree TapCoalesce *c = g_new0(TapCoalesce, 1);
+    struct iovec segs[64];
+    struct virtio_net_hdr h;
+    gsize iphl = version == 4 ? 20 : 40, hdrs = 14 + iphl + 32;
+    const guint8 *res;
+    guint8 *ip, *tcp;
+    gsize len, tcp_len;
+    guint32 pseudo;
+    int n = cut(buf, out, sizeof(out), segs, version, payload, mss,
+                PSH | ACK);
+
+    g_assert_cmpint(n, >, 1);
+    for (int i = 0; i < n; i++) {
+        g_assert_true(tap_coalesce_add(c, segs[i].iov_base, segs[i].iov_len));
+    }
+    len = tap_coalesce_finish(c, &res);
+    g_assert_cmpuint(len, ==, TAP_VNET_HDR_LEN + hdrs + payload);
+    memcpy(frame, res, len);
+    memcpy(&h, frame, sizeof(h));
+    g_assert_cmpuint(h.flags, ==, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+    g_assert_cmpuint(h.gso_type, ==, version == 4 ? VIRTIO_NET_HDR_GSO_TCPV4
+                                                  : VIRTIO_NET_HDR_GSO_TCPV6);
+    g_assert_cmpuint(h.gso_size, ==, mss);
+    g_assert_cmpuint(h.hdr_len, ==, hdrs);
+    g_assert_cmpuint(h.csum_start, ==, 14 + iphl);
+    g_assert_cmpuint(h.csum_offset, ==, 16);
+    ip = frame + TAP_VNET_HDR_LEN + 14;
+    tcp = ip + iphl;
+    tcp_len = 32 + payload;
+    pseudo = 6 + (guint32)tcp_len;
+    if (version == 4) {
+        g_assert_cmpuint(rd16(ip + 2), ==, iphl + tcp_len);
+        g_assert_cmpuint(sum16(0, ip, 20), ==, 0);
+        for (int k = 0; k < 8; k += 2) {
+            pseudo += rd16(ip + 12 + k);
+        }
+    } else {
+        g_assert_cmpuint(rd16(ip + 4), ==, tcp_len);
+        for (int k = 0; k < 32; k += 2) {
+            pseudo += rd16(ip + 8 + k);
+        }
+    }
+    g_assert_cmpuint(rd32(tcp + 4), ==, 0xfffff000u);
+    g_assert_cmpuint(tcp[13], ==, PSH | ACK);
+    g_assert_cmpmem(tcp + 32, payload, buf + TAP_VNET_HDR_LEN + hdrs,
+                    payload);
+    /* As the kernel completes NEEDS_CSUM: the sum from csum_start over
+     * the field's partial sum. */
+    wr16(tcp + 16, sum16(0, tcp, tcp_len));
+    g_assert_cmpuint(sum16(pseudo, tcp, tcp_len), ==, 0);
+    g_assert_cmpuint(c->segs, ==, 0);
+}
+
+static void test_coalesce_round_trip(void)
+{
+    check_round_trip(4, 65000, 1448);
+    check_round_trip(4, 1449, 1448);
+    check_round_trip(6, 60000, 1428);
+}
+
+/* What cannot join a run, and a lone segment, which goes as it came. */
+static void test_coalesce_refuses(void)
+{
+    static guint8 buf[TAP_VNET_HDR_LEN + 70000], out[100000];
+    g_autofree TapCoalesce *c = g_new0(TapCoalesce, 1);
+    static guint8 other[2000];
+    struct iovec segs[64];
+    struct virtio_net_hdr h;
+    const guint8 *res;
+    gsize len;
+    int n = cut(buf, out, sizeof(out), segs, 4, 10000, 1448, ACK);
+
+    g_assert_cmpint(n, ==, 7);
+    /* Out of sequence. */
+    g_assert_true(tap_coalesce_add(c, segs[0].iov_base, segs[0].iov_len));
+    g_assert_false(tap_coalesce_add(c, segs[2].iov_base, segs[2].iov_len));
+    /* Another flow: another source port. */
+    memcpy(other, segs[1].iov_base, segs[1].iov_len);
+    wr16(other + 14 + 20, 40001);
+    g_assert_false(tap_coalesce_add(c, other, segs[1].iov_len));
+    /* Another window. */
+    memcpy(other, segs[1].iov_base, segs[1].iov_len);
+    wr16(other + 14 + 20 + 14, 1000);
+    g_assert_false(tap_coalesce_add(c, other, segs[1].iov_len));
+    /* A lone segment: no vnet flags, the frame as it came. */
+    len = tap_coalesce_finish(c, &res);
+    g_assert_cmpuint(len, ==, TAP_VNET_HDR_LEN + segs[0].iov_len);
+    memcpy(&h, res, sizeof(h));
+    g_assert_cmpuint(h.flags, ==, 0);
+    g_assert_cmpuint(h.gso_type, ==, VIRTIO_NET_HDR_GSO_NONE);
+    g_assert_cmpmem(res + TAP_VNET_HDR_LEN, len - TAP_VNET_HDR_LEN,
+                    segs[0].iov_base, segs[0].iov_len);
+    /* A shorter segment ends the run (the last of 7 is). */
+    for (int i = 0; i < n; i++) {
+        g_assert_true(tap_coalesce_add(c, segs[i].iov_base, segs[i].iov_len));
+    }
+    g_assert_false(tap_coalesce_add(c, segs[0].iov_base, segs[0].iov_len));
+    tap_coalesce_finish(c, &res);
+    /* FIN, SYN or CWR: never in a run. */
+    memcpy(other, segs[0].iov_base, segs[0].iov_len);
+    other[14 + 20 + 13] = ACK | FIN;
+    g_assert_false(tap_coalesce_add(c, other, segs[0].iov_len));
+    other[14 + 20 + 13] = ACK | CWR;
+    g_assert_false(tap_coalesce_add(c, other, segs[0].iov_len));
+    /* No payload (a pure ACK). */
+    g_assert_false(tap_coalesce_add(c, segs[0].iov_base, 14 + 20 + 32));
+    g_assert_cmpuint(c->segs, ==, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -201,5 +327,8 @@ int main(int argc, char **argv)
     g_test_add_func("/tap-offload/tcpv6-split", test_ipv6);
     g_test_add_func("/tap-offload/needs-csum", test_needs_csum);
     g_test_add_func("/tap-offload/no-room", test_no_room);
+    g_test_add_func("/tap-offload/coalesce-round-trip",
+                    test_coalesce_round_trip);
+    g_test_add_func("/tap-offload/coalesce-refuses", test_coalesce_refuses);
     return g_test_run();
 }
