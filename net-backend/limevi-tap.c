@@ -151,11 +151,13 @@ static gboolean tap_deliver_offloaded(TapEndpoint *tap, const guint8 *frame,
         }
         return TRUE;
     }
-    if (!tap_write_run(tap)) {
-        return FALSE;           /* the port keeps this frame */
-    }
-    if (tap_coalesce_add(tap->co, frame, len)) {
-        return TRUE;            /* starts the next run; the flush is due */
+    if (tap->co->segs) {
+        if (!tap_write_run(tap)) {
+            return FALSE;       /* the port keeps this frame */
+        }
+        if (tap_coalesce_add(tap->co, frame, len)) {
+            return TRUE;        /* starts the next run; the flush is due */
+        }
     }
     return tap_wrote(tap, writev(tap->fd, iov, 2));
 }
