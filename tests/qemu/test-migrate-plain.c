@@ -208,6 +208,100 @@ static void test_mismatched_target_fails(void)
     g_assert_nonnull(strstr(err->message, "virtio-net"));
 }
 
+/* Certificates for 127.0.0.1 from scripts/tls-certs.sh, in a fresh
+ * directory (g_free() it; the test's temporary files go with it). */
+static char *tls_dir(void)
+{
+    g_autoptr(GError) err = NULL;
+    char *dir = g_dir_make_tmp("limevi-tls-XXXXXX", &err);
+    const char *argv[] = { "bash", g_getenv("LIMEVI_TLS_CERTS"), NULL,
+                           "vc1", "127.0.0.1", NULL };
+    g_autofree char *out = NULL;
+
+    g_assert_no_error(err);
+    argv[2] = dir;
+    if (harness_run(argv, 120000, &out, &err) != 0) {
+        g_error("tls-certs.sh: %s%s", err ? err->message : "", out);
+    }
+    return dir;
+}
+
+/* tls-creds-x509 object "tls0" of @endpoint on @vm, and the migration
+ * parameter that uses it. */
+static void tls_creds(HVm *vm, const char *dir, const char *endpoint)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *obj = g_strdup_printf(
+        "{\"qom-type\":\"tls-creds-x509\",\"id\":\"tls0\","
+        "\"dir\":\"%s\",\"endpoint\":\"%s\",\"verify-peer\":true}",
+        dir, endpoint);
+
+    g_assert_true(hvm_qmp_ok(vm, "object-add", obj, &err));
+    g_assert_no_error(err);
+    g_assert_true(hvm_qmp_ok(vm, "migrate-set-parameters",
+                             "{\"tls-creds\":\"tls0\","
+                             "\"tls-hostname\":\"127.0.0.1\"}", &err));
+    g_assert_no_error(err);
+}
+
+/*
+ * A destination that takes migrations over TLS only (verify-peer, the
+ * VC's CA): a plain stream, as a stranger on the path would send, is
+ * refused and no guest runs from it; the source keeps its guest.  The
+ * same destination setup with a source that has the VC's client
+ * certificate does take the guest, so the refusal is the TLS one.
+ */
+static void test_plain_stream_refused_by_tls_destination(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *dir = tls_dir();
+    g_autoptr(HVm) b = NULL;
+    g_autoptr(HVm) b2 = NULL;
+    g_autoptr(HVm) b3 = NULL;
+    g_autoptr(JsonNode) st = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *rm = g_strdup_printf("rm -rf '%s'", dir);
+    const char *clean[] = { "sh", "-c", rm, NULL };
+    HMigrateOptions opts = { .return_path = TRUE, .timeout_ms = 60000 };
+
+    b = start_guest("vm5", "198.18.1.15/24", NULL, harness_free_udp_port(),
+                    harness_free_udp_port(), NULL);
+    b2 = start_guest("vm5-b2", "198.18.1.15/24", NULL,
+                     harness_free_udp_port(), harness_free_udp_port(),
+                     "defer");
+    g_assert_true(hvm_wait_ready(b, BOOT_TIMEOUT_MS, &err));
+    g_assert_no_error(err);
+    exec_ok(b, "echo before >/tmp/mark");
+    tls_creds(b2, dir, "server");
+
+    g_assert_false(hvm_migrate(b, b2, &opts, NULL, &err));
+    g_assert_nonnull(err);
+    g_test_message("plain into TLS: %s", err->message);
+    g_clear_error(&err);
+    /* No guest came to life from it: the target is gone or still waits. */
+    if (hvm_qmp_ok(b2, "query-status", NULL, NULL)) {
+        g_assert_cmpstr(status_of(b2, &st), !=, "running");
+        g_clear_pointer(&st, json_node_unref);
+    }
+    g_assert_cmpstr(status_of(b, &st), ==, "running");
+    g_clear_pointer(&st, json_node_unref);
+    out = exec_ok(b, "hostname; cat /tmp/mark");
+    g_assert_cmpstr(out, ==, "vm5\nbefore\n");
+
+    /* With the client certificate, the same kind of target takes it. */
+    b3 = start_guest("vm5-b3", "198.18.1.15/24", NULL,
+                     harness_free_udp_port(), harness_free_udp_port(),
+                     "defer");
+    tls_creds(b3, dir, "server");
+    tls_creds(b, dir, "client");
+    g_assert_true(hvm_migrate(b, b3, &opts, NULL, &err));
+    g_assert_no_error(err);
+    g_clear_pointer(&out, g_free);
+    out = exec_ok(b3, "hostname; cat /tmp/mark");
+    g_assert_cmpstr(out, ==, "vm5\nbefore\n");
+    harness_run(clean, 10000, NULL, NULL);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -218,5 +312,7 @@ int main(int argc, char **argv)
                     test_cancel_leaves_the_source_running);
     g_test_add_func("/migrate-plain/mismatched-target-fails",
                     test_mismatched_target_fails);
+    g_test_add_func("/migrate-plain/plain-stream-refused-by-tls-destination",
+                    test_plain_stream_refused_by_tls_destination);
     return g_test_run();
 }
