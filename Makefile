@@ -99,10 +99,11 @@ demo: qemu guest
 
 # The benchmarks, as root: live migration blackout, LimeVI against bridge +
 # VXLAN (some 6 minutes), and a VC's switchover, limevi migrate against
-# independent migrations (some 20), and the tunnel data path against the
-# bare veth and kernel VXLAN (some 2).  BENCH=vc-switchover runs one of them;
+# independent migrations (some 20), the tunnel data path against the
+# bare veth and kernel VXLAN (some 2), and guests' UDP over -netdev limevi
+# against dgram and tap + VXLAN (some 2).  BENCH=vc-switchover runs one;
 # BENCH_ARGS="--runs 3 --json out.json" passes options to each.
-BENCHES := migration-blackout vc-switchover datapath
+BENCHES := migration-blackout vc-switchover datapath datapath-guests
 bench: qemu guest
 	@for b in $(or $(BENCH),$(BENCHES)); do \
 	  bash bench/$$b.sh $(BENCH_ARGS) || exit 1; \
