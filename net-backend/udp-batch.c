@@ -338,18 +338,3 @@ guint limevi_udp_batch_flush(LimeviUdp *udp)
     b->len = 0;
     return sent;
 }
-
-void limevi_udp_disable_gso(LimeviUdp *udp)
-{
-    udp->gso_off = TRUE;
-}
-
-guint64 limevi_udp_gso_segments(LimeviUdp *udp)
-{
-    return udp->gso_segments;
-}
-
-guint64 limevi_udp_gro_segments(LimeviUdp *udp)
-{
-    return udp->gro_segments;
-}

@@ -128,3 +128,18 @@ gboolean limevi_udp_gso_unsupported(int err)
      * way out (EIO): plain datagrams from then on. */
     return err == ENOPROTOOPT || err == EOPNOTSUPP || err == EIO;
 }
+
+void limevi_udp_disable_gso(LimeviUdp *udp)
+{
+    udp->gso_off = TRUE;
+}
+
+guint64 limevi_udp_gso_segments(LimeviUdp *udp)
+{
+    return udp->gso_segments;
+}
+
+guint64 limevi_udp_gro_segments(LimeviUdp *udp)
+{
+    return udp->gro_segments;
+}

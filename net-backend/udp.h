@@ -127,9 +127,9 @@ guint limevi_udp_batch_flush(LimeviUdp *udp);
  * coalesced apart again.  Datagrams sent that way, and read that way.
  */
 guint64 limevi_udp_gso_segments(LimeviUdp *udp);
+guint64 limevi_udp_gro_segments(LimeviUdp *udp);
 /* From now on every datagram of a flush leaves on its own. */
 void limevi_udp_disable_gso(LimeviUdp *udp);
-guint64 limevi_udp_gro_segments(LimeviUdp *udp);
 
 /* Called (with the recv opaque) once the socket can write again after
  * limevi_udp_want_writable(). */
