@@ -269,7 +269,7 @@ static guint auth_merged_size(LimeviAuth *auth, LimeviAuth *staged)
 }
 
 gboolean limevi_auth_load(LimeviAuth *auth, const guint8 *data, gsize len,
-                          gsize *consumed, GError **err)
+                          GError **err)
 {
     g_autoptr(LimeviAuth) staged = NULL;
     GHashTableIter iter;
@@ -299,6 +299,13 @@ gboolean limevi_auth_load(LimeviAuth *auth, const guint8 *data, gsize len,
         sender->prev = loaded.prev;
         pos += used;
     }
+    /* Entries say their own length: a byte left over is a bad state,
+     * refused before anything is merged. */
+    if (pos != len) {
+        g_set_error(err, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
+                    "replay windows: %zu trailing bytes", len - pos);
+        return FALSE;
+    }
     if (auth_merged_size(auth, staged) > auth->max_senders) {
         g_set_error(err, LIMEVI_ERROR, LIMEVI_ERROR_INVALID,
                     "replay windows: more than %u senders",
@@ -310,6 +317,5 @@ gboolean limevi_auth_load(LimeviAuth *auth, const guint8 *data, gsize len,
         g_hash_table_iter_steal(&iter);
         g_hash_table_replace(auth->senders, name, value);
     }
-    *consumed = pos;
     return TRUE;
 }

@@ -63,10 +63,10 @@ LimeviAuthStatus limevi_auth_open(LimeviAuth *auth, const char *name,
  * @out.
  */
 void limevi_auth_save(const LimeviAuth *auth, GByteArray *out);
-/* Reads what limevi_auth_save() wrote, adding senders as needed; FALSE
- * with @err set and the table unchanged if anything is malformed or
- * beyond the table's bound.  Returns the bytes read in @consumed. */
+/* Reads what limevi_auth_save() wrote, all @len bytes of it, adding
+ * senders as needed; FALSE with @err set and the table unchanged if
+ * anything is malformed, left over or beyond the table's bound. */
 gboolean limevi_auth_load(LimeviAuth *auth, const guint8 *data, gsize len,
-                          gsize *consumed, GError **err);
+                          GError **err);
 
 #endif
