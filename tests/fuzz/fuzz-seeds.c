@@ -138,20 +138,75 @@ static void record_v1(const LimeviState *state, const char *kind)
                g_variant_get_size(v));
 }
 
-/* ... and version 2: version 3 without the nonce counter and windows. */
-static void record_v2(const guint8 *data, gsize len, const LimeviState *state,
-                      const char *kind)
+static gsize str_size(const char *s)
 {
-    gsize tail = 8 + 4 + (state->replay ? g_bytes_get_size(state->replay)
-                                        : 0);
-    g_autofree guint8 *v2 = g_memdup2(data, len - tail);
+    return 2 + strlen(s);
+}
 
+/*
+ * ... and versions 3 and 2, cut from the bytes of version 4: 3 has no
+ * frames held per sender (each sender's blob goes), 2 neither the nonce
+ * counter nor the windows (the tail goes).
+ */
+static void record_v3_v2(const guint8 *data, gsize len,
+                         const LimeviState *state)
+{
+    g_autoptr(GByteArray) v3 = g_byte_array_new();
     g_autoptr(LimeviState) decoded = NULL;
+    gsize at = 4 + 4 + 4 + str_size(state->source) + 4, tail;
 
-    v2[7] = 2;                  /* u32 version, big-endian, at 4 */
-    decoded = limevi_state_decode(v2, len - tail, NULL);
+    for (guint i = 0; i < state->routes->len; i++) {
+        LimeviStateRoute *r = &g_array_index(state->routes,
+                                             LimeviStateRoute, i);
+
+        at += str_size(r->vm) + str_size(r->endpoint) + str_size(r->vc) +
+              str_size(r->lan) + 1 + 4 + 8 + 4 + g_bytes_get_size(r->held);
+    }
+    at += 4;
+    g_byte_array_append(v3, data, at);
+    for (guint i = 0; i < state->senders->len; i++) {
+        LimeviStateSender *sd = &g_array_index(state->senders,
+                                               LimeviStateSender, i);
+        gsize row = str_size(sd->vm) + 8;
+
+        g_byte_array_append(v3, data + at, row);
+        at += row + 4 + (sd->held ? g_bytes_get_size(sd->held) : 0);
+    }
+    g_assert_cmpuint(at, <=, len);
+    g_byte_array_append(v3, data + at, len - at);
+    v3->data[7] = 3;            /* u32 version, big-endian, at 4 */
+    decoded = limevi_state_decode(v3->data, v3->len, NULL);
     g_assert_nonnull(decoded);
-    write_seed("state-load", kind, v2, len - tail);
+    write_seed("state-load", "v3", v3->data, v3->len);
+
+    tail = 8 + 4 + (state->replay ? g_bytes_get_size(state->replay) : 0);
+    v3->data[7] = 2;
+    g_clear_pointer(&decoded, limevi_state_free);
+    decoded = limevi_state_decode(v3->data, v3->len - tail, NULL);
+    g_assert_nonnull(decoded);
+    write_seed("state-load", "v2", v3->data, v3->len - tail);
+}
+
+/*
+ * ... and a keyed state refused late: a byte after the replay windows.
+ * The windows load before that is seen, so this is where a loader that
+ * merges them early changes the port on error (a crash of 2026-12-03).
+ */
+static void record_replay_trailing(LimeviState *state)
+{
+    g_autoptr(GBytes) grown = NULL, bytes = NULL;
+    GByteArray *replay = g_byte_array_new();
+    gsize n;
+    const guint8 *p = g_bytes_get_data(state->replay, &n);
+
+    g_byte_array_append(replay, p, n);
+    g_byte_array_append(replay, (const guint8 *)"", 1);
+    grown = g_byte_array_free_to_bytes(replay);
+    g_bytes_unref(state->replay);
+    state->replay = g_bytes_ref(grown);
+    bytes = limevi_state_encode(state);
+    p = g_bytes_get_data(bytes, &n);
+    write_seed("state-load", "replay-trailing", p, n);
 }
 
 static void record_state(const guint8 *data, gsize len)
@@ -177,8 +232,11 @@ static void record_state(const guint8 *data, gsize len)
     }
     write_seed("state-load", keyed ? (held ? "keyed-held" : "keyed")
                                    : (held ? "held" : "plain"), data, len);
-    record_v2(data, len, state, "v2");
+    record_v3_v2(data, len, state);
     record_v1(state, "v1");
+    if (keyed) {
+        record_replay_trailing(state);
+    }
 }
 
 static void record(const char *kind, const guint8 *data, gsize len)
