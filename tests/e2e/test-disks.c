@@ -308,8 +308,8 @@ static void test_start_creates_missing_disks(void)
         g_autofree char *file = g_strdup_printf("%s.qcow2", vms[i]);
         g_autofree char *path = in_dir("a1", file);
         g_autofree char *log = log_path("a1", vms[i]);
-        g_autofree char *ready = must_see(log, "@@LIMEVI-READY", 180);
 
+        g_free(must_see(log, "@@LIMEVI-READY", 180));
         g_assert_cmpint(image_size(path), ==, (i == 0 ? 64 : 8) << 20);
     }
     /* d1 has written its disk for a while before anything moves. */
